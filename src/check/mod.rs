@@ -1,0 +1,11 @@
+//! Turns what the pipeline saw into [`Finding`]s, and holds the rule registry.
+//!
+//! One rule per file under `rules/`, each with its documentation in a Markdown file beside it;
+//! `ci-gate rules` and `ci-gate explain RULE` print from that registry. Severity is per rule,
+//! overridable in `.ci-gate.yml`.
+
+pub mod finding;
+pub mod rules;
+
+pub use finding::{Category, Finding, Severity, Source};
+pub use rules::{Rule, find_rule, ALL_RULES};

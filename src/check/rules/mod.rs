@@ -1,0 +1,58 @@
+//! The rule registry: one file per rule, its documentation in a Markdown file beside it.
+//!
+//! Rule ids are stable (kebab-case) and never renamed. Each doc has the headings
+//! `What it detects`, `Why it matters`, `How to do it safely`, `Example` (a test checks them).
+
+mod invalid_migration_layout;
+mod migration_fails;
+mod non_transactional_statement;
+
+use super::{Category, Severity};
+
+/// A rule's metadata and documentation.
+#[derive(Debug)]
+pub struct Rule {
+    pub id: &'static str,
+    pub category: Category,
+    pub default_severity: Severity,
+    /// One line for `ci-gate rules`.
+    pub summary: &'static str,
+    /// Markdown documentation for `ci-gate explain`.
+    pub doc: &'static str,
+}
+
+pub use invalid_migration_layout::RULE as INVALID_MIGRATION_LAYOUT;
+pub use migration_fails::RULE as MIGRATION_FAILS;
+pub use non_transactional_statement::RULE as NON_TRANSACTIONAL_STATEMENT;
+
+/// Every rule, in the order `ci-gate rules` lists them.
+pub static ALL_RULES: &[&Rule] = &[&MIGRATION_FAILS, &NON_TRANSACTIONAL_STATEMENT, &INVALID_MIGRATION_LAYOUT];
+
+/// Look a rule up by id.
+pub fn find_rule(id: &str) -> Option<&'static Rule> {
+    ALL_RULES.iter().copied().find(|r| r.id == id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rule_doc_has_the_required_headings() {
+        for rule in ALL_RULES {
+            for heading in ["## What it detects", "## Why it matters", "## How to do it safely", "## Example"] {
+                assert!(rule.doc.contains(heading), "{} doc lacks {heading}", rule.id);
+            }
+            assert!(rule.doc.starts_with(&format!("# {}", rule.id)), "{} doc must start with its id", rule.id);
+        }
+    }
+
+    #[test]
+    fn rule_ids_are_unique_kebab_case() {
+        let mut seen = std::collections::HashSet::new();
+        for rule in ALL_RULES {
+            assert!(seen.insert(rule.id), "duplicate {}", rule.id);
+            assert!(rule.id.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "{}", rule.id);
+        }
+    }
+}

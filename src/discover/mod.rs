@@ -1,0 +1,148 @@
+//! Turns a migrations directory into a [`MigrationSet`]: ordered migrations with their exact
+//! bytes, checksum as the tool computes it, and how the tool executes them.
+//!
+//! Readers see files through [`Tree`], so the same reader serves a directory on disk and (later)
+//! a git tree at a commit. Layout problems that would break the tool's deploy are collected as
+//! [`LayoutProblem`]s (they become findings); input that ci-gate cannot verify at all is a
+//! [`DiscoverError`] (exit 2).
+
+pub mod locate;
+pub mod prisma;
+pub mod prisma_version;
+pub mod tree;
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+pub use tree::{FsTree, Tree};
+
+/// The migration tool whose conventions a directory follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Prisma,
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Format::Prisma => "prisma",
+        })
+    }
+}
+
+/// One migration as the tool sees it.
+#[derive(Debug, Clone)]
+pub struct Migration {
+    /// The tool's name for it (Prisma: the directory name, verbatim).
+    pub name: String,
+    /// Repo-relative (or project-relative) path of the SQL file, with `/` separators.
+    pub path: String,
+    /// The exact bytes of the file.
+    pub bytes: Vec<u8>,
+    /// The text the tool sends (invalid UTF-8 replaced by U+FFFD, as Prisma ≥ 6.6 does; BOM and
+    /// CRLF kept).
+    pub text: String,
+    /// Checksum as the tool stores it (Prisma: lowercase hex SHA-256 of the bytes).
+    pub checksum: String,
+}
+
+/// A problem in the layout that the tool's deploy would trip on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LayoutProblem {
+    /// A migration directory without its script (Prisma P3015).
+    MissingScript { dir: String },
+    /// The lock file's provider line cannot be read as Prisma reads it (Prisma P3019).
+    UnreadableLockProvider { file: String, line: Option<usize>, read_as: String },
+    /// The script is not valid UTF-8.
+    NotUtf8 { file: String, line: usize, column: usize, byte_offset: usize },
+}
+
+/// A notice about the directory that does not break anything by itself.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DiscoverNote {
+    pub message: String,
+}
+
+/// Everything discovery learnt about one migrations directory.
+#[derive(Debug, Clone)]
+pub struct MigrationSet {
+    pub format: Format,
+    /// The migrations directory, relative to the project (`/` separators).
+    pub dir: String,
+    pub migrations: Vec<Migration>,
+    pub problems: Vec<LayoutProblem>,
+    pub notes: Vec<DiscoverNote>,
+}
+
+/// Input that ci-gate cannot verify (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoverError {
+    #[error("migrations directory {path} does not exist")]
+    MissingDir { path: PathBuf },
+    #[error("{path} is not a directory")]
+    NotADir { path: PathBuf },
+    #[error("no migrations in {path}")]
+    Empty { path: PathBuf },
+    #[error("cannot read {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{file}:{line}: the migrations are for provider `{provider}`; ci-gate verifies PostgreSQL migrations")]
+    NotPostgres { file: String, line: usize, provider: String },
+    #[error("no migrations directory found under {project}")]
+    NotFound { project: PathBuf },
+    #[error("more than one migrations directory found under {project}:\n{}", candidates.iter().map(|c| format!("  {c}")).collect::<Vec<_>>().join("\n"))]
+    Ambiguous { project: PathBuf, candidates: Vec<String> },
+}
+
+impl DiscoverError {
+    /// What the user should do about it.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            DiscoverError::MissingDir { .. } | DiscoverError::NotADir { .. } | DiscoverError::NotFound { .. } => {
+                "pass --migrations DIR (e.g. prisma/migrations), or set `migrations:` in .ci-gate.yml"
+            }
+            DiscoverError::Empty { .. } => "point --migrations at the folder holding the migration directories",
+            DiscoverError::Io { .. } => "check the path and its permissions",
+            DiscoverError::NotPostgres { .. } => {
+                "ci-gate only verifies PostgreSQL migration histories; run it on a project whose provider is postgresql"
+            }
+            DiscoverError::Ambiguous { .. } => "choose one with --migrations DIR, or set `migrations:` in .ci-gate.yml",
+        }
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset in `text`.
+pub fn line_col(text: &str, byte_offset: usize) -> (usize, usize) {
+    let offset = byte_offset.min(text.len());
+    let mut offset = offset;
+    while offset > 0 && !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+/// Byte offset of the 1-based character position `pos` in `text` (as PostgreSQL reports error
+/// positions: characters, not bytes).
+pub fn char_pos_to_byte(text: &str, pos: usize) -> usize {
+    text.char_indices().nth(pos.saturating_sub(1)).map(|(i, _)| i).unwrap_or(text.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_characters_not_bytes() {
+        let text = "-- é\nSELECT ü, x;";
+        let x = text.find('x').unwrap_or(0);
+        assert_eq!(line_col(text, x), (2, 11));
+        assert_eq!(char_pos_to_byte(text, 1), 0);
+        // 'x' is the 16th character.
+        assert_eq!(char_pos_to_byte(text, 16), x);
+    }
+}

@@ -1,0 +1,227 @@
+//! Prisma Migrate's layout, reproduced from `reference/formats.md` §1.1–1.3.
+//!
+//! - every immediate subdirectory is a migration, named verbatim; root files are ignored;
+//!   symlinked directories are skipped (Prisma does not follow them);
+//! - order is by bytes (Prisma ≤ 6.5); Prisma ≥ 6.6 sorts with ICU `localeCompare`, so a note is
+//!   given where the two would differ;
+//! - a directory without `migration.sql` breaks deploy (P3015);
+//! - `migration_lock.toml` is not parsed as TOML: the provider is the first line starting with
+//!   `provider`, with `provider = ` and quotes trimmed (so `provider="postgresql"` reads as
+//!   `provider="postgresql` and fails deploy with P3019);
+//! - the script is read as UTF-8 with invalid bytes replaced (≥ 6.6), BOM and CRLF kept;
+//! - checksum = lowercase hex SHA-256 of the bytes; the match test also accepts the CRLF→LF and
+//!   LF→CRLF variants ([`checksum_matches`]).
+
+use sha2::{Digest, Sha256};
+
+use super::tree::{EntryKind, Tree, join};
+use super::{DiscoverError, DiscoverNote, Format, LayoutProblem, Migration, MigrationSet, line_col};
+
+/// The lock file's name.
+pub const LOCK_FILE: &str = "migration_lock.toml";
+/// The script's name inside each migration directory.
+pub const SCRIPT: &str = "migration.sql";
+/// What Prisma reads when no line starts with `provider`.
+pub const PROVIDER_NOT_FOUND: &str = "<PROVIDER NOT FOUND>";
+
+/// Providers that are not PostgreSQL: ci-gate refuses them with a clear message.
+const OTHER_PROVIDERS: &[&str] = &["sqlite", "mysql", "sqlserver", "mongodb", "cockroachdb"];
+
+/// Read the Prisma migrations directory `dir` (relative to the tree's root).
+pub fn read(tree: &dyn Tree, dir: &str) -> Result<MigrationSet, DiscoverError> {
+    if !tree.is_dir(dir) {
+        let path = tree.display(dir);
+        return Err(if path.exists() { DiscoverError::NotADir { path } } else { DiscoverError::MissingDir { path } });
+    }
+    let entries = tree.list(dir).map_err(|source| DiscoverError::Io { path: tree.display(dir), source })?;
+    let mut problems = Vec::new();
+    let mut notes = Vec::new();
+
+    // migration_lock.toml, read the way Prisma reads it.
+    let lock_path = join(dir, LOCK_FILE);
+    if let Some(bytes) = tree.read(&lock_path).map_err(|source| DiscoverError::Io { path: tree.display(&lock_path), source })? {
+        let text = String::from_utf8_lossy(&bytes);
+        match lock_provider(&text) {
+            Some((line, provider)) if provider == "postgresql" => {
+                let _ = line;
+            }
+            Some((line, provider)) if OTHER_PROVIDERS.contains(&provider.as_str()) => {
+                return Err(DiscoverError::NotPostgres { file: lock_path, line, provider });
+            }
+            Some((line, provider)) => {
+                problems.push(LayoutProblem::UnreadableLockProvider { file: lock_path, line: Some(line), read_as: provider })
+            }
+            None => problems.push(LayoutProblem::UnreadableLockProvider {
+                file: lock_path,
+                line: None,
+                read_as: PROVIDER_NOT_FOUND.to_string(),
+            }),
+        }
+    }
+
+    let mut dirs: Vec<String> = Vec::new();
+    for entry in &entries {
+        match entry.kind {
+            EntryKind::Dir => dirs.push(entry.name.clone()),
+            EntryKind::Symlink => notes.push(DiscoverNote {
+                message: format!("{}: symlink skipped (Prisma does not follow symlinked migration directories)", join(dir, &entry.name)),
+            }),
+            _ => {}
+        }
+    }
+    if dirs.is_empty() {
+        return Err(DiscoverError::Empty { path: tree.display(dir) });
+    }
+    dirs.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    if let Some(note) = icu_order_note(&dirs) {
+        notes.push(note);
+    }
+
+    let mut migrations = Vec::new();
+    for name in dirs {
+        let mdir = join(dir, &name);
+        let path = join(&mdir, SCRIPT);
+        let Some(bytes) = tree.read(&path).map_err(|source| DiscoverError::Io { path: tree.display(&path), source })? else {
+            problems.push(LayoutProblem::MissingScript { dir: mdir });
+            continue;
+        };
+        let text = match std::str::from_utf8(&bytes) {
+            Ok(t) => t.to_string(),
+            Err(e) => {
+                let valid = e.valid_up_to();
+                let prefix = String::from_utf8_lossy(&bytes[..valid]);
+                let (line, column) = line_col(&prefix, prefix.len());
+                problems.push(LayoutProblem::NotUtf8 { file: path.clone(), line, column, byte_offset: valid });
+                String::from_utf8_lossy(&bytes).into_owned()
+            }
+        };
+        let checksum = checksum(&bytes);
+        migrations.push(Migration { name, path, bytes, text, checksum });
+    }
+    Ok(MigrationSet { format: Format::Prisma, dir: dir.to_string(), migrations, problems, notes })
+}
+
+/// The provider as Prisma reads it: the first line starting with `provider`, `provider = ` and
+/// surrounding quotes trimmed. Returns the 1-based line and the value.
+pub fn lock_provider(text: &str) -> Option<(usize, String)> {
+    text.lines().enumerate().find(|(_, l)| l.starts_with("provider")).map(|(i, l)| {
+        let v = l.trim_start_matches("provider = ").trim_matches('"');
+        (i + 1, v.to_string())
+    })
+}
+
+/// Lowercase hex SHA-256, as Prisma stores it in `_prisma_migrations.checksum`.
+pub fn checksum(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// Prisma's match test: the stored checksum matches the script as-is, with CRLF→LF, or with
+/// every LF→CRLF. Legacy stored values (not 64 chars) are compared with the unpadded per-byte
+/// hex form (prisma-engines#1887).
+pub fn checksum_matches(stored: &str, script: &[u8]) -> bool {
+    let candidates = {
+        let text = String::from_utf8_lossy(script);
+        vec![script.to_vec(), text.replace("\r\n", "\n").into_bytes(), text.replace('\n', "\r\n").into_bytes()]
+    };
+    candidates.iter().any(|c| {
+        if !stored.is_empty() && stored.len() != 64 {
+            let legacy: String = Sha256::digest(c).iter().map(|b| format!("{b:x}")).collect();
+            legacy == stored
+        } else {
+            checksum(c) == stored
+        }
+    })
+}
+
+/// A note when Prisma ≥ 6.6's ICU `localeCompare` order differs from byte order.
+fn icu_order_note(byte_sorted: &[String]) -> Option<DiscoverNote> {
+    let mut icu = byte_sorted.to_vec();
+    icu.sort_by(|a, b| icu_compare(a, b));
+    let first = byte_sorted.iter().zip(&icu).position(|(a, b)| a != b)?;
+    Some(DiscoverNote {
+        message: format!(
+            "migration order: byte order applies `{}` before `{}`, but Prisma ≥ 6.6 sorts with localeCompare and would apply `{}` first; \
+             ci-gate applies byte order. Rename one so both orders agree.",
+            byte_sorted[first], icu[first], icu[first]
+        ),
+    })
+}
+
+/// An approximation of ICU root collation (what JavaScript's `localeCompare` uses): punctuation
+/// before digits before letters, letters compared case-insensitively first, then lowercase
+/// before uppercase.
+pub fn icu_compare(a: &str, b: &str) -> std::cmp::Ordering {
+    fn primary(c: char) -> (u8, u32) {
+        const PUNCT: &str = "_-,;:!?.'\"()[]{}@*/\\&#%`^+<=>|~$";
+        if c.is_whitespace() {
+            (0, c as u32)
+        } else if let Some(i) = PUNCT.find(c) {
+            (1, i as u32)
+        } else if c.is_ascii_digit() {
+            (3, c as u32)
+        } else if c.is_alphabetic() {
+            (4, c.to_lowercase().next().unwrap_or(c) as u32)
+        } else {
+            (2, c as u32)
+        }
+    }
+    let pa: Vec<_> = a.chars().map(primary).collect();
+    let pb: Vec<_> = b.chars().map(primary).collect();
+    pa.cmp(&pb).then_with(|| {
+        // tertiary: lowercase before uppercase
+        let ta: Vec<bool> = a.chars().map(|c| c.is_uppercase()).collect();
+        let tb: Vec<bool> = b.chars().map(|c| c.is_uppercase()).collect();
+        ta.cmp(&tb)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_file_is_not_parsed_as_toml() {
+        assert_eq!(lock_provider("# c\nprovider = \"postgresql\"\n"), Some((2, "postgresql".into())));
+        // Prisma's own trimming: `provider = ` does not match, only the trailing quote goes.
+        assert_eq!(lock_provider("provider=\"postgresql\""), Some((1, "provider=\"postgresql".into())));
+        assert_eq!(lock_provider("# nothing"), None);
+        // the first line starting with `provider` wins, even a commented-out one later does not
+        assert_eq!(lock_provider("provider = \"sqlite\"\nprovider = \"postgresql\""), Some((1, "sqlite".into())));
+    }
+
+    #[test]
+    fn checksum_is_lowercase_hex_sha256_of_the_bytes() {
+        assert_eq!(checksum(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    }
+
+    #[test]
+    fn checksum_match_tolerates_crlf_conversion_both_ways() {
+        let lf = b"CREATE TABLE a ();\nCREATE TABLE b ();\n";
+        let crlf = b"CREATE TABLE a ();\r\nCREATE TABLE b ();\r\n";
+        assert!(checksum_matches(&checksum(lf), crlf));
+        assert!(checksum_matches(&checksum(crlf), lf));
+        assert!(!checksum_matches(&checksum(lf), b"CREATE TABLE a ();\n"));
+    }
+
+    #[test]
+    fn checksum_match_accepts_legacy_unpadded_hex() {
+        let script = b"SELECT 1;";
+        let legacy: String = Sha256::digest(script).iter().map(|b| format!("{b:x}")).collect();
+        if legacy.len() != 64 {
+            assert!(checksum_matches(&legacy, script));
+        }
+    }
+
+    #[test]
+    fn icu_order_puts_lowercase_and_underscore_differently_from_bytes() {
+        use std::cmp::Ordering::*;
+        assert_eq!(icu_compare("a", "B"), Less); // bytes: 'B' < 'a'
+        assert_eq!(icu_compare("a_b", "a-b"), Less); // bytes: '-' < '_'
+        assert_eq!(icu_compare("20240101_a", "20240102_a"), Less);
+    }
+}

@@ -1,0 +1,166 @@
+//! Which Prisma version a project uses, from `prisma-version:` in config, lockfiles
+//! (`package-lock.json`, `pnpm-lock.yaml`, `yarn.lock`, `bun.lock`) or `package.json` (`prisma`,
+//! then `@prisma/client`). The version decides how `migration.sql` is applied
+//! (`reference/prisma-versions.md`): up to 7.3 the whole file as one message; from 7.4 statement
+//! by statement.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+/// A Prisma version and where it was read.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PrismaVersion {
+    pub major: u32,
+    pub minor: u32,
+    /// As written, e.g. "^6.19.0" or "7.4.1".
+    pub raw: String,
+    /// e.g. "package.json (prisma)".
+    pub source: String,
+}
+
+impl PrismaVersion {
+    /// Prisma ≥ 7.4 splits scripts into statements and autocommits each.
+    pub fn splits_statements(&self) -> bool {
+        (self.major, self.minor) >= (7, 4)
+    }
+}
+
+/// Parse "^6.19.0", "~7.4", "7.4.1", ">=7.4.0 <8", "npm:prisma@7.4.0".
+pub fn parse(raw: &str, source: &str) -> Option<PrismaVersion> {
+    let start = raw.find(|c: char| c.is_ascii_digit())?;
+    let rest = &raw[start..];
+    let mut parts = rest.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next().and_then(|m| m.parse().ok()).unwrap_or(0);
+    Some(PrismaVersion { major, minor, raw: raw.to_string(), source: source.to_string() })
+}
+
+/// Look for the version in `dirs` (project root first, then e.g. the schema's package),
+/// lockfiles before `package.json` since they give the exact installed version.
+pub fn detect(dirs: &[PathBuf]) -> Option<PrismaVersion> {
+    for dir in dirs {
+        if let Some(v) = from_lockfiles(dir) {
+            return Some(v);
+        }
+    }
+    for dir in dirs {
+        if let Some(v) = from_package_json(dir) {
+            return Some(v);
+        }
+    }
+    None
+}
+
+fn from_package_json(dir: &Path) -> Option<PrismaVersion> {
+    let text = std::fs::read_to_string(dir.join("package.json")).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    for pkg in ["prisma", "@prisma/client"] {
+        for section in ["devDependencies", "dependencies", "peerDependencies"] {
+            if let Some(v) = json.get(section).and_then(|s| s.get(pkg)).and_then(|v| v.as_str()) {
+                if let Some(parsed) = parse(v, &format!("package.json ({pkg})")) {
+                    return Some(parsed);
+                }
+            }
+        }
+    }
+    None
+}
+
+fn from_lockfiles(dir: &Path) -> Option<PrismaVersion> {
+    if let Ok(text) = std::fs::read_to_string(dir.join("package-lock.json")) {
+        if let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) {
+            for pkg in ["prisma", "@prisma/client"] {
+                let key = format!("node_modules/{pkg}");
+                if let Some(v) = json.get("packages").and_then(|p| p.get(&key)).and_then(|p| p.get("version")).and_then(|v| v.as_str()) {
+                    return parse(v, &format!("package-lock.json ({pkg})"));
+                }
+                if let Some(v) = json.get("dependencies").and_then(|p| p.get(pkg)).and_then(|p| p.get("version")).and_then(|v| v.as_str()) {
+                    return parse(v, &format!("package-lock.json ({pkg})"));
+                }
+            }
+        }
+    }
+    if let Ok(text) = std::fs::read_to_string(dir.join("pnpm-lock.yaml")) {
+        for pkg in ["prisma", "@prisma/client"] {
+            // "  /prisma@7.4.1:" (v6), "  prisma@7.4.1:" (v9), "  '@prisma/client@7.4.1(...)':"
+            for line in text.lines() {
+                let l = line.trim().trim_start_matches('\'').trim_start_matches('/');
+                if let Some(rest) = l.strip_prefix(&format!("{pkg}@")) {
+                    if rest.starts_with(|c: char| c.is_ascii_digit()) {
+                        return parse(rest, &format!("pnpm-lock.yaml ({pkg})"));
+                    }
+                }
+            }
+        }
+    }
+    if let Ok(text) = std::fs::read_to_string(dir.join("yarn.lock")) {
+        for pkg in ["prisma", "@prisma/client"] {
+            let mut in_block = false;
+            for line in text.lines() {
+                if !line.starts_with(' ') {
+                    let head = line.trim_start_matches('"');
+                    in_block = head.starts_with(&format!("{pkg}@"));
+                } else if in_block {
+                    let l = line.trim();
+                    if let Some(v) = l.strip_prefix("version ").or_else(|| l.strip_prefix("version: ")) {
+                        return parse(v.trim_matches('"'), &format!("yarn.lock ({pkg})"));
+                    }
+                }
+            }
+        }
+    }
+    if let Ok(text) = std::fs::read_to_string(dir.join("bun.lock")) {
+        for pkg in ["prisma", "@prisma/client"] {
+            let needle = format!("\"{pkg}@");
+            if let Some(i) = text.find(&needle) {
+                let rest = &text[i + needle.len()..];
+                if let Some(end) = rest.find('"') {
+                    return parse(&rest[..end], &format!("bun.lock ({pkg})"));
+                }
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_ranges_and_exact_versions() {
+        let v = parse("^6.19.0", "t").unwrap_or_else(|| panic!("parse"));
+        assert_eq!((v.major, v.minor), (6, 19));
+        assert!(!v.splits_statements());
+        let v = parse("7.4.1", "t").unwrap_or_else(|| panic!("parse"));
+        assert!(v.splits_statements());
+        let v = parse("~7.3", "t").unwrap_or_else(|| panic!("parse"));
+        assert!(!v.splits_statements());
+        assert!(parse("latest", "t").is_none());
+    }
+
+    #[test]
+    fn lockfile_wins_over_package_json() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join("package.json"), r#"{"devDependencies":{"prisma":"^7.0.0"}}"#).unwrap_or_default();
+        std::fs::write(
+            dir.path().join("package-lock.json"),
+            r#"{"packages":{"node_modules/prisma":{"version":"7.4.2"}}}"#,
+        )
+        .unwrap_or_default();
+        let v = detect(&[dir.path().to_path_buf()]).unwrap_or_else(|| panic!("detect"));
+        assert_eq!((v.major, v.minor), (7, 4));
+        assert_eq!(v.source, "package-lock.json (prisma)");
+    }
+
+    #[test]
+    fn yarn_and_pnpm_lockfiles() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join("yarn.lock"), "\"prisma@^7.4.0\":\n  version \"7.5.0\"\n").unwrap_or_default();
+        assert_eq!(detect(&[dir.path().to_path_buf()]).map(|v| v.minor), Some(5));
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.path().join("pnpm-lock.yaml"), "packages:\n\n  prisma@6.19.0:\n    resolution: x\n").unwrap_or_default();
+        assert_eq!(detect(&[dir.path().to_path_buf()]).map(|v| v.minor), Some(19));
+    }
+}

@@ -1,0 +1,9 @@
+//! ci-gate: a migration safety gate for PostgreSQL.
+//!
+//! The pipeline, one module per stage: `discover` (files) → `plan` → `provision` (a server) →
+//! `run` (apply + trace) → `inspect` → `check` (findings) → `report`.
+
+pub mod provision;
+pub mod check;
+pub mod discover;
+pub mod sql;

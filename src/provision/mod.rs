@@ -1,0 +1,360 @@
+//! Gives the pipeline a PostgreSQL server to build throwaway databases on.
+//!
+//! Every provider returns a [`Server`]: an admin connection (superuser where ci-gate started the
+//! server itself; the given credentials for `url`) and a guard that owns whatever was started.
+//! The guarantee of this module: after [`Server::shutdown`] (or, as a fallback, `Drop`), nothing
+//! ci-gate created is left behind — no cluster, container, database, role, socket or temp dir.
+//! Databases and roles are only ever created through [`Server::create_database`] and
+//! [`Server::create_role`], so the `url` provider can drop exactly what it made and nothing else.
+
+pub mod docker;
+pub mod local;
+pub mod url;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgConnection};
+
+/// Which provider the user asked for (`--provider`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderChoice {
+    Auto,
+    Docker,
+    Local,
+    Url,
+}
+
+/// Which provider actually gave the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    Docker,
+    Local,
+    Url,
+}
+
+impl fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ProviderKind::Docker => "docker",
+            ProviderKind::Local => "local",
+            ProviderKind::Url => "url",
+        })
+    }
+}
+
+/// Everything a provider needs to know.
+#[derive(Debug, Clone)]
+pub struct ProvisionRequest {
+    pub provider: ProviderChoice,
+    /// `--database-url`: an existing server (provider `url`).
+    pub database_url: Option<String>,
+    /// Major version wanted (`--pg-version`), e.g. "16". Docker uses it as the image tag;
+    /// local prefers binaries of that major.
+    pub pg_version: Option<String>,
+    /// `--image` for docker (default `postgres:<pg_version or 16>`).
+    pub image: Option<String>,
+    /// `--pg-bin` for local: the directory holding `initdb` and `postgres`.
+    pub pg_bin: Option<PathBuf>,
+    /// Unique id of this run; used in database, role, container-label and temp-dir names.
+    pub run_id: String,
+}
+
+/// A provider's failure. Each variant says what was tried and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    /// The environment lacks something (exit 3).
+    #[error("{what}\n{detail}\nhint: {hint}")]
+    Unavailable { what: String, detail: String, hint: String },
+    /// The user's input is wrong (bad URL, bad --pg-bin) (exit 2).
+    #[error("{what}\nhint: {hint}")]
+    BadInput { what: String, hint: String },
+}
+
+impl ProvisionError {
+    pub fn unavailable(what: impl Into<String>, detail: impl Into<String>, hint: impl Into<String>) -> Self {
+        ProvisionError::Unavailable { what: what.into(), detail: detail.into(), hint: hint.into() }
+    }
+}
+
+/// Resources a provider owns, released on shutdown (and on Drop as a last resort).
+pub enum Guard {
+    Local(local::LocalCluster),
+    Docker(docker::DockerServer),
+    /// Nothing started; only the databases and roles we created are dropped.
+    Url,
+}
+
+/// A running server ci-gate may create databases on.
+pub struct Server {
+    pub kind: ProviderKind,
+    /// Admin connection options (database `postgres` unless the URL named another).
+    pub admin: PgConnectOptions,
+    /// Whether `admin` is a superuser (false for some `url` servers).
+    pub admin_is_superuser: bool,
+    /// `SHOW server_version`, e.g. "15.18 (Debian 15.18-0+deb12u1)" trimmed to "15.18".
+    pub version: String,
+    /// `server_version_num`, e.g. 150018.
+    pub version_num: u32,
+    /// Wall time from request to a server that answers.
+    pub startup: Duration,
+    pub run_id: String,
+    /// What was tried before this provider succeeded (for `auto`), shown with --verbose.
+    pub notes: Vec<String>,
+    created_databases: Mutex<Vec<String>>,
+    created_roles: Mutex<Vec<String>>,
+    guard: Option<Guard>,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server").field("kind", &self.kind).field("version", &self.version).finish()
+    }
+}
+
+/// Quote an identifier for SQL.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Quote a string literal for SQL.
+pub fn quote_literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+impl Server {
+    /// Wrap an admin connection into a `Server`: connects once, reads the version and whether
+    /// the user is a superuser.
+    pub async fn connect(
+        kind: ProviderKind,
+        admin: PgConnectOptions,
+        run_id: String,
+        started: std::time::Instant,
+        guard: Guard,
+    ) -> Result<Server, ProvisionError> {
+        let mut server = Server {
+            kind,
+            admin,
+            admin_is_superuser: false,
+            version: String::new(),
+            version_num: 0,
+            startup: Duration::ZERO,
+            run_id,
+            notes: Vec::new(),
+            created_databases: Mutex::new(Vec::new()),
+            created_roles: Mutex::new(Vec::new()),
+            guard: Some(guard),
+        };
+        let mut conn = server.admin_connection().await.map_err(|e| {
+            ProvisionError::unavailable(
+                format!("could not connect to the {kind} PostgreSQL server"),
+                e.to_string(),
+                "check that the server is running and the credentials are right",
+            )
+        })?;
+        let row: (String, String, bool) = sqlx::query_as(
+            "SELECT current_setting('server_version'), current_setting('server_version_num'), \
+             (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .map_err(|e| ProvisionError::unavailable("could not read the server version", e.to_string(), "is this a PostgreSQL server?"))?;
+        let _ = conn.close().await;
+        server.version = row.0.split_whitespace().next().unwrap_or_default().to_string();
+        server.version_num = row.1.parse().unwrap_or(0);
+        server.admin_is_superuser = row.2;
+        server.startup = started.elapsed();
+        Ok(server)
+    }
+
+    /// Major version, e.g. 15.
+    pub fn major(&self) -> u32 {
+        self.version_num / 10000
+    }
+
+    /// Options for database `db` as the admin user.
+    pub fn admin_options(&self, db: &str) -> PgConnectOptions {
+        self.admin.clone().database(db)
+    }
+
+    /// Options for database `db` as `user` with `password`.
+    pub fn user_options(&self, db: &str, user: &str, password: &str) -> PgConnectOptions {
+        self.admin.clone().database(db).username(user).password(password)
+    }
+
+    /// A fresh admin connection to the admin database.
+    pub async fn admin_connection(&self) -> Result<PgConnection, sqlx::Error> {
+        connect_quiet(&self.admin).await
+    }
+
+    /// Create a database named `cigate_<run>_<purpose>` owned by `owner` (or the admin user),
+    /// optionally from a template. Returns its name. Tracked for cleanup.
+    pub async fn create_database(
+        &self,
+        purpose: &str,
+        owner: Option<&str>,
+        template: Option<&str>,
+    ) -> Result<String, sqlx::Error> {
+        let name = format!("cigate_{}_{}", self.run_id, purpose);
+        let mut sql = format!("CREATE DATABASE {}", quote_ident(&name));
+        if let Some(owner) = owner {
+            sql.push_str(&format!(" OWNER {}", quote_ident(owner)));
+        }
+        match template {
+            Some(t) => sql.push_str(&format!(" TEMPLATE {}", quote_ident(t))),
+            None => sql.push_str(" TEMPLATE template0"),
+        }
+        let mut conn = self.admin_connection().await?;
+        sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await?;
+        let _ = conn.close().await;
+        if let Ok(mut dbs) = self.created_databases.lock() {
+            dbs.push(name.clone());
+        }
+        Ok(name)
+    }
+
+    /// Drop a database this run created (force-disconnecting sessions).
+    pub async fn drop_database(&self, name: &str) -> Result<(), sqlx::Error> {
+        let mine = self.created_databases.lock().map(|d| d.iter().any(|n| n == name)).unwrap_or(false);
+        if !mine {
+            return Ok(()); // never drop what we did not create
+        }
+        let mut conn = self.admin_connection().await?;
+        let force = if self.version_num >= 130000 { " WITH (FORCE)" } else { "" };
+        sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {}{}", quote_ident(name), force)))
+            .execute(&mut conn)
+            .await?;
+        let _ = conn.close().await;
+        if let Ok(mut dbs) = self.created_databases.lock() {
+            dbs.retain(|n| n != name);
+        }
+        Ok(())
+    }
+
+    /// Create a role if it does not exist yet. Returns true if this run created it (and will
+    /// drop it at shutdown). `login_password` makes it a LOGIN role with that password.
+    pub async fn create_role(&self, name: &str, login_password: Option<&str>) -> Result<bool, sqlx::Error> {
+        let mut conn = self.admin_connection().await?;
+        let exists: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM pg_roles WHERE rolname = $1")
+            .bind(name)
+            .fetch_optional(&mut conn)
+            .await?;
+        if exists.is_some() {
+            let _ = conn.close().await;
+            return Ok(false);
+        }
+        let mut sql = format!("CREATE ROLE {}", quote_ident(name));
+        if let Some(pw) = login_password {
+            sql.push_str(&format!(" LOGIN PASSWORD {}", quote_literal(pw)));
+        }
+        sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await?;
+        let _ = conn.close().await;
+        if let Ok(mut roles) = self.created_roles.lock() {
+            roles.push(name.to_string());
+        }
+        Ok(true)
+    }
+
+    /// Names of databases this run created and has not dropped yet.
+    pub fn live_databases(&self) -> Vec<String> {
+        self.created_databases.lock().map(|d| d.clone()).unwrap_or_default()
+    }
+
+    /// Drop every database and role this run created, then stop whatever the provider started.
+    /// Errors are collected as warnings: cleanup never fails the run.
+    pub async fn shutdown(mut self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if !matches!(self.guard, Some(Guard::Local(_)) | Some(Guard::Docker(_))) {
+            // On a server we did not start, remove exactly what we made.
+            for db in self.live_databases() {
+                if let Err(e) = self.drop_database(&db).await {
+                    warnings.push(format!("could not drop database {db}: {e}"));
+                }
+            }
+            let roles = self.created_roles.lock().map(|r| r.clone()).unwrap_or_default();
+            if !roles.is_empty() {
+                match self.admin_connection().await {
+                    Ok(mut conn) => {
+                        for role in roles.iter().rev() {
+                            let sql = format!("DROP ROLE IF EXISTS {}", quote_ident(role));
+                            if let Err(e) = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await {
+                                warnings.push(format!("could not drop role {role}: {e}"));
+                            }
+                        }
+                        let _ = conn.close().await;
+                    }
+                    Err(e) => warnings.push(format!("could not connect to drop roles: {e}")),
+                }
+            }
+        }
+        match self.guard.take() {
+            Some(Guard::Local(cluster)) => {
+                if let Err(e) = cluster.stop() {
+                    warnings.push(e);
+                }
+            }
+            Some(Guard::Docker(container)) => {
+                if let Err(e) = container.stop().await {
+                    warnings.push(e);
+                }
+            }
+            Some(Guard::Url) | None => {}
+        }
+        warnings
+    }
+}
+
+/// Connect without sqlx's per-statement logging.
+pub async fn connect_quiet(opts: &PgConnectOptions) -> Result<PgConnection, sqlx::Error> {
+    opts.clone().disable_statement_logging().connect().await
+}
+
+/// Provision a server as requested. `auto`: `url` if a URL is given, else `docker` if a daemon
+/// answers and the image is present, else `local`, else an error naming what to install.
+pub async fn provision(req: &ProvisionRequest) -> Result<Server, ProvisionError> {
+    match req.provider {
+        ProviderChoice::Url => url::provision(req).await,
+        ProviderChoice::Local => local::provision(req).await,
+        ProviderChoice::Docker => docker::provision(req).await,
+        ProviderChoice::Auto => {
+            if req.database_url.is_some() {
+                return url::provision(req).await;
+            }
+            let mut tried = Vec::new();
+            match docker::usable(req).await {
+                Ok(()) => match docker::provision(req).await {
+                    Ok(mut s) => {
+                        s.notes = tried;
+                        return Ok(s);
+                    }
+                    Err(e) => tried.push(format!("docker: {}", first_line(&e.to_string()))),
+                },
+                Err(why) => tried.push(format!("docker: {why}")),
+            }
+            match local::provision(req).await {
+                Ok(mut s) => {
+                    s.notes = tried;
+                    Ok(s)
+                }
+                Err(e) => {
+                    tried.push(format!("local: {}", first_line(&e.to_string())));
+                    Err(ProvisionError::unavailable(
+                        "no PostgreSQL available for --provider auto",
+                        tried.iter().map(|t| format!("  {t}")).collect::<Vec<_>>().join("\n"),
+                        "start Docker (with the postgres image available), install PostgreSQL server binaries \
+                         (e.g. `apt-get install postgresql`), or pass --database-url",
+                    ))
+                }
+            }
+        }
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}

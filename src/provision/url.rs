@@ -1,0 +1,24 @@
+//! The `url` provider: an existing server (a CI service container, a shared dev server).
+//!
+//! ci-gate creates its own `cigate_<run>_*` databases (and one owner role) there and drops them
+//! at shutdown; it writes nothing else. Nothing is started, so there is nothing to stop.
+
+use std::str::FromStr;
+use std::time::Instant;
+
+use sqlx::postgres::PgConnectOptions;
+
+use super::{Guard, ProviderKind, ProvisionError, ProvisionRequest, Server};
+
+pub async fn provision(req: &ProvisionRequest) -> Result<Server, ProvisionError> {
+    let started = Instant::now();
+    let url = req.database_url.as_deref().ok_or_else(|| ProvisionError::BadInput {
+        what: "--provider url needs --database-url".into(),
+        hint: "pass --database-url postgres://USER:PASSWORD@HOST:PORT/postgres".into(),
+    })?;
+    let opts = PgConnectOptions::from_str(url).map_err(|e| ProvisionError::BadInput {
+        what: format!("--database-url is not a valid PostgreSQL URL: {e}"),
+        hint: "use the form postgres://USER:PASSWORD@HOST:PORT/DATABASE".into(),
+    })?;
+    Server::connect(ProviderKind::Url, opts, req.run_id.clone(), started, Guard::Url).await
+}

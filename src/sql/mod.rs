@@ -1,0 +1,3 @@
+//! SQL text helpers: splitting a script into statements (squawk-syntax) and classifying them.
+
+pub mod split;
