@@ -58,7 +58,7 @@ fn from_package_json(dir: &Path) -> Option<PrismaVersion> {
     for pkg in ["prisma", "@prisma/client"] {
         for section in ["devDependencies", "dependencies", "peerDependencies"] {
             if let Some(v) = json.get(section).and_then(|s| s.get(pkg)).and_then(|v| v.as_str()) {
-                if let Some(parsed) = parse(v, &format!("package.json ({pkg})")) {
+                if let Some(parsed) = parse(v, "package.json") {
                     return Some(parsed);
                 }
             }
@@ -73,10 +73,10 @@ fn from_lockfiles(dir: &Path) -> Option<PrismaVersion> {
             for pkg in ["prisma", "@prisma/client"] {
                 let key = format!("node_modules/{pkg}");
                 if let Some(v) = json.get("packages").and_then(|p| p.get(&key)).and_then(|p| p.get("version")).and_then(|v| v.as_str()) {
-                    return parse(v, &format!("package-lock.json ({pkg})"));
+                    return parse(v, "package-lock.json");
                 }
                 if let Some(v) = json.get("dependencies").and_then(|p| p.get(pkg)).and_then(|p| p.get("version")).and_then(|v| v.as_str()) {
-                    return parse(v, &format!("package-lock.json ({pkg})"));
+                    return parse(v, "package-lock.json");
                 }
             }
         }
@@ -88,7 +88,7 @@ fn from_lockfiles(dir: &Path) -> Option<PrismaVersion> {
                 let l = line.trim().trim_start_matches('\'').trim_start_matches('/');
                 if let Some(rest) = l.strip_prefix(&format!("{pkg}@")) {
                     if rest.starts_with(|c: char| c.is_ascii_digit()) {
-                        return parse(rest, &format!("pnpm-lock.yaml ({pkg})"));
+                        return parse(rest, "pnpm-lock.yaml");
                     }
                 }
             }
@@ -104,7 +104,7 @@ fn from_lockfiles(dir: &Path) -> Option<PrismaVersion> {
                 } else if in_block {
                     let l = line.trim();
                     if let Some(v) = l.strip_prefix("version ").or_else(|| l.strip_prefix("version: ")) {
-                        return parse(v.trim_matches('"'), &format!("yarn.lock ({pkg})"));
+                        return parse(v.trim_matches('"'), "yarn.lock");
                     }
                 }
             }
@@ -116,7 +116,7 @@ fn from_lockfiles(dir: &Path) -> Option<PrismaVersion> {
             if let Some(i) = text.find(&needle) {
                 let rest = &text[i + needle.len()..];
                 if let Some(end) = rest.find('"') {
-                    return parse(&rest[..end], &format!("bun.lock ({pkg})"));
+                    return parse(&rest[..end], "bun.lock");
                 }
             }
         }
@@ -151,7 +151,7 @@ mod tests {
         .unwrap_or_default();
         let v = detect(&[dir.path().to_path_buf()]).unwrap_or_else(|| panic!("detect"));
         assert_eq!((v.major, v.minor), (7, 4));
-        assert_eq!(v.source, "package-lock.json (prisma)");
+        assert_eq!(v.source, "package-lock.json");
     }
 
     #[test]

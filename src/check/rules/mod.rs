@@ -3,9 +3,9 @@
 //! Rule ids are stable (kebab-case) and never renamed. Each doc has the headings
 //! `What it detects`, `Why it matters`, `How to do it safely`, `Example` (a test checks them).
 
-mod invalid_migration_layout;
-mod migration_fails;
-mod non_transactional_statement;
+pub mod invalid_migration_layout;
+pub mod migration_fails;
+pub mod non_transactional_statement;
 
 use super::{Category, Severity};
 

@@ -1,0 +1,95 @@
+//! The command line (a stable contract: scripts and workflows depend on it).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{CommentMode, FailOn};
+use crate::discover::Format;
+use crate::provision::ProviderChoice;
+
+#[derive(Debug, Parser)]
+#[command(name = "ci-gate", version, about = "Migration safety gate for PostgreSQL: applies your migrations on a throwaway server and reports what they really did")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply the migration history on a throwaway Postgres and report.
+    Verify(VerifyArgs),
+    /// List every rule: id, category, default severity, one line.
+    Rules,
+    /// Print a rule's documentation.
+    Explain {
+        /// The rule id, e.g. migration-fails.
+        rule: String,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    /// The project directory (default: the current directory).
+    pub project_dir: Option<PathBuf>,
+    /// The migrations directory (default: auto-detected: config, prisma/migrations, next to schema.prisma).
+    #[arg(long, value_name = "DIR")]
+    pub migrations: Option<PathBuf>,
+    /// Migration format (default: auto-detected).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Git ref of the base (incremental runs; not yet used: scratch only).
+    #[arg(long, value_name = "REF")]
+    pub base: Option<String>,
+    /// Where the throwaway Postgres comes from.
+    #[arg(long, value_enum)]
+    pub provider: Option<ProviderChoice>,
+    /// An existing server for --provider url (ci-gate creates and drops its own databases there).
+    #[arg(long, value_name = "URL", env = "CI_GATE_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// PostgreSQL major version (docker image tag; preferred local binaries).
+    #[arg(long, value_name = "N")]
+    pub pg_version: Option<String>,
+    /// Docker image (default postgres:<pg-version>).
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
+    /// Directory with initdb and postgres for --provider local.
+    #[arg(long, value_name = "DIR")]
+    pub pg_bin: Option<PathBuf>,
+    /// Read-only drift check against a real database (not yet available).
+    #[arg(long, value_name = "URL")]
+    pub live_url: Option<String>,
+    /// Write the JSON report here ('-' for stdout).
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// Write SARIF 2.1.0 here (not yet available).
+    #[arg(long, value_name = "PATH")]
+    pub sarif: Option<PathBuf>,
+    /// Write the Markdown report here (not yet available).
+    #[arg(long, value_name = "PATH")]
+    pub markdown: Option<PathBuf>,
+    /// Post the report as a pull-request comment (not yet available).
+    #[arg(long, value_enum)]
+    pub comment: Option<CommentMode>,
+    /// Pull request number for --comment.
+    #[arg(long, value_name = "N")]
+    pub pr: Option<u64>,
+    /// Which severity fails the gate (default: error).
+    #[arg(long, value_enum)]
+    pub fail_on: Option<FailOn>,
+    /// Config file (default: <project>/.ci-gate.yml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Run migrations as the superuser instead of a database-owner role.
+    #[arg(long)]
+    pub superuser: bool,
+    /// Prisma version to emulate (overrides package.json, lockfiles and config).
+    #[arg(long, value_name = "VERSION")]
+    pub prisma_version: Option<String>,
+    /// Only print the verdict line and findings.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// List every migration and every check.
+    #[arg(long, short)]
+    pub verbose: bool,
+}

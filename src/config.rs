@@ -1,0 +1,273 @@
+//! `.ci-gate.yml`: every key optional; command-line flags override it. Unknown keys are an error
+//! naming the key and the file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::check::{Severity, find_rule};
+use crate::discover::Format;
+use crate::provision::ProviderChoice;
+
+/// The file name looked for in the project directory.
+pub const FILE_NAME: &str = ".ci-gate.yml";
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Config {
+    pub format: Option<Format>,
+    pub prisma_version: Option<String>,
+    pub migrations: Option<PathBuf>,
+    pub base: Option<String>,
+    #[serde(default)]
+    pub postgres: PostgresConfig,
+    #[serde(default)]
+    pub extensions: Vec<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    pub seed: Option<PathBuf>,
+    #[serde(default)]
+    pub rules: BTreeMap<String, RuleLevel>,
+    pub fail_on: Option<FailOn>,
+    pub comment: Option<CommentMode>,
+    /// Per-migration statement timeout, e.g. "10min", "90s", "600000ms", or seconds as a number.
+    pub statement_timeout: Option<DurationSetting>,
+    /// Run migrations as the superuser instead of a database-owner role.
+    pub superuser: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PostgresConfig {
+    pub provider: Option<ProviderChoice>,
+    pub version: Option<StringOrNumber>,
+    pub image: Option<String>,
+    pub url: Option<String>,
+    pub bin: Option<PathBuf>,
+}
+
+/// `version: 16` and `version: "16"` both work.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum StringOrNumber {
+    String(String),
+    Number(f64),
+}
+
+impl std::fmt::Display for StringOrNumber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StringOrNumber::String(s) => f.write_str(s),
+            StringOrNumber::Number(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleLevel {
+    Error,
+    Warning,
+    Notice,
+    Off,
+}
+
+impl RuleLevel {
+    pub fn severity(self) -> Option<Severity> {
+        match self {
+            RuleLevel::Error => Some(Severity::Error),
+            RuleLevel::Warning => Some(Severity::Warning),
+            RuleLevel::Notice => Some(Severity::Notice),
+            RuleLevel::Off => None,
+        }
+    }
+}
+
+/// Which severity fails the gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailOn {
+    Error,
+    Warning,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum CommentMode {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum DurationSetting {
+    Seconds(u64),
+    Text(String),
+}
+
+impl DurationSetting {
+    pub fn parse(&self) -> Option<Duration> {
+        match self {
+            DurationSetting::Seconds(s) => Some(Duration::from_secs(*s)),
+            DurationSetting::Text(t) => parse_duration(t),
+        }
+    }
+}
+
+/// "90s", "10min", "10m", "1h", "500ms", "30".
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let secs = match unit.trim() {
+        "" | "s" | "sec" | "secs" => n,
+        "ms" => n / 1000.0,
+        "m" | "min" | "mins" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return None,
+    };
+    Some(Duration::from_secs_f64(secs))
+}
+
+/// A config file that cannot be used (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{file}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub message: String,
+    pub hint: String,
+}
+
+impl Config {
+    /// Load `path`, or `<project>/.ci-gate.yml` if it exists; an absent default file gives the
+    /// default config, an absent explicit file is an error.
+    pub fn load(project: &Path, explicit: Option<&Path>) -> Result<(Config, Option<PathBuf>), ConfigError> {
+        let (path, required) = match explicit {
+            Some(p) => (p.to_path_buf(), true),
+            None => (project.join(FILE_NAME), false),
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok((Config::default(), None)),
+            Err(e) => {
+                return Err(ConfigError {
+                    file: path,
+                    line: None,
+                    message: format!("cannot read the config file: {e}"),
+                    hint: "check the path given to --config".into(),
+                });
+            }
+        };
+        let config = Config::parse(&text, &path)?;
+        Ok((config, Some(path)))
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        let config: Config = serde_yaml::from_str(text).map_err(|e| {
+            let msg = e.to_string();
+            let hint = if msg.contains("unknown field") {
+                "remove or correct the key; valid keys: format, prisma-version, migrations, base, postgres \
+                 (provider, version, image, url, bin), extensions, roles, seed, rules, fail-on, comment, \
+                 statement-timeout, superuser"
+            } else if msg.contains("unknown variant") {
+                "use one of the values listed in the message"
+            } else {
+                "fix the YAML syntax"
+            };
+            ConfigError { file: path.to_path_buf(), line: e.location().map(|l| l.line()), message: msg, hint: hint.into() }
+        })?;
+        for id in config.rules.keys() {
+            if find_rule(id).is_none() {
+                return Err(ConfigError {
+                    file: path.to_path_buf(),
+                    line: line_of(text, id),
+                    message: format!("unknown rule `{id}` under `rules:`"),
+                    hint: "run `ci-gate rules` for the list of rule ids".into(),
+                });
+            }
+        }
+        if let Some(t) = &config.statement_timeout {
+            if t.parse().is_none() {
+                return Err(ConfigError {
+                    file: path.to_path_buf(),
+                    line: line_of(text, "statement-timeout"),
+                    message: "`statement-timeout` is not a duration".into(),
+                    hint: "write it like 600, \"90s\", \"10min\" or \"1h\"".into(),
+                });
+            }
+        }
+        Ok(config)
+    }
+
+    /// Severity for a rule after overrides; `None` when the rule is off.
+    pub fn severity_for(&self, rule: &str, default: Severity) -> Option<Severity> {
+        match self.rules.get(rule) {
+            Some(level) => level.severity(),
+            None => Some(default),
+        }
+    }
+}
+
+fn line_of(text: &str, needle: &str) -> Option<usize> {
+    text.lines().position(|l| l.contains(needle)).map(|i| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new(".ci-gate.yml"))
+    }
+
+    #[test]
+    fn full_example_from_the_design_parses() {
+        let c = parse(
+            "format: prisma\nprisma-version: \"6.19\"\nmigrations: prisma/migrations\nbase: origin/main\n\
+             postgres: { provider: auto, version: \"16\", image: \"postgres:16-alpine\" }\n\
+             extensions: [pgcrypto, citext]\nroles: [authenticated, anon]\nseed: prisma/ci-seed.sql\n\
+             rules: { migration-fails: error }\nfail-on: error\ncomment: auto\nstatement-timeout: 10min\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.extensions, vec!["pgcrypto", "citext"]);
+        assert_eq!(c.statement_timeout.and_then(|t| t.parse()), Some(Duration::from_secs(600)));
+    }
+
+    #[test]
+    fn unknown_key_names_the_key_and_line() {
+        let e = parse("format: prisma\nextentions: [x]\n").err().unwrap_or_else(|| panic!("accepted"));
+        assert!(e.message.contains("extentions"), "{}", e.message);
+        assert_eq!(e.line, Some(2));
+        assert!(e.to_string().starts_with(".ci-gate.yml:2:"));
+    }
+
+    #[test]
+    fn unknown_rule_is_an_error() {
+        let e = parse("rules:\n  drops-colum: off\n").err().unwrap_or_else(|| panic!("accepted"));
+        assert!(e.message.contains("drops-colum"));
+        assert_eq!(e.line, Some(2));
+    }
+
+    #[test]
+    fn bad_provider_value_is_an_error() {
+        let e = parse("postgres: { provider: kubernetes }\n").err().unwrap_or_else(|| panic!("accepted"));
+        assert!(e.message.contains("kubernetes"), "{}", e.message);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("soon"), None);
+    }
+}

@@ -1,0 +1,844 @@
+//! The `local` provider: a throwaway cluster from PostgreSQL server binaries on this machine.
+//!
+//! Guarantee: nothing is left running and nothing is left on disk. Once [`LocalCluster::stop`]
+//! returns `Ok` (or, as a last resort, the cluster is dropped), the postmaster has exited and been
+//! reaped and the temporary directory holding the data directory, the unix socket and the logs
+//! is gone. If ci-gate itself is killed (even by SIGKILL) the kernel kills the postmaster too
+//! (`PR_SET_PDEATHSIG`); only the temporary directory can then remain, named
+//! `ci-gate-<run>-*` under the temp dir.
+//!
+//! How the cluster is made:
+//! - binaries (`initdb`, `postgres`) come from `--pg-bin`, else `PATH`, else `pg_config --bindir`,
+//!   else `/usr/lib/postgresql/*/bin` (highest major first); `--pg-version` picks a major among
+//!   them. `pg_ctl` is not used: it would daemonize the postmaster out of our supervision.
+//! - `initdb --no-sync` into a temp dir, trust auth, UTF8, locale C, time zone UTC (like the
+//!   docker image); superuser `postgres`.
+//! - the postmaster listens on a unix socket in that temp dir only (no TCP), with durability off
+//!   (`fsync`, `synchronous_commit`, `full_page_writes`) and autovacuum and JIT off, so runs are
+//!   fast and repeatable. Its log is a file in the temp dir whose tail goes into any error.
+//! - as root it runs as `postgres` (or `nobody`), since PostgreSQL refuses to run as root.
+//! - readiness is a connection probe with a deadline, never a fixed sleep.
+
+use std::ffi::OsStr;
+use std::fs::{self, File};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
+use nix::unistd::{Gid, Pid, Uid, User, chown, geteuid, getpid, getppid};
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgSslMode};
+
+use super::{Guard, ProviderKind, ProvisionError, ProvisionRequest, Server, connect_quiet};
+
+/// How long the server may take to accept connections.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Pause between two readiness probes.
+const PROBE_INTERVAL: Duration = Duration::from_millis(20);
+/// How long a fast shutdown (SIGINT) may take before SIGKILL.
+const FAST_STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long to wait for the process to vanish after SIGKILL.
+const KILL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest unix socket path the kernel accepts (`sun_path` is 108 bytes with the NUL).
+const MAX_SOCKET_PATH: usize = 107;
+/// Lines of a log shown in an error.
+const LOG_TAIL_LINES: usize = 20;
+
+const INSTALL_HINT: &str = "install PostgreSQL server binaries (Debian: apt-get install postgresql), or pass --pg-bin DIR";
+
+/// A running temporary cluster; stopping it (or dropping it) stops the server and removes its
+/// directory.
+pub struct LocalCluster {
+    /// The temp dir (`ci-gate-<run>-XXXXXX`); `None` once removed.
+    root: Option<PathBuf>,
+    data_dir: PathBuf,
+    socket_dir: PathBuf,
+    port: u16,
+    bin_dir: PathBuf,
+    /// Postmaster pid (0 before it is started).
+    pid: u32,
+    postmaster: Option<Postmaster>,
+    /// What was found and decided, for `--verbose`.
+    notes: Vec<String>,
+}
+
+impl std::fmt::Debug for LocalCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalCluster")
+            .field("data_dir", &self.data_dir)
+            .field("port", &self.port)
+            .field("pid", &self.pid)
+            .finish()
+    }
+}
+
+impl LocalCluster {
+    /// The data directory (inside the temp dir).
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The temp dir holding data directory, socket and logs; removed on stop.
+    pub fn temp_dir(&self) -> &Path {
+        self.data_dir.parent().unwrap_or(&self.data_dir)
+    }
+
+    /// The directory holding the unix socket `.s.PGSQL.<port>`.
+    pub fn socket_dir(&self) -> &Path {
+        &self.socket_dir
+    }
+
+    /// The port (only used in the socket's name: the server does not listen on TCP).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The postmaster's process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The directory the server binaries came from.
+    pub fn bin_dir(&self) -> &Path {
+        &self.bin_dir
+    }
+
+    /// What was found and decided on the way (binaries, user), for `--verbose`.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    /// Superuser connection options for database `postgres`, over the unix socket.
+    pub fn admin_options(&self) -> PgConnectOptions {
+        // sqlx: `.socket(dir)` takes the socket *directory*; it appends `.s.PGSQL.<port>`.
+        PgConnectOptions::new_without_pgpass()
+            .socket(&self.socket_dir)
+            .port(self.port)
+            .username("postgres")
+            .database("postgres")
+            .ssl_mode(PgSslMode::Disable)
+            .application_name("ci-gate")
+    }
+
+    /// Stop the server (fast) and remove its directory. `Err` says what was left behind and how
+    /// to remove it by hand.
+    pub fn stop(mut self) -> Result<(), String> {
+        self.stop_inner()
+    }
+
+    /// Idempotent: what was stopped and removed is forgotten, so `Drop` after `stop` does nothing.
+    fn stop_inner(&mut self) -> Result<(), String> {
+        let mut problems = Vec::new();
+        if let Some(postmaster) = self.postmaster.take()
+            && let Err(e) = postmaster.stop()
+        {
+            problems.push(e);
+        }
+        if let Some(root) = self.root.take()
+            && let Err(e) = remove_dir_retrying(&root)
+        {
+            problems.push(format!(
+                "could not remove the temporary cluster directory {}: {e}; remove it by hand: rm -rf {}",
+                root.display(),
+                root.display()
+            ));
+        }
+        if problems.is_empty() { Ok(()) } else { Err(problems.join("\n")) }
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop_inner() {
+            eprintln!("warning: local PostgreSQL cleanup: {e}");
+        }
+    }
+}
+
+/// Remove a directory tree; retried briefly because backends of a SIGKILLed postmaster may
+/// still be writing for a moment.
+fn remove_dir_retrying(dir: &Path) -> io::Result<()> {
+    let mut last = None;
+    for attempt in 0..5u32 {
+        match fs::remove_dir_all(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => last = Some(e),
+        }
+        std::thread::sleep(Duration::from_millis(50 * u64::from(attempt + 1)));
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("unknown error")))
+}
+
+/// Provision a throwaway local cluster and connect to it as superuser.
+pub async fn provision(req: &ProvisionRequest) -> Result<Server, ProvisionError> {
+    let started = Instant::now();
+    let cluster = start(req).await?;
+    let admin = cluster.admin_options();
+    let notes = cluster.notes.clone();
+    // On failure `Server::connect` drops the guard, which stops the cluster.
+    let mut server = Server::connect(ProviderKind::Local, admin, req.run_id.clone(), started, Guard::Local(cluster)).await?;
+    server.notes = notes;
+    Ok(server)
+}
+
+/// Create, start and wait for a cluster; it answers connections when this returns.
+/// On error nothing is left behind (the error says so if something was).
+pub async fn start(req: &ProvisionRequest) -> Result<LocalCluster, ProvisionError> {
+    let req = req.clone();
+    // Finding binaries and initdb are blocking work. initdb is forked from and waited on by the
+    // same blocking thread, so the parent-death signal is safe there (see `spawn_postmaster`).
+    let prepared = tokio::task::spawn_blocking(move || prepare(&req)).await.map_err(|e| {
+        ProvisionError::unavailable(
+            "local provider: the setup task failed",
+            e.to_string(),
+            "this is a bug in ci-gate; please report it",
+        )
+    })??;
+    let (mut cluster, run_as, binaries) = prepared;
+    let log_path = cluster.temp_dir().join("postgres.log");
+    let postmaster = match spawn_postmaster(&binaries, &cluster, run_as.as_ref(), &log_path) {
+        Ok(p) => p,
+        Err(e) => {
+            let detail = format!("{}: {e}", binaries.postgres.display());
+            return Err(fail(cluster, "could not start the PostgreSQL server", detail, run_as_hint(run_as.as_ref())));
+        }
+    };
+    cluster.pid = postmaster.pid;
+    cluster.postmaster = Some(postmaster);
+    match wait_ready(&cluster, &log_path).await {
+        Ok(()) => Ok(cluster),
+        Err((what, detail)) => Err(fail(
+            cluster,
+            &what,
+            detail,
+            "look at the server log above; pass --pg-bin DIR to try other PostgreSQL binaries",
+        )),
+    }
+}
+
+/// Stop and remove a half-made cluster and turn the failure into an error that also names any
+/// leftover.
+fn fail(cluster: LocalCluster, what: &str, detail: String, hint: &str) -> ProvisionError {
+    let mut detail = detail;
+    if let Err(leftover) = cluster.stop() {
+        detail.push_str("\nmoreover, cleanup failed: ");
+        detail.push_str(&leftover);
+    }
+    ProvisionError::unavailable(what, detail, hint)
+}
+
+fn run_as_hint(run_as: Option<&RunAs>) -> &'static str {
+    if run_as.is_some() {
+        "PostgreSQL runs as an unprivileged user when ci-gate runs as root: that user must be able to \
+         execute the binaries and reach the temp dir (set TMPDIR to a world-accessible directory)"
+    } else {
+        "check that the PostgreSQL binaries are complete and executable, or pass --pg-bin DIR"
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Preparation (blocking): binaries, user, temp dir, initdb.
+
+/// The server binaries to use.
+#[derive(Debug, Clone)]
+struct Binaries {
+    dir: PathBuf,
+    initdb: PathBuf,
+    postgres: PathBuf,
+}
+
+impl Binaries {
+    /// `Some` if `dir` holds executable `initdb` and `postgres`.
+    fn in_dir(dir: &Path) -> Option<Binaries> {
+        let initdb = dir.join("initdb");
+        let postgres = dir.join("postgres");
+        (is_executable(&initdb) && is_executable(&postgres)).then(|| Binaries {
+            dir: dir.to_path_buf(),
+            initdb,
+            postgres,
+        })
+    }
+}
+
+/// The unprivileged user the server runs as when ci-gate is root.
+#[derive(Debug, Clone)]
+struct RunAs {
+    name: String,
+    uid: Uid,
+    gid: Gid,
+}
+
+type Prepared = (LocalCluster, Option<RunAs>, Binaries);
+
+fn prepare(req: &ProvisionRequest) -> Result<Prepared, ProvisionError> {
+    let mut notes = Vec::new();
+    let binaries = find_binaries(req, &mut notes)?;
+    let run_as = unprivileged_user()?;
+    if let Some(user) = &run_as {
+        notes.push(format!("running as root: the local server runs as user {}", user.name));
+    }
+
+    let base = temp_base(run_as.as_ref());
+    let root = tempfile::Builder::new()
+        .prefix(&format!("ci-gate-{}-", sanitize_run_id(&req.run_id)))
+        .tempdir_in(&base)
+        .map_err(|e| {
+            ProvisionError::unavailable(
+                format!("could not create a temporary directory in {}", base.display()),
+                e.to_string(),
+                "make the temp dir writable or point TMPDIR at a writable directory",
+            )
+        })?
+        .keep();
+    // From here on the cluster owns the directory: every early return removes it.
+    let mut cluster = LocalCluster {
+        data_dir: root.join("data"),
+        socket_dir: root.join("sock"),
+        root: Some(root.clone()),
+        port: free_port(),
+        bin_dir: binaries.dir.clone(),
+        pid: 0,
+        postmaster: None,
+        notes,
+    };
+    let setup = || -> io::Result<()> {
+        fs::create_dir(&cluster.socket_dir)?;
+        if let Some(user) = &run_as {
+            chown(&root, Some(user.uid), Some(user.gid))?;
+            chown(&cluster.socket_dir, Some(user.uid), Some(user.gid))?;
+        }
+        fs::set_permissions(&cluster.socket_dir, fs::Permissions::from_mode(0o700))
+    };
+    if let Err(e) = setup() {
+        let detail = format!("{}: {e}", root.display());
+        return Err(fail(cluster, "could not prepare the temporary cluster directory", detail, run_as_hint(run_as.as_ref())));
+    }
+
+    if let Err((what, detail)) = run_initdb(&binaries, &cluster, run_as.as_ref()) {
+        return Err(fail(cluster, &what, detail, run_as_hint(run_as.as_ref())));
+    }
+    cluster.notes.push(format!("local cluster in {}", root.display()));
+    Ok((cluster, run_as, binaries))
+}
+
+/// Keep the run id readable in the directory name but short and free of path characters.
+fn sanitize_run_id(run_id: &str) -> String {
+    let s: String = run_id
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+        .take(24)
+        .collect();
+    if s.is_empty() { "run".into() } else { s }
+}
+
+/// Where to create the temp dir: `TMPDIR` (or the system default) unless the socket path would
+/// be too long there, or (as root) the unprivileged user could not reach it; then `/tmp`.
+fn temp_base(run_as: Option<&RunAs>) -> PathBuf {
+    let preferred = std::env::temp_dir();
+    // ci-gate-<24>-XXXXXX/sock/.s.PGSQL.65535
+    let needed = preferred.as_os_str().len() + "/ci-gate-".len() + 24 + "-XXXXXX/sock/.s.PGSQL.65535".len();
+    let reachable = run_as.is_none() || world_traversable(&preferred);
+    if needed <= MAX_SOCKET_PATH && reachable { preferred } else { PathBuf::from("/tmp") }
+}
+
+/// Whether every directory on the way to `dir` (and `dir` itself) lets others pass.
+fn world_traversable(dir: &Path) -> bool {
+    dir.ancestors().all(|d| d.as_os_str().is_empty() || fs::metadata(d).is_ok_and(|m| m.mode() & 0o001 != 0))
+}
+
+/// A port nobody listens on right now. The server only uses it to name its socket file in our
+/// private directory, so a race with another process cannot break anything; if no TCP socket can
+/// be bound at all, the default port does as well.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(5432)
+}
+
+fn is_executable(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Find `initdb` and `postgres`; see the module docs for the order.
+fn find_binaries(req: &ProvisionRequest, notes: &mut Vec<String>) -> Result<Binaries, ProvisionError> {
+    let wanted = req.pg_version.as_deref().and_then(parse_major);
+    if let Some(dir) = &req.pg_bin {
+        let bad = |missing: &str| ProvisionError::BadInput {
+            what: format!("--pg-bin {}: no executable `{missing}` there", dir.display()),
+            hint: "pass the directory holding the PostgreSQL server binaries initdb and postgres, \
+                   e.g. /usr/lib/postgresql/15/bin (`pg_config --bindir` prints it)"
+                .into(),
+        };
+        if !is_executable(&dir.join("initdb")) {
+            return Err(bad("initdb"));
+        }
+        let binaries = Binaries::in_dir(dir).ok_or_else(|| bad("postgres"))?;
+        notes.push(format!("local: server binaries from --pg-bin {}", dir.display()));
+        if let (Some(w), Some(found)) = (wanted, binary_major(&binaries.postgres))
+            && w != found
+        {
+            notes.push(format!("local: --pg-version {w} asked, but --pg-bin holds PostgreSQL {found}; using --pg-bin"));
+        }
+        return Ok(binaries);
+    }
+
+    let mut tried = Vec::new();
+    let mut candidates: Vec<(Binaries, String)> = Vec::new();
+
+    // 1. initdb on PATH (with postgres next to it, or next to what the symlink points at).
+    match find_on_path("initdb") {
+        Some(initdb) => {
+            let dir = initdb.parent().map(Path::to_path_buf).unwrap_or_default();
+            let resolved = fs::canonicalize(&initdb).ok().and_then(|p| p.parent().map(Path::to_path_buf));
+            match Binaries::in_dir(&dir).or_else(|| resolved.as_deref().and_then(Binaries::in_dir)) {
+                Some(b) => add_candidate(&mut candidates, b, "PATH"),
+                None => tried.push(format!("PATH: {} found, but no `postgres` next to it", initdb.display())),
+            }
+        }
+        None => tried.push("PATH: no initdb".into()),
+    }
+
+    // 2. pg_config --bindir.
+    match find_on_path("pg_config") {
+        Some(pg_config) => match Command::new(&pg_config).arg("--bindir").stdin(Stdio::null()).output() {
+            Ok(out) if out.status.success() => {
+                let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+                match Binaries::in_dir(&dir) {
+                    Some(b) => add_candidate(&mut candidates, b, "pg_config --bindir"),
+                    None => tried.push(format!(
+                        "pg_config --bindir: {} has no initdb and postgres (client-only install?)",
+                        dir.display()
+                    )),
+                }
+            }
+            Ok(out) => tried.push(format!("pg_config --bindir: failed ({})", out.status)),
+            Err(e) => tried.push(format!("pg_config --bindir: could not run {}: {e}", pg_config.display())),
+        },
+        None => tried.push("pg_config: not on PATH".into()),
+    }
+
+    // 3. Debian/Ubuntu layout, highest major first.
+    let debian = Path::new("/usr/lib/postgresql");
+    let mut majors: Vec<(Vec<u32>, PathBuf)> = fs::read_dir(debian)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    let key: Option<Vec<u32>> = name.split('.').map(|p| p.parse().ok()).collect();
+                    key.map(|k| (k, e.path().join("bin")))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    majors.sort_by(|a, b| b.0.cmp(&a.0));
+    if majors.is_empty() {
+        tried.push(format!("{}/*/bin: none", debian.display()));
+    }
+    for (_, dir) in majors {
+        match Binaries::in_dir(&dir) {
+            Some(b) => add_candidate(&mut candidates, b, "/usr/lib/postgresql/*/bin"),
+            None => tried.push(format!("{}: no initdb and postgres (server package not installed?)", dir.display())),
+        }
+    }
+
+    if candidates.is_empty() {
+        return Err(ProvisionError::unavailable(
+            "no PostgreSQL server binaries (initdb, postgres) found",
+            tried.iter().map(|t| format!("  tried {t}")).collect::<Vec<_>>().join("\n"),
+            INSTALL_HINT,
+        ));
+    }
+
+    let pick = match wanted {
+        Some(w) => {
+            let found: Vec<(usize, Option<u32>)> =
+                candidates.iter().enumerate().map(|(i, (b, _))| (i, binary_major(&b.postgres))).collect();
+            match found.iter().find(|(_, m)| *m == Some(w)) {
+                Some((i, _)) => *i,
+                None => {
+                    let have: Vec<String> =
+                        found.iter().filter_map(|(_, m)| m.map(|m| m.to_string())).collect::<Vec<_>>();
+                    notes.push(format!(
+                        "local: --pg-version {w} asked, but only PostgreSQL {} found; using the first",
+                        if have.is_empty() { "of unknown version".to_string() } else { have.join(", ") }
+                    ));
+                    0
+                }
+            }
+        }
+        None => 0,
+    };
+    let (binaries, source) = candidates.swap_remove(pick);
+    notes.push(format!("local: server binaries from {} (via {source})", binaries.dir.display()));
+    Ok(binaries)
+}
+
+/// Add a candidate unless the same directory (after resolving symlinks) is already there.
+fn add_candidate(candidates: &mut Vec<(Binaries, String)>, b: Binaries, source: &str) {
+    let canon = |d: &Path| fs::canonicalize(d).unwrap_or_else(|_| d.to_path_buf());
+    let dir = canon(&b.dir);
+    if !candidates.iter().any(|(c, _)| canon(&c.dir) == dir) {
+        candidates.push((b, source.to_string()));
+    }
+}
+
+/// `"15"`, `"15.4"`, `"9.6"` → the major (9 for 9.6, which ci-gate does not support anyway).
+fn parse_major(v: &str) -> Option<u32> {
+    v.trim().split('.').next()?.parse().ok()
+}
+
+/// The major version of a `postgres` binary, from `postgres --version`
+/// ("postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"). `--version` is answered before
+/// the root check, so this works as root.
+fn binary_major(postgres: &Path) -> Option<u32> {
+    let out = Command::new(postgres).arg("--version").stdin(Stdio::null()).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let after = text.split(')').nth(1)?;
+    parse_major(after.split_whitespace().next()?)
+}
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| is_executable(p))
+}
+
+/// As root: the user to run the server as (`postgres`, else `nobody`). Otherwise `None`.
+fn unprivileged_user() -> Result<Option<RunAs>, ProvisionError> {
+    if !geteuid().is_root() {
+        return Ok(None);
+    }
+    for name in ["postgres", "nobody"] {
+        if let Ok(Some(user)) = User::from_name(name)
+            && !user.uid.is_root()
+        {
+            return Ok(Some(RunAs { name: name.into(), uid: user.uid, gid: user.gid }));
+        }
+    }
+    Err(ProvisionError::unavailable(
+        "ci-gate runs as root, and PostgreSQL refuses to run as root",
+        "looked for an unprivileged user to run it as: neither `postgres` nor `nobody` exists",
+        "create a system user `postgres` (useradd --system postgres), or run ci-gate as a non-root user",
+    ))
+}
+
+/// Apply what every child process we start needs: the user (std clears the supplementary
+/// groups itself when root sets a uid), its own process group (a terminal Ctrl-C reaches ci-gate
+/// first, and ci-gate does the cleanup), the parent-death signal, a neutral working directory.
+///
+/// The parent-death signal is delivered when the *thread* that forked the child exits, so a
+/// command configured here must be spawned from a thread that outlives the child: the blocking
+/// thread that waits on initdb, the supervisor thread that waits on the postmaster.
+fn configure(cmd: &mut Command, run_as: Option<&RunAs>, cwd: &Path, log: &File) -> io::Result<()> {
+    if let Some(user) = run_as {
+        cmd.uid(user.uid.as_raw()).gid(user.gid.as_raw());
+    }
+    cmd.current_dir(cwd)
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log.try_clone()?))
+        .stderr(Stdio::from(log.try_clone()?))
+        // Keep a caller's libpq/server environment out of the cluster's own setup.
+        .env_remove("PGDATA")
+        .env_remove("PGOPTIONS")
+        .env("LC_ALL", "C")
+        .env("TZ", "UTC");
+    let parent = getpid();
+    // SAFETY: the closure only makes async-signal-safe system calls (prctl, getppid) and
+    // allocates nothing on success.
+    unsafe {
+        cmd.pre_exec(move || {
+            // std runs this after setuid, which would otherwise clear the setting.
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(io::Error::from)?;
+            // If ci-gate died between fork and prctl, nobody would send the signal.
+            if getppid() != parent {
+                return Err(io::Error::other("ci-gate exited while starting PostgreSQL"));
+            }
+            Ok(())
+        });
+    }
+    Ok(())
+}
+
+fn run_initdb(binaries: &Binaries, cluster: &LocalCluster, run_as: Option<&RunAs>) -> Result<(), (String, String)> {
+    let root = cluster.temp_dir().to_path_buf();
+    let log_path = root.join("initdb.log");
+    let log = File::create(&log_path)
+        .map_err(|e| ("could not create the initdb log".to_string(), format!("{}: {e}", log_path.display())))?;
+    let mut cmd = Command::new(&binaries.initdb);
+    cmd.arg("-D").arg(&cluster.data_dir).args([
+        "--username=postgres",
+        "--auth=trust",
+        "--encoding=UTF8",
+        "--locale=C",
+        "--no-sync",
+    ]);
+    configure(&mut cmd, run_as, &root, &log)
+        .map_err(|e| ("could not set up initdb".to_string(), format!("{}: {e}", log_path.display())))?;
+    drop(log);
+    let status = cmd.status().map_err(|e| {
+        (format!("could not run {}", binaries.initdb.display()), e.to_string())
+    })?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err((format!("initdb failed ({status})"), log_tail(&log_path)))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The postmaster and its supervisor thread.
+
+/// What the supervisor thread knows about the postmaster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    Running,
+    /// Exited (the text says how); the process is a zombie or already reaped.
+    Exited(String),
+}
+
+type Shared = Arc<(Mutex<State>, Condvar)>;
+
+/// A postmaster started and supervised by a dedicated thread.
+///
+/// The thread forks the postmaster and then blocks until it exits, so it lives exactly as long
+/// as the server: that is what makes `PR_SET_PDEATHSIG` correct (it fires when the forking
+/// *thread* ends, so forking from a tokio worker or blocking thread would kill the server when
+/// that thread is retired). If ci-gate is killed, the thread dies with it and the kernel sends
+/// the postmaster SIGKILL; its backends notice the postmaster's death and exit on their own.
+struct Postmaster {
+    pid: u32,
+    state: Shared,
+    supervisor: Option<JoinHandle<()>>,
+}
+
+fn spawn_postmaster(
+    binaries: &Binaries,
+    cluster: &LocalCluster,
+    run_as: Option<&RunAs>,
+    log_path: &Path,
+) -> io::Result<Postmaster> {
+    let log = File::create(log_path)?;
+    let mut cmd = Command::new(&binaries.postgres);
+    cmd.arg("-D").arg(&cluster.data_dir).arg("-k").arg(&cluster.socket_dir).arg("-p").arg(cluster.port.to_string());
+    for setting in [
+        // Unix socket only: no port to collide with, nothing reachable from outside.
+        "listen_addresses=",
+        // Throwaway data: durability buys nothing.
+        "fsync=off",
+        "synchronous_commit=off",
+        "full_page_writes=off",
+        "wal_level=minimal",
+        "max_wal_senders=0",
+        "max_connections=100",
+        // Repeatable runs: no background vacuum taking locks or changing plans, no JIT pauses.
+        "autovacuum=off",
+        "jit=off",
+        "huge_pages=off",
+        // Quiet log: only what explains a failure.
+        "log_checkpoints=off",
+        "logging_collector=off",
+        "log_destination=stderr",
+    ] {
+        cmd.arg("-c").arg(setting);
+    }
+    configure(&mut cmd, run_as, cluster.temp_dir(), &log)?;
+    drop(log);
+
+    let state: Shared = Arc::new((Mutex::new(State::Running), Condvar::new()));
+    let thread_state = Arc::clone(&state);
+    let (tx, rx) = mpsc::channel::<io::Result<u32>>();
+    let supervisor = std::thread::Builder::new().name("ci-gate-postmaster".into()).spawn(move || {
+        let mut child = match cmd.spawn() {
+            Ok(child) => child,
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        };
+        let pid = child.id();
+        let _ = tx.send(Ok(pid));
+        // Wait without reaping, record the exit under the lock, then reap. Until the record is
+        // made the pid stays a zombie, so `Postmaster::signal` (which checks the record under
+        // the same lock) can never signal a recycled pid.
+        let how = loop {
+            match waitid(Id::Pid(Pid::from_raw(pid as i32)), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                Ok(status) => break describe(status),
+                Err(e) => break format!("status unknown ({e})"),
+            }
+        };
+        {
+            let (lock, cvar) = &*thread_state;
+            if let Ok(mut s) = lock.lock() {
+                *s = State::Exited(how);
+            }
+            cvar.notify_all();
+        }
+        let _ = child.wait();
+    })?;
+    match rx.recv() {
+        Ok(Ok(pid)) => Ok(Postmaster { pid, state, supervisor: Some(supervisor) }),
+        Ok(Err(e)) => {
+            let _ = supervisor.join();
+            Err(e)
+        }
+        Err(_) => {
+            let _ = supervisor.join();
+            Err(io::Error::other("the supervisor thread ended before starting the server"))
+        }
+    }
+}
+
+fn describe(status: WaitStatus) -> String {
+    match status {
+        WaitStatus::Exited(_, code) => format!("exited with status {code}"),
+        WaitStatus::Signaled(_, sig, _) => format!("was killed by {sig}"),
+        other => format!("{other:?}"),
+    }
+}
+
+impl Postmaster {
+    /// `Some(how)` once the postmaster has exited.
+    fn exited(&self) -> Option<String> {
+        match self.state.0.lock() {
+            Ok(s) => match &*s {
+                State::Running => None,
+                State::Exited(how) => Some(how.clone()),
+            },
+            Err(_) => Some("status unknown (lock poisoned)".into()),
+        }
+    }
+
+    /// Send `sig` unless the process has exited. Ok(false) if it had.
+    fn signal(&self, sig: Signal) -> Result<bool, String> {
+        let guard = self.state.0.lock().map_err(|_| "postmaster state lock poisoned".to_string())?;
+        if *guard != State::Running {
+            return Ok(false);
+        }
+        match kill(Pid::from_raw(self.pid as i32), sig) {
+            Ok(()) => Ok(true),
+            Err(nix::errno::Errno::ESRCH) => Ok(false),
+            Err(e) => Err(format!("could not send {sig} to PostgreSQL (pid {}): {e}", self.pid)),
+        }
+    }
+
+    /// Wait up to `timeout` for the exit; true if it exited.
+    fn wait_exit(&self, timeout: Duration) -> bool {
+        let (lock, cvar) = &*self.state;
+        match lock.lock() {
+            Ok(guard) => match cvar.wait_timeout_while(guard, timeout, |s| *s == State::Running) {
+                Ok((s, _)) => *s != State::Running,
+                Err(_) => false,
+            },
+            Err(_) => false,
+        }
+    }
+
+    /// Fast shutdown (SIGINT: disconnect sessions, checkpoint, exit), SIGKILL if that hangs.
+    fn stop(mut self) -> Result<(), String> {
+        let mut stopped = true;
+        self.signal(Signal::SIGINT)?;
+        if !self.wait_exit(FAST_STOP_TIMEOUT) {
+            self.signal(Signal::SIGKILL)?;
+            stopped = self.wait_exit(KILL_TIMEOUT);
+        }
+        if !stopped {
+            // Leave the supervisor thread detached: joining would block forever.
+            self.supervisor.take();
+            return Err(format!(
+                "PostgreSQL (pid {}) is still running after SIGKILL; kill it by hand: kill -9 {}",
+                self.pid, self.pid
+            ));
+        }
+        if let Some(handle) = self.supervisor.take() {
+            let _ = handle.join();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Postmaster {
+    fn drop(&mut self) {
+        // Only reached without `stop` on a panic path; still do not leave the server running.
+        if self.supervisor.is_some() {
+            let _ = self.signal(Signal::SIGKILL);
+            if self.wait_exit(KILL_TIMEOUT)
+                && let Some(handle) = self.supervisor.take()
+            {
+                let _ = handle.join();
+            }
+        }
+    }
+}
+
+/// Probe until the server accepts a connection, the postmaster exits, or the deadline passes.
+async fn wait_ready(cluster: &LocalCluster, log_path: &Path) -> Result<(), (String, String)> {
+    let Some(postmaster) = &cluster.postmaster else {
+        return Err(("PostgreSQL was not started".into(), String::new()));
+    };
+    let opts = cluster.admin_options();
+    let socket = cluster.socket_dir.join(format!(".s.PGSQL.{}", cluster.port));
+    let deadline = Instant::now() + READY_TIMEOUT;
+    let mut last_error = String::from("the socket never appeared");
+    loop {
+        if let Some(how) = postmaster.exited() {
+            return Err((format!("PostgreSQL {how} during startup"), log_tail(log_path)));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Err((
+                format!("PostgreSQL did not accept connections within {} s", READY_TIMEOUT.as_secs()),
+                format!("last attempt: {last_error}\n{}", log_tail(log_path)),
+            ));
+        }
+        if socket.exists() {
+            let budget = (deadline - now).min(Duration::from_secs(2));
+            match tokio::time::timeout(budget, connect_quiet(&opts)).await {
+                Ok(Ok(conn)) => {
+                    let _ = conn.close().await;
+                    return Ok(());
+                }
+                Ok(Err(e)) => last_error = e.to_string(),
+                Err(_) => last_error = "connection attempt timed out".into(),
+            }
+        }
+        tokio::time::sleep(PROBE_INTERVAL).await;
+    }
+}
+
+/// The last lines of a log, indented, for an error message (the file itself is removed with the
+/// temp dir).
+fn log_tail(path: &Path) -> String {
+    let name = path.file_name().unwrap_or(OsStr::new("log")).to_string_lossy().into_owned();
+    let read = || -> io::Result<String> {
+        let mut f = File::open(path)?;
+        let len = f.metadata()?.len();
+        f.seek(SeekFrom::Start(len.saturating_sub(8192)))?;
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf)?;
+        Ok(String::from_utf8_lossy(&buf).into_owned())
+    };
+    match read() {
+        Ok(text) if text.trim().is_empty() => format!("({name} is empty)"),
+        Ok(text) => {
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(LOG_TAIL_LINES)..];
+            let mut out = format!("last lines of {name}:");
+            for line in tail {
+                out.push_str("\n  | ");
+                out.push_str(line);
+            }
+            out
+        }
+        Err(e) => format!("({name} could not be read: {e})"),
+    }
+}

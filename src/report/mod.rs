@@ -1,0 +1,177 @@
+//! One [`Report`] value, rendered many ways. The verdict and the order of rows and findings are
+//! decided here, not in renderers.
+
+pub mod json;
+pub mod terminal;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::check::{Finding, Severity};
+use crate::config::FailOn;
+use crate::run::{ApplyMode, Status};
+
+/// Version of the JSON report's schema. Fields may be added; none renamed.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Fail,
+}
+
+/// The state of one check (scratch, incremental, drift, history, live).
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckResult {
+    /// "pass", "fail", or "skipped".
+    pub status: String,
+    /// A one-line human summary, e.g. "163 applied in 4.1 s".
+    pub summary: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub findings: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+}
+
+impl CheckResult {
+    pub fn not_run(reason: impl Into<String>) -> CheckResult {
+        CheckResult {
+            status: "skipped".into(),
+            summary: reason.into(),
+            applied: None,
+            failed: None,
+            skipped: None,
+            findings: None,
+            duration_ms: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Checks {
+    pub scratch: CheckResult,
+    pub incremental: CheckResult,
+    pub drift: CheckResult,
+    pub history: CheckResult,
+    pub live: CheckResult,
+}
+
+/// A row of the migrations table.
+#[derive(Debug, Clone, Serialize)]
+pub struct MigrationRow {
+    pub name: String,
+    pub path: String,
+    pub status: Status,
+    pub duration_ms: u64,
+    pub new: bool,
+    pub mode: ApplyMode,
+    /// Rule ids of the findings about this migration.
+    pub rules: Vec<String>,
+    /// A short note for the table (e.g. the failure message).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerInfo {
+    pub provider: String,
+    pub version: String,
+    pub startup_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PrismaInfo {
+    /// The version as found, e.g. "6.19.0"; null when unknown.
+    pub version: Option<String>,
+    pub source: Option<String>,
+    /// "whole-file" (≤ 7.3 and unknown) or "statements" (≥ 7.4).
+    pub semantics: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct Counts {
+    pub errors: usize,
+    pub warnings: usize,
+    pub notices: usize,
+    pub allowed: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub verdict: Verdict,
+    pub fail_on: FailOn,
+    pub format: String,
+    pub project: String,
+    pub migrations_dir: String,
+    pub base: Option<String>,
+    pub head: Option<String>,
+    pub prisma: Option<PrismaInfo>,
+    pub server: Option<ServerInfo>,
+    pub counts: Counts,
+    pub migrations: Vec<MigrationRow>,
+    pub checks: Checks,
+    pub findings: Vec<Finding>,
+    /// Things the reader should know (unknown Prisma version, order notes, what was skipped).
+    pub notes: Vec<String>,
+    /// Phase timings in milliseconds.
+    pub timings_ms: BTreeMap<String, u64>,
+}
+
+impl Report {
+    /// Sort findings worst first, count them, and decide the verdict.
+    pub fn finalize(&mut self) {
+        self.findings.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then_with(|| a.allowed.cmp(&b.allowed))
+                .then_with(|| a.file.cmp(&b.file))
+                .then_with(|| a.line.cmp(&b.line))
+                .then_with(|| a.rule.cmp(&b.rule))
+        });
+        let mut counts = Counts::default();
+        for f in &self.findings {
+            if f.allowed {
+                counts.allowed += 1;
+                continue;
+            }
+            match f.severity {
+                Severity::Error => counts.errors += 1,
+                Severity::Warning => counts.warnings += 1,
+                Severity::Notice => counts.notices += 1,
+            }
+        }
+        self.counts = counts;
+        for row in &mut self.migrations {
+            let mut rules: Vec<String> =
+                self.findings.iter().filter(|f| f.migration.as_deref() == Some(&row.name)).map(|f| f.rule.clone()).collect();
+            rules.dedup();
+            row.rules = rules;
+        }
+        let fails = match self.fail_on {
+            FailOn::Error => counts.errors > 0,
+            FailOn::Warning => counts.errors + counts.warnings > 0,
+            FailOn::Never => false,
+        };
+        self.verdict = if fails { Verdict::Fail } else { Verdict::Pass };
+    }
+}
+
+/// "0.6 s", "41 ms", "2 min 3 s".
+pub fn human_ms(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms < 60_000 {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    } else {
+        format!("{} min {} s", ms / 60_000, (ms % 60_000) / 1000)
+    }
+}

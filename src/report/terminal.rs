@@ -1,0 +1,153 @@
+//! The terminal report: a header line, a comfy-table of migrations, the findings, and the checks
+//! with the verdict. Colour only when asked (on a tty).
+
+use std::fmt::Write as _;
+
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{ContentArrangement, Table};
+
+use super::{Report, Verdict, human_ms};
+use crate::check::Severity;
+use crate::run::Status;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TerminalOptions {
+    pub color: bool,
+    /// List every migration, not only the flagged ones, on long histories.
+    pub verbose: bool,
+    /// Table width; `None` lets comfy-table decide (terminal width, or unlimited).
+    pub width: Option<u16>,
+}
+
+/// Histories longer than this show only flagged rows unless `verbose`.
+const FULL_TABLE_MAX: usize = 30;
+
+fn paint(color: bool, code: &str, text: &str) -> String {
+    if color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+}
+
+pub fn render(report: &Report, opts: &TerminalOptions) -> String {
+    let mut out = String::new();
+    let mut header = Vec::new();
+    if let Some(s) = &report.server {
+        header.push(format!("Postgres {} ({}, {})", s.version, s.provider, human_ms(s.startup_ms)));
+    }
+    match &report.prisma {
+        Some(p) => header.push(match (&p.version, &p.source) {
+            (Some(v), Some(src)) => format!("prisma {v} ({src})"),
+            _ => "prisma (version unknown)".to_string(),
+        }),
+        None => header.push(report.format.clone()),
+    }
+    header.push(format!("{} migrations in {}", report.migrations.len(), report.migrations_dir));
+    let _ = writeln!(out, " {}", header.join(" · "));
+
+    if !report.migrations.is_empty() {
+        let long = report.migrations.len() > FULL_TABLE_MAX && !opts.verbose;
+        let mut table = Table::new();
+        table.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+        if let Some(w) = opts.width {
+            table.set_width(w);
+        }
+        table.set_header(vec!["migration", "status", "time", "notes"]);
+        let mut hidden = 0usize;
+        let mut hidden_skipped = 0usize;
+        for row in &report.migrations {
+            let flagged = !row.rules.is_empty() || row.status == Status::Failed;
+            if long && !flagged {
+                if row.status == Status::Skipped {
+                    hidden_skipped += 1;
+                } else {
+                    hidden += 1;
+                }
+                continue;
+            }
+            let status = match row.status {
+                Status::Failed => paint(opts.color, "1;31", "failed"),
+                Status::Applied => paint(opts.color, "32", "applied"),
+                s => s.to_string(),
+            };
+            let mut notes = row.rules.join(", ");
+            if let Some(n) = &row.note {
+                if !notes.is_empty() {
+                    notes.push_str(": ");
+                }
+                notes.push_str(n);
+            }
+            let time = if row.status == Status::Skipped { "-".to_string() } else { human_ms(row.duration_ms) };
+            table.add_row(vec![row.name.clone(), status, time, notes]);
+        }
+        if hidden + hidden_skipped > 0 {
+            let mut parts = Vec::new();
+            if hidden > 0 {
+                parts.push(format!("{hidden} clean migrations applied"));
+            }
+            if hidden_skipped > 0 {
+                parts.push(format!("{hidden_skipped} skipped after the failure"));
+            }
+            table.add_row(vec![format!("… {} (--verbose lists them)", parts.join(", ")), String::new(), String::new(), String::new()]);
+        }
+        let _ = writeln!(out, "{table}");
+    }
+
+    for f in &report.findings {
+        let (label, code) = match f.severity {
+            Severity::Error => ("error", "1;31"),
+            Severity::Warning => ("warning", "1;33"),
+            Severity::Notice => ("notice", "1;36"),
+        };
+        let allowed = if f.allowed { " (allowed)" } else { "" };
+        let loc = f.location().map(|l| format!(" {l}")).unwrap_or_default();
+        let _ = writeln!(out, "{}{}{}", paint(opts.color, code, &format!("{label}[{}]", f.rule)), allowed, loc);
+        let _ = writeln!(out, "  {}", f.message);
+        if let Some(stmt) = &f.statement {
+            let _ = writeln!(out, "  │ {stmt}");
+        }
+        for e in &f.evidence {
+            let _ = writeln!(out, "  · {e}");
+        }
+        if let Some(fix) = &f.fix {
+            let _ = writeln!(out, "  = fix: {fix}");
+        }
+        if let Some(reason) = &f.allow_reason {
+            let _ = writeln!(out, "  = allowed: {reason}");
+        }
+    }
+
+    for note in &report.notes {
+        let _ = writeln!(out, " note: {note}");
+    }
+
+    let checks = [
+        ("from scratch", &report.checks.scratch),
+        ("incremental", &report.checks.incremental),
+        ("drift", &report.checks.drift),
+        ("history", &report.checks.history),
+        ("live", &report.checks.live),
+    ];
+    for (name, c) in checks {
+        if c.status == "skipped" && !opts.verbose {
+            continue;
+        }
+        let mark = match c.status.as_str() {
+            "pass" => paint(opts.color, "32", "✔"),
+            "fail" => paint(opts.color, "31", "✘"),
+            _ => "–".to_string(),
+        };
+        let _ = writeln!(out, " {mark} {name}: {}", c.summary);
+    }
+    let c = report.counts;
+    let verdict = match report.verdict {
+        Verdict::Pass => paint(opts.color, "1;32", "pass"),
+        Verdict::Fail => paint(opts.color, "1;31", "fail"),
+    };
+    let mut counts = format!("{} errors, {} warnings", c.errors, c.warnings);
+    if c.notices > 0 {
+        counts.push_str(&format!(", {} notices", c.notices));
+    }
+    if c.allowed > 0 {
+        counts.push_str(&format!(", {} allowed", c.allowed));
+    }
+    let _ = writeln!(out, " verdict: {verdict} ({counts})");
+    out
+}

@@ -1,0 +1,325 @@
+//! `prisma migrate deploy`, reproduced.
+//!
+//! For each pending migration, in order:
+//! 1. `INSERT INTO _prisma_migrations (id, checksum, started_at, migration_name)`, autocommitted
+//!    before the script (`logs` NULL, `applied_steps_count` 0);
+//! 2. the script: Prisma ≤ 7.3 sends the whole `migration.sql` as **one simple-query message with
+//!    no BEGIN** (one implicit transaction: atomic, and `CREATE INDEX CONCURRENTLY` works only
+//!    alone); Prisma ≥ 7.4 splits it into statements and sends each as its own autocommitted
+//!    message, falling back to one message when the file cannot be split;
+//! 3. success: `applied_steps_count + 1`, then `finished_at` (separate autocommits);
+//!    failure: `logs` = the rendered error, and applying stops (P3018).
+
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::{PgDatabaseError, PgErrorPosition};
+use sqlx::{AssertSqlSafe, PgConnection};
+
+use super::{ApplyMode, Failure, Located, Outcome, Status};
+use crate::discover::{Migration, char_pos_to_byte, line_col};
+use crate::sql::split::{self, is_transaction_control};
+
+/// Prisma's `_prisma_migrations` DDL (sql-schema-connector, postgres flavour).
+pub const HISTORY_TABLE_DDL: &str = "CREATE TABLE IF NOT EXISTS \"_prisma_migrations\" (\n    \
+    \"id\" VARCHAR(36) PRIMARY KEY NOT NULL,\n    \"checksum\" VARCHAR(64) NOT NULL,\n    \
+    \"finished_at\" TIMESTAMPTZ,\n    \"migration_name\" VARCHAR(255) NOT NULL,\n    \"logs\" TEXT,\n    \
+    \"rolled_back_at\" TIMESTAMPTZ,\n    \"started_at\" TIMESTAMPTZ NOT NULL DEFAULT now(),\n    \
+    \"applied_steps_count\" INTEGER NOT NULL DEFAULT 0\n)";
+
+/// How `migration.sql` is executed, by Prisma version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Semantics {
+    /// ≤ 7.3 (and unknown: the stricter): one message per file.
+    WholeFile,
+    /// ≥ 7.4: one autocommitted message per statement.
+    Statements,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    pub semantics: Semantics,
+    /// Server-side `statement_timeout` for the migrations; the client waits this long plus a grace.
+    pub statement_timeout: Duration,
+}
+
+/// A failure of the bookkeeping around the migrations (history table, connection): not the
+/// migrations' fault.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {source}")]
+pub struct RunError {
+    pub what: String,
+    #[source]
+    pub source: sqlx::Error,
+}
+
+fn run_err(what: &str) -> impl FnOnce(sqlx::Error) -> RunError + '_ {
+    move |source| RunError { what: what.to_string(), source }
+}
+
+/// Prepare a connection the way Prisma's does: search_path `public`, our statement timeout, and
+/// the history table.
+pub async fn prepare(conn: &mut PgConnection, opts: &ApplyOptions) -> Result<(), RunError> {
+    let ms = opts.statement_timeout.as_millis().max(1);
+    let setup = format!("SET search_path TO \"public\"; SET statement_timeout = {ms}; SET application_name = 'ci-gate'");
+    sqlx::raw_sql(AssertSqlSafe(setup)).execute(&mut *conn).await.map_err(run_err("could not configure the session"))?;
+    sqlx::raw_sql(HISTORY_TABLE_DDL).execute(&mut *conn).await.map_err(run_err("could not create _prisma_migrations"))?;
+    Ok(())
+}
+
+/// Apply `migrations` in order; the first failure stops the run and the rest are `skipped`.
+pub async fn apply_all(conn: &mut PgConnection, migrations: &[&Migration], opts: &ApplyOptions) -> Result<Vec<Outcome>, RunError> {
+    let mut outcomes = Vec::with_capacity(migrations.len());
+    let mut failed = false;
+    for m in migrations {
+        if failed {
+            outcomes.push(Outcome {
+                name: m.name.clone(),
+                path: m.path.clone(),
+                status: Status::Skipped,
+                duration: Duration::ZERO,
+                mode: ApplyMode::WholeFile,
+                failure: None,
+            });
+            continue;
+        }
+        let outcome = apply_one(conn, m, opts).await?;
+        failed = outcome.status == Status::Failed;
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
+}
+
+/// Apply one migration with its history rows.
+pub async fn apply_one(conn: &mut PgConnection, m: &Migration, opts: &ApplyOptions) -> Result<Outcome, RunError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    sqlx::query("INSERT INTO \"_prisma_migrations\" (\"id\", \"checksum\", \"started_at\", \"migration_name\") VALUES ($1, $2, $3::timestamptz, $4)")
+        .bind(&id)
+        .bind(&m.checksum)
+        .bind(chrono::Utc::now().to_rfc3339())
+        .bind(&m.name)
+        .execute(&mut *conn)
+        .await
+        .map_err(run_err("could not record the migration start in _prisma_migrations"))?;
+
+    let started = Instant::now();
+    let (mode, result) = execute_script(conn, &m.text, opts).await;
+    let duration = started.elapsed();
+
+    match result {
+        Ok(()) => {
+            sqlx::query("UPDATE \"_prisma_migrations\" SET \"applied_steps_count\" = \"applied_steps_count\" + 1 WHERE \"id\" = $1")
+                .bind(&id)
+                .execute(&mut *conn)
+                .await
+                .map_err(run_err("could not record the applied step"))?;
+            sqlx::query("UPDATE \"_prisma_migrations\" SET \"finished_at\" = $1::timestamptz WHERE \"id\" = $2")
+                .bind(chrono::Utc::now().to_rfc3339())
+                .bind(&id)
+                .execute(&mut *conn)
+                .await
+                .map_err(run_err("could not record the migration end"))?;
+            Ok(Outcome { name: m.name.clone(), path: m.path.clone(), status: Status::Applied, duration, mode, failure: None })
+        }
+        Err(raw) => {
+            if raw.timed_out {
+                // The connection is in an unknown state; do not touch it further.
+                let failure = locate(&m.text, raw, None);
+                return Ok(Outcome { name: m.name.clone(), path: m.path.clone(), status: Status::Failed, duration, mode, failure: Some(failure) });
+            }
+            // A script with its own BEGIN may leave the session in an aborted transaction.
+            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+            let logs = render_logs(&m.name, &raw);
+            sqlx::query("UPDATE \"_prisma_migrations\" SET \"logs\" = $1 WHERE \"id\" = $2")
+                .bind(&logs)
+                .bind(&id)
+                .execute(&mut *conn)
+                .await
+                .map_err(run_err("could not record the failure in _prisma_migrations"))?;
+            let replayed = if raw.position.is_none() && raw.statement_start.is_none() && mode != ApplyMode::Statements {
+                replay_to_find_statement(conn, &m.text, &raw).await
+            } else {
+                None
+            };
+            let failure = locate(&m.text, raw, replayed);
+            Ok(Outcome { name: m.name.clone(), path: m.path.clone(), status: Status::Failed, duration, mode, failure: Some(failure) })
+        }
+    }
+}
+
+/// An error as it came back, before it is placed in the file.
+#[derive(Debug, Clone)]
+struct RawError {
+    sqlstate: Option<String>,
+    message: String,
+    detail: Option<String>,
+    hint: Option<String>,
+    context: Option<String>,
+    /// Byte offset in the script of the server's position.
+    position: Option<usize>,
+    /// Byte range of the statement that was sent alone and failed.
+    statement_start: Option<(usize, usize)>,
+    timed_out: bool,
+}
+
+impl RawError {
+    fn from_sqlx(e: &sqlx::Error, sent: &str, base: usize) -> RawError {
+        if let Some(db) = e.as_database_error() {
+            if let Some(pg) = db.try_downcast_ref::<PgDatabaseError>() {
+                let position = match pg.position() {
+                    Some(PgErrorPosition::Original(n)) => Some(base + char_pos_to_byte(sent, n)),
+                    _ => None,
+                };
+                return RawError {
+                    sqlstate: Some(pg.code().to_string()),
+                    message: pg.message().to_string(),
+                    detail: pg.detail().map(str::to_owned),
+                    hint: pg.hint().map(str::to_owned),
+                    context: pg.r#where().map(str::to_owned),
+                    position,
+                    statement_start: None,
+                    timed_out: false,
+                };
+            }
+        }
+        RawError {
+            sqlstate: None,
+            message: e.to_string(),
+            detail: None,
+            hint: None,
+            context: None,
+            position: None,
+            statement_start: None,
+            timed_out: false,
+        }
+    }
+
+    fn timeout(after: Duration) -> RawError {
+        RawError {
+            sqlstate: None,
+            message: format!("no answer from the server within {} s (statement timeout plus grace)", after.as_secs()),
+            detail: None,
+            hint: None,
+            context: None,
+            position: None,
+            statement_start: None,
+            timed_out: true,
+        }
+    }
+}
+
+async fn send(conn: &mut PgConnection, sql: &str, opts: &ApplyOptions) -> Result<(), Option<sqlx::Error>> {
+    let grace = opts.statement_timeout + Duration::from_secs(15);
+    match tokio::time::timeout(grace, sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(&mut *conn)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(Some(e)),
+        Err(_) => Err(None),
+    }
+}
+
+async fn execute_script(conn: &mut PgConnection, script: &str, opts: &ApplyOptions) -> (ApplyMode, Result<(), RawError>) {
+    let grace = opts.statement_timeout + Duration::from_secs(15);
+    if opts.semantics == Semantics::Statements {
+        if let Some(stmts) = split::split(script) {
+            for s in &stmts {
+                let text = s.text(script);
+                if let Err(e) = send(conn, text, opts).await {
+                    let mut raw = match e {
+                        Some(e) => RawError::from_sqlx(&e, text, s.start),
+                        None => RawError::timeout(grace),
+                    };
+                    raw.statement_start = Some((s.start, s.end));
+                    return (ApplyMode::Statements, Err(raw));
+                }
+            }
+            return (ApplyMode::Statements, Ok(()));
+        }
+        let r = send(conn, script, opts).await.map_err(|e| match e {
+            Some(e) => RawError::from_sqlx(&e, script, 0),
+            None => RawError::timeout(grace),
+        });
+        return (ApplyMode::WholeFileFallback, r);
+    }
+    let r = send(conn, script, opts).await.map_err(|e| match e {
+        Some(e) => RawError::from_sqlx(&e, script, 0),
+        None => RawError::timeout(grace),
+    });
+    (ApplyMode::WholeFile, r)
+}
+
+/// The server gave no position: replay the (rolled-back) file statement by statement inside a
+/// transaction that is rolled back, to find the statement that fails with the same SQLSTATE.
+/// The database is discarded after a failure anyway (applying stops), so this is safe.
+async fn replay_to_find_statement(conn: &mut PgConnection, script: &str, raw: &RawError) -> Option<(usize, usize)> {
+    let stmts = split::split(script)?;
+    if raw.sqlstate.as_deref() == Some("25001") {
+        // The statement that refuses a transaction block.
+        return stmts.iter().find(|s| split::is_non_transactional(s.text(script))).map(|s| (s.start, s.end));
+    }
+    sqlx::raw_sql("BEGIN").execute(&mut *conn).await.ok()?;
+    let mut found = None;
+    for s in &stmts {
+        let text = s.text(script);
+        if is_transaction_control(text) {
+            continue;
+        }
+        if let Err(e) = sqlx::raw_sql(AssertSqlSafe(text.to_string())).execute(&mut *conn).await {
+            let same = e
+                .as_database_error()
+                .and_then(|d| d.code().map(|c| c.to_string()))
+                .map(|c| Some(c) == raw.sqlstate)
+                .unwrap_or(false);
+            if same || raw.sqlstate.is_none() {
+                found = Some((s.start, s.end));
+            }
+            break;
+        }
+    }
+    let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+    found
+}
+
+fn locate(script: &str, raw: RawError, replayed: Option<(usize, usize)>) -> Failure {
+    let stmts = split::split(script);
+    let (offset, statement, located) = if let Some(pos) = raw.position {
+        let stmt = stmts.as_ref().and_then(|s| split::statement_at(s, pos)).map(|s| s.text(script).to_string());
+        (pos, stmt, Located::ServerPosition)
+    } else if let Some((start, end)) = raw.statement_start.or(replayed) {
+        (start, Some(script[start..end].to_string()), Located::Statement)
+    } else {
+        let first = stmts.as_ref().and_then(|s| s.first()).map(|s| s.start).unwrap_or(0);
+        (first, None, Located::File)
+    };
+    let (line, column) = line_col(script, offset);
+    Failure {
+        sqlstate: raw.sqlstate,
+        message: raw.message,
+        detail: raw.detail,
+        hint: raw.hint,
+        context: raw.context,
+        line,
+        column,
+        statement,
+        located,
+        timed_out: raw.timed_out,
+    }
+}
+
+/// The `logs` text Prisma writes for a failed migration (P3018's rendering).
+fn render_logs(name: &str, raw: &RawError) -> String {
+    let mut s = format!(
+        "A migration failed to apply. New migrations cannot be applied before the error is recovered from. \
+         Read more about how to resolve migration issues in a production database: https://pris.ly/d/migrate-resolve\n\n\
+         Migration name: {name}\n\n"
+    );
+    if let Some(code) = &raw.sqlstate {
+        s.push_str(&format!("Database error code: {code}\n\n"));
+    }
+    s.push_str(&format!("Database error:\n{}", raw.message));
+    if let Some(d) = &raw.detail {
+        s.push_str(&format!("\nDETAIL: {d}"));
+    }
+    if let Some(h) = &raw.hint {
+        s.push_str(&format!("\nHINT: {h}"));
+    }
+    s
+}
