@@ -9,7 +9,11 @@ use crate::discover::Format;
 use crate::provision::ProviderChoice;
 
 #[derive(Debug, Parser)]
-#[command(name = "ci-gate", version, about = "Migration safety gate for PostgreSQL: applies your migrations on a throwaway server and reports what they really did")]
+#[command(
+    name = "ci-gate",
+    version,
+    about = "Migration safety gate for PostgreSQL: applies your migrations on a throwaway server and reports what they really did"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -121,7 +121,9 @@ impl DurationSetting {
 /// "90s", "10min", "10m", "1h", "500ms", "30".
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let n: f64 = num.parse().ok()?;
     let secs = match unit.trim() {
@@ -147,14 +149,19 @@ pub struct ConfigError {
 impl Config {
     /// Load `path`, or `<project>/.ci-gate.yml` if it exists; an absent default file gives the
     /// default config, an absent explicit file is an error.
-    pub fn load(project: &Path, explicit: Option<&Path>) -> Result<(Config, Option<PathBuf>), ConfigError> {
+    pub fn load(
+        project: &Path,
+        explicit: Option<&Path>,
+    ) -> Result<(Config, Option<PathBuf>), ConfigError> {
         let (path, required) = match explicit {
             Some(p) => (p.to_path_buf(), true),
             None => (project.join(FILE_NAME), false),
         };
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok((Config::default(), None)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+                return Ok((Config::default(), None));
+            }
             Err(e) => {
                 return Err(ConfigError {
                     file: path,
@@ -239,12 +246,17 @@ mod tests {
         )
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.extensions, vec!["pgcrypto", "citext"]);
-        assert_eq!(c.statement_timeout.and_then(|t| t.parse()), Some(Duration::from_secs(600)));
+        assert_eq!(
+            c.statement_timeout.and_then(|t| t.parse()),
+            Some(Duration::from_secs(600))
+        );
     }
 
     #[test]
     fn unknown_key_names_the_key_and_line() {
-        let e = parse("format: prisma\nextentions: [x]\n").err().unwrap_or_else(|| panic!("accepted"));
+        let e = parse("format: prisma\nextentions: [x]\n")
+            .err()
+            .unwrap_or_else(|| panic!("accepted"));
         assert!(e.message.contains("extentions"), "{}", e.message);
         assert_eq!(e.line, Some(2));
         assert!(e.to_string().starts_with(".ci-gate.yml:2:"));
@@ -252,14 +264,18 @@ mod tests {
 
     #[test]
     fn unknown_rule_is_an_error() {
-        let e = parse("rules:\n  drops-colum: off\n").err().unwrap_or_else(|| panic!("accepted"));
+        let e = parse("rules:\n  drops-colum: off\n")
+            .err()
+            .unwrap_or_else(|| panic!("accepted"));
         assert!(e.message.contains("drops-colum"));
         assert_eq!(e.line, Some(2));
     }
 
     #[test]
     fn bad_provider_value_is_an_error() {
-        let e = parse("postgres: { provider: kubernetes }\n").err().unwrap_or_else(|| panic!("accepted"));
+        let e = parse("postgres: { provider: kubernetes }\n")
+            .err()
+            .unwrap_or_else(|| panic!("accepted"));
         assert!(e.message.contains("kubernetes"), "{}", e.message);
     }
 

@@ -21,11 +21,21 @@ pub struct UserError {
 
 impl UserError {
     pub fn bad_input(headline: impl Into<String>) -> UserError {
-        UserError { kind: ExitKind::BadInput, headline: headline.into(), detail: None, hint: None }
+        UserError {
+            kind: ExitKind::BadInput,
+            headline: headline.into(),
+            detail: None,
+            hint: None,
+        }
     }
 
     pub fn environment(headline: impl Into<String>) -> UserError {
-        UserError { kind: ExitKind::Environment, headline: headline.into(), detail: None, hint: None }
+        UserError {
+            kind: ExitKind::Environment,
+            headline: headline.into(),
+            detail: None,
+            hint: None,
+        }
     }
 
     pub fn detail(mut self, detail: impl Into<String>) -> UserError {
@@ -84,7 +94,9 @@ impl From<crate::provision::ProvisionError> for UserError {
     fn from(e: crate::provision::ProvisionError) -> Self {
         use crate::provision::ProvisionError as P;
         match e {
-            P::Unavailable { what, detail, hint } => UserError::environment(what).detail(detail).hint(hint),
+            P::Unavailable { what, detail, hint } => {
+                UserError::environment(what).detail(detail).hint(hint)
+            }
             P::BadInput { what, hint } => UserError::bad_input(what).hint(hint),
         }
     }

@@ -3,13 +3,13 @@
 //! The pipeline, one module per stage: `discover` (files) → `plan` → `provision` (a server) →
 //! `run` (apply + trace) → `inspect` → `check` (findings) → `report`.
 
-pub mod provision;
 pub mod check;
-pub mod discover;
-pub mod sql;
-pub mod config;
-pub mod run;
-pub mod report;
 pub mod cli;
+pub mod config;
+pub mod discover;
 pub mod error;
 pub mod pipeline;
+pub mod provision;
+pub mod report;
+pub mod run;
+pub mod sql;

@@ -18,14 +18,24 @@ fn main() -> ExitCode {
         Err(e) => {
             let _ = e.print();
             // clap: help/version are not errors; usage errors are bad input.
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     match cli.command {
         Command::Rules => {
             let mut out = String::new();
             for r in ALL_RULES {
-                out.push_str(&format!("{:<30} {:<12} {:<8} {}\n", r.id, r.category.to_string(), pipeline::severity_name(r.default_severity), r.summary));
+                out.push_str(&format!(
+                    "{:<30} {:<12} {:<8} {}\n",
+                    r.id,
+                    r.category.to_string(),
+                    pipeline::severity_name(r.default_severity),
+                    r.summary
+                ));
             }
             print!("{out}");
             ExitCode::SUCCESS
@@ -36,7 +46,9 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             None => {
-                eprintln!("error: unknown rule `{rule}`\nhint: run `ci-gate rules` for the list of rule ids");
+                eprintln!(
+                    "error: unknown rule `{rule}`\nhint: run `ci-gate rules` for the list of rule ids"
+                );
                 ExitCode::from(2)
             }
         },
@@ -45,7 +57,10 @@ fn main() -> ExitCode {
 }
 
 fn verify(args: VerifyArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -57,11 +72,27 @@ fn verify(args: VerifyArgs) -> ExitCode {
     match runtime.block_on(pipeline::verify(args)) {
         Ok(report) => {
             let json_to_stdout = json_path.as_deref().is_some_and(|p| p.as_os_str() == "-");
-            let tty = if json_to_stdout { std::io::stderr().is_terminal() } else { std::io::stdout().is_terminal() };
+            let tty = if json_to_stdout {
+                std::io::stderr().is_terminal()
+            } else {
+                std::io::stdout().is_terminal()
+            };
             let color = tty && std::env::var_os("NO_COLOR").is_none();
-            let mut text = terminal::render(&report, &terminal::TerminalOptions { color, verbose, width: None });
+            let mut text = terminal::render(
+                &report,
+                &terminal::TerminalOptions {
+                    color,
+                    verbose,
+                    width: None,
+                },
+            );
             if quiet {
-                text = text.lines().filter(|l| !l.starts_with(['┌', '│', '├', '└', '╞', '╘'])).collect::<Vec<_>>().join("\n") + "\n";
+                text = text
+                    .lines()
+                    .filter(|l| !l.starts_with(['┌', '│', '├', '└', '╞', '╘']))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+                    + "\n";
             }
             if json_to_stdout {
                 eprint!("{text}");
@@ -73,8 +104,11 @@ fn verify(args: VerifyArgs) -> ExitCode {
                 if path.as_os_str() == "-" {
                     println!("{body}");
                 } else if let Err(e) = std::fs::write(&path, body + "\n") {
-                    let err = UserError::environment(format!("cannot write the JSON report to {}: {e}", path.display()))
-                        .hint("check that the directory exists and is writable");
+                    let err = UserError::environment(format!(
+                        "cannot write the JSON report to {}: {e}",
+                        path.display()
+                    ))
+                    .hint("check that the directory exists and is writable");
                     eprintln!("{err}");
                     return ExitCode::from(err.exit_code());
                 }

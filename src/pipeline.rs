@@ -19,7 +19,9 @@ use crate::config::{Config, FailOn};
 use crate::discover::{self, FsTree, MigrationSet, locate, prisma_version};
 use crate::error::UserError;
 use crate::provision::{self, ProviderChoice, ProvisionRequest, Server, quote_ident};
-use crate::report::{CheckResult, Checks, Counts, MigrationRow, PrismaInfo, Report, ServerInfo, Verdict, human_ms};
+use crate::report::{
+    CheckResult, Checks, Counts, MigrationRow, PrismaInfo, Report, ServerInfo, Verdict, human_ms,
+};
 use crate::run::prisma::{self as prisma_run, ApplyOptions, Semantics};
 use crate::run::{Outcome, Status};
 
@@ -89,41 +91,62 @@ async fn shutdown_signal() -> &'static str {
 fn project_dir(arg: Option<&Path>) -> Result<PathBuf, UserError> {
     let dir = match arg {
         Some(d) => d.to_path_buf(),
-        None => std::env::current_dir().map_err(|e| UserError::environment(format!("cannot read the current directory: {e}")))?,
+        None => std::env::current_dir().map_err(|e| {
+            UserError::environment(format!("cannot read the current directory: {e}"))
+        })?,
     };
     if !dir.is_dir() {
         return Err(UserError::bad_input(format!("project directory {} does not exist or is not a directory", dir.display()))
             .hint("pass the directory that holds your project (e.g. `ci-gate verify examples/prisma-saas`)"));
     }
-    dir.canonicalize().map_err(|e| UserError::bad_input(format!("cannot resolve {}: {e}", dir.display())))
+    dir.canonicalize()
+        .map_err(|e| UserError::bad_input(format!("cannot resolve {}: {e}", dir.display())))
 }
 
 /// The nearest ancestor holding `.git`.
 fn repo_root(start: &Path) -> Option<PathBuf> {
-    start.ancestors().find(|d| d.join(".git").exists()).map(Path::to_path_buf)
+    start
+        .ancestors()
+        .find(|d| d.join(".git").exists())
+        .map(Path::to_path_buf)
 }
 
 fn run_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..10].to_string()
 }
 
-async fn verify_inner(args: VerifyArgs, slot: Arc<Mutex<Option<Server>>>) -> Result<Report, UserError> {
+async fn verify_inner(
+    args: VerifyArgs,
+    slot: Arc<Mutex<Option<Server>>>,
+) -> Result<Report, UserError> {
     let t0 = Instant::now();
     let project = project_dir(args.project_dir.as_deref())?;
     let (config, _config_path) = Config::load(&project, args.config.as_deref())?;
     if args.live_url.is_some() {
-        return Err(UserError::bad_input("--live-url is not available in this version of ci-gate")
-            .hint("remove --live-url; the read-only production drift check is being built"));
+        return Err(
+            UserError::bad_input("--live-url is not available in this version of ci-gate")
+                .hint("remove --live-url; the read-only production drift check is being built"),
+        );
     }
     let mut notes = Vec::new();
-    for (flag, given) in [("--sarif", args.sarif.is_some()), ("--markdown", args.markdown.is_some()), ("--base", args.base.is_some())] {
+    for (flag, given) in [
+        ("--sarif", args.sarif.is_some()),
+        ("--markdown", args.markdown.is_some()),
+        ("--base", args.base.is_some()),
+    ] {
         if given {
-            notes.push(format!("{flag} is not available in this version yet; ignored"));
+            notes.push(format!(
+                "{flag} is not available in this version yet; ignored"
+            ));
         }
     }
 
     // Where the migrations are (exit 2 before anything starts).
-    let dir = locate::migrations_dir(&project, args.migrations.as_deref(), config.migrations.as_deref())?;
+    let dir = locate::migrations_dir(
+        &project,
+        args.migrations.as_deref(),
+        config.migrations.as_deref(),
+    )?;
     // Paths in the report are relative to the repository root (for annotations and SARIF), or to
     // the project when it is not in a git repository.
     let root = repo_root(&project).unwrap_or_else(|| project.clone());
@@ -132,7 +155,10 @@ async fn verify_inner(args: VerifyArgs, slot: Arc<Mutex<Option<Server>>>) -> Res
         return Err(discover::DiscoverError::MissingDir { path: dir }.into());
     }
 
-    let provider = args.provider.or(config.postgres.provider).unwrap_or(ProviderChoice::Auto);
+    let provider = args
+        .provider
+        .or(config.postgres.provider)
+        .unwrap_or(ProviderChoice::Auto);
     let database_url = args.database_url.clone().or(config.postgres.url.clone());
     if provider == ProviderChoice::Url && database_url.is_none() {
         return Err(UserError::bad_input("--provider url needs --database-url")
@@ -141,7 +167,11 @@ async fn verify_inner(args: VerifyArgs, slot: Arc<Mutex<Option<Server>>>) -> Res
     let req = ProvisionRequest {
         provider,
         database_url,
-        pg_version: args.pg_version.clone().or(config.postgres.version.as_ref().map(|v| v.to_string())),
+        pg_version: args.pg_version.clone().or(config
+            .postgres
+            .version
+            .as_ref()
+            .map(|v| v.to_string())),
         image: args.image.clone().or(config.postgres.image.clone()),
         pg_bin: args.pg_bin.clone().or(config.postgres.bin.clone()),
         run_id: run_id(),
@@ -159,7 +189,13 @@ async fn verify_inner(args: VerifyArgs, slot: Arc<Mutex<Option<Server>>>) -> Res
     let (server, discovered) = tokio::join!(provision::provision(&req), discover_task);
     let (set, discover_time) = match discovered {
         Ok((r, t)) => (r, t),
-        Err(e) => (Err(discover::DiscoverError::Io { path: dir.clone(), source: std::io::Error::other(e.to_string()) }), t_discover.elapsed()),
+        Err(e) => (
+            Err(discover::DiscoverError::Io {
+                path: dir.clone(),
+                source: std::io::Error::other(e.to_string()),
+            }),
+            t_discover.elapsed(),
+        ),
     };
     // Hand the server to the slot first, so it is cleaned up whatever happens next.
     let server = match server {
@@ -181,7 +217,12 @@ async fn verify_inner(args: VerifyArgs, slot: Arc<Mutex<Option<Server>>>) -> Res
         .prisma_version
         .as_deref()
         .and_then(|v| prisma_version::parse(v, "--prisma-version"))
-        .or_else(|| config.prisma_version.as_deref().and_then(|v| prisma_version::parse(v, ".ci-gate.yml (prisma-version)")))
+        .or_else(|| {
+            config
+                .prisma_version
+                .as_deref()
+                .and_then(|v| prisma_version::parse(v, ".ci-gate.yml (prisma-version)"))
+        })
         .or_else(|| {
             let mut dirs = vec![project.clone()];
             let mut d = dir.parent();
@@ -208,8 +249,15 @@ async fn verify_inner(args: VerifyArgs, slot: Arc<Mutex<Option<Server>>>) -> Res
     };
     notes.extend(set.notes.iter().map(|n| n.message.clone()));
 
-    let statement_timeout = config.statement_timeout.as_ref().and_then(|t| t.parse()).unwrap_or(DEFAULT_STATEMENT_TIMEOUT);
-    let opts = ApplyOptions { semantics, statement_timeout };
+    let statement_timeout = config
+        .statement_timeout
+        .as_ref()
+        .and_then(|t| t.parse())
+        .unwrap_or(DEFAULT_STATEMENT_TIMEOUT);
+    let opts = ApplyOptions {
+        semantics,
+        statement_timeout,
+    };
     let superuser = args.superuser || config.superuser.unwrap_or(false);
 
     let t_scratch = Instant::now();
@@ -218,7 +266,10 @@ async fn verify_inner(args: VerifyArgs, slot: Arc<Mutex<Option<Server>>>) -> Res
 
     // Findings.
     let mut findings = invalid_migration_layout::check(&set.problems);
-    findings.extend(non_transactional_statement::check(&outcomes, "from scratch"));
+    findings.extend(non_transactional_statement::check(
+        &outcomes,
+        "from scratch",
+    ));
     findings.extend(migration_fails::check(&outcomes, "from scratch"));
     let findings: Vec<Finding> = findings
         .into_iter()
@@ -229,15 +280,34 @@ async fn verify_inner(args: VerifyArgs, slot: Arc<Mutex<Option<Server>>>) -> Res
         })
         .collect();
 
-    let applied = outcomes.iter().filter(|o| o.status == Status::Applied).count();
-    let failed = outcomes.iter().filter(|o| o.status == Status::Failed).count();
-    let skipped = outcomes.iter().filter(|o| o.status == Status::Skipped).count();
+    let applied = outcomes
+        .iter()
+        .filter(|o| o.status == Status::Applied)
+        .count();
+    let failed = outcomes
+        .iter()
+        .filter(|o| o.status == Status::Failed)
+        .count();
+    let skipped = outcomes
+        .iter()
+        .filter(|o| o.status == Status::Skipped)
+        .count();
     let scratch = CheckResult {
-        status: if failed > 0 { "fail".into() } else { "pass".into() },
-        summary: if failed > 0 {
-            format!("{applied} applied, 1 failed, {skipped} skipped ({})", human_ms(scratch_time.as_millis() as u64))
+        status: if failed > 0 {
+            "fail".into()
         } else {
-            format!("{applied} applied in {}", human_ms(scratch_time.as_millis() as u64))
+            "pass".into()
+        },
+        summary: if failed > 0 {
+            format!(
+                "{applied} applied, 1 failed, {skipped} skipped ({})",
+                human_ms(scratch_time.as_millis() as u64)
+            )
+        } else {
+            format!(
+                "{applied} applied in {}",
+                human_ms(scratch_time.as_millis() as u64)
+            )
         },
         applied: Some(applied),
         failed: Some(failed),
@@ -245,10 +315,21 @@ async fn verify_inner(args: VerifyArgs, slot: Arc<Mutex<Option<Server>>>) -> Res
         findings: None,
         duration_ms: Some(scratch_time.as_millis() as u64),
     };
-    let history_findings = findings.iter().filter(|f| f.rule == invalid_migration_layout::RULE.id).count();
+    let history_findings = findings
+        .iter()
+        .filter(|f| f.rule == invalid_migration_layout::RULE.id)
+        .count();
     let history = CheckResult {
-        status: if history_findings > 0 { "fail".into() } else { "pass".into() },
-        summary: if history_findings > 0 { format!("{history_findings} layout problems") } else { "layout ok".into() },
+        status: if history_findings > 0 {
+            "fail".into()
+        } else {
+            "pass".into()
+        },
+        summary: if history_findings > 0 {
+            format!("{history_findings} layout problems")
+        } else {
+            "layout ok".into()
+        },
         applied: None,
         failed: None,
         skipped: None,
@@ -313,8 +394,16 @@ fn rows(outcomes: &[Outcome]) -> Vec<MigrationRow> {
             mode: o.mode,
             rules: Vec::new(),
             note: o.failure.as_ref().map(|f| {
-                let code = f.sqlstate.as_deref().map(|c| format!(" [{c}]")).unwrap_or_default();
-                format!("line {}: {}{code}", f.line, crate::sql::split::excerpt(&f.message, 80))
+                let code = f
+                    .sqlstate
+                    .as_deref()
+                    .map(|c| format!(" [{c}]"))
+                    .unwrap_or_default();
+                format!(
+                    "line {}: {}{code}",
+                    f.line,
+                    crate::sql::split::excerpt(&f.message, 80)
+                )
             }),
         })
         .collect()
@@ -330,13 +419,16 @@ async fn apply_from_scratch(
     opts: &ApplyOptions,
     notes: &mut Vec<String>,
 ) -> Result<Vec<Outcome>, UserError> {
-    let env = |what: String| move |e: sqlx::Error| UserError::environment(what).detail(e.to_string());
+    let env =
+        |what: String| move |e: sqlx::Error| UserError::environment(what).detail(e.to_string());
 
     for role in &config.roles {
-        server
-            .create_role(role, None)
-            .await
-            .map_err(|e| UserError::environment(format!("could not create role `{role}` (from `roles:` in .ci-gate.yml)")).detail(e.to_string()))?;
+        server.create_role(role, None).await.map_err(|e| {
+            UserError::environment(format!(
+                "could not create role `{role}` (from `roles:` in .ci-gate.yml)"
+            ))
+            .detail(e.to_string())
+        })?;
     }
 
     let mut owner: Option<(String, String)> = None;
@@ -360,9 +452,14 @@ async fn apply_from_scratch(
         .map_err(env("could not create the scratch database".into()))?;
 
     if !config.extensions.is_empty() {
-        let mut conn = provision::connect_quiet(&server.admin_options(&db)).await.map_err(env(format!("could not connect to {db}")))?;
+        let mut conn = provision::connect_quiet(&server.admin_options(&db))
+            .await
+            .map_err(env(format!("could not connect to {db}")))?;
         for ext in &config.extensions {
-            let sql = format!("CREATE EXTENSION IF NOT EXISTS {} CASCADE", quote_ident(ext));
+            let sql = format!(
+                "CREATE EXTENSION IF NOT EXISTS {} CASCADE",
+                quote_ident(ext)
+            );
             sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await.map_err(|e| {
                 UserError::environment(format!("could not create extension `{ext}` (from `extensions:` in .ci-gate.yml)"))
                     .detail(e.as_database_error().map(|d| d.message().to_string()).unwrap_or_else(|| e.to_string()))
@@ -376,12 +473,23 @@ async fn apply_from_scratch(
         Some((name, pw)) => server.user_options(&db, name, pw),
         None => server.admin_options(&db),
     };
-    let mut conn = provision::connect_quiet(&conn_opts).await.map_err(env(format!("could not connect to {db} as the migration owner")))?;
-    prisma_run::prepare(&mut conn, opts).await.map_err(|e| UserError::environment(e.to_string()))?;
+    let mut conn = provision::connect_quiet(&conn_opts)
+        .await
+        .map_err(env(format!(
+            "could not connect to {db} as the migration owner"
+        )))?;
+    prisma_run::prepare(&mut conn, opts)
+        .await
+        .map_err(|e| UserError::environment(e.to_string()))?;
     let migrations: Vec<_> = set.migrations.iter().collect();
     let outcomes = prisma_run::apply_all(&mut conn, &migrations, opts)
         .await
-        .map_err(|e| UserError::environment(format!("the server failed while applying migrations: {e}")).hint("the server may have crashed or run out of resources; run again with --verbose"))?;
+        .map_err(|e| {
+            UserError::environment(format!("the server failed while applying migrations: {e}"))
+                .hint(
+                    "the server may have crashed or run out of resources; run again with --verbose",
+                )
+        })?;
     let _ = conn.close().await;
     Ok(outcomes)
 }

@@ -8,4 +8,4 @@ pub mod finding;
 pub mod rules;
 
 pub use finding::{Category, Finding, Severity, Source};
-pub use rules::{Rule, find_rule, ALL_RULES};
+pub use rules::{ALL_RULES, Rule, find_rule};

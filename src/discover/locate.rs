@@ -9,12 +9,29 @@ use super::DiscoverError;
 use super::tree::relative;
 
 /// Directories never searched for `schema.prisma`.
-const SKIP: &[&str] = &["node_modules", ".git", "target", "dist", "build", ".next", ".turbo", "vendor"];
+const SKIP: &[&str] = &[
+    "node_modules",
+    ".git",
+    "target",
+    "dist",
+    "build",
+    ".next",
+    ".turbo",
+    "vendor",
+];
 
 /// The migrations directory as an absolute path.
-pub fn migrations_dir(project: &Path, explicit: Option<&Path>, configured: Option<&Path>) -> Result<PathBuf, DiscoverError> {
+pub fn migrations_dir(
+    project: &Path,
+    explicit: Option<&Path>,
+    configured: Option<&Path>,
+) -> Result<PathBuf, DiscoverError> {
     if let Some(dir) = explicit.or(configured) {
-        let abs = if dir.is_absolute() { dir.to_path_buf() } else { project.join(dir) };
+        let abs = if dir.is_absolute() {
+            dir.to_path_buf()
+        } else {
+            project.join(dir)
+        };
         return Ok(abs);
     }
     let default = project.join("prisma/migrations");
@@ -26,7 +43,9 @@ pub fn migrations_dir(project: &Path, explicit: Option<&Path>, configured: Optio
     found.sort();
     found.dedup();
     match found.len() {
-        0 => Err(DiscoverError::NotFound { project: project.to_path_buf() }),
+        0 => Err(DiscoverError::NotFound {
+            project: project.to_path_buf(),
+        }),
         1 => Ok(found.remove(0)),
         _ => Err(DiscoverError::Ambiguous {
             project: project.to_path_buf(),
@@ -39,7 +58,9 @@ fn walk(dir: &Path, depth: usize, found: &mut Vec<PathBuf>) {
     if depth > 8 {
         return;
     }
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     let mut subdirs = Vec::new();
     for entry in entries.flatten() {
         let Ok(ft) = entry.file_type() else { continue };
@@ -58,7 +79,10 @@ fn walk(dir: &Path, depth: usize, found: &mut Vec<PathBuf>) {
     // a multi-file schema (prismaSchemaFolder): prisma/schema/*.prisma with migrations beside
     if dir.file_name().is_some_and(|n| n == "schema") && dir.join("../migrations").is_dir() {
         let has_prisma = std::fs::read_dir(dir)
-            .map(|rd| rd.flatten().any(|e| e.path().extension().is_some_and(|x| x == "prisma")))
+            .map(|rd| {
+                rd.flatten()
+                    .any(|e| e.path().extension().is_some_and(|x| x == "prisma"))
+            })
             .unwrap_or(false);
         if has_prisma {
             if let Some(parent) = dir.parent() {

@@ -54,9 +54,18 @@ pub enum LayoutProblem {
     /// A migration directory without its script (Prisma P3015).
     MissingScript { dir: String },
     /// The lock file's provider line cannot be read as Prisma reads it (Prisma P3019).
-    UnreadableLockProvider { file: String, line: Option<usize>, read_as: String },
+    UnreadableLockProvider {
+        file: String,
+        line: Option<usize>,
+        read_as: String,
+    },
     /// The script is not valid UTF-8.
-    NotUtf8 { file: String, line: usize, column: usize, byte_offset: usize },
+    NotUtf8 {
+        file: String,
+        line: usize,
+        column: usize,
+        byte_offset: usize,
+    },
 }
 
 /// A notice about the directory that does not break anything by itself.
@@ -86,28 +95,46 @@ pub enum DiscoverError {
     #[error("no migrations in {path}")]
     Empty { path: PathBuf },
     #[error("cannot read {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("{file}:{line}: the migrations are for provider `{provider}`; ci-gate verifies PostgreSQL migrations")]
-    NotPostgres { file: String, line: usize, provider: String },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{file}:{line}: the migrations are for provider `{provider}`; ci-gate verifies PostgreSQL migrations"
+    )]
+    NotPostgres {
+        file: String,
+        line: usize,
+        provider: String,
+    },
     #[error("no migrations directory found under {project}")]
     NotFound { project: PathBuf },
     #[error("more than one migrations directory found under {project}:\n{}", candidates.iter().map(|c| format!("  {c}")).collect::<Vec<_>>().join("\n"))]
-    Ambiguous { project: PathBuf, candidates: Vec<String> },
+    Ambiguous {
+        project: PathBuf,
+        candidates: Vec<String>,
+    },
 }
 
 impl DiscoverError {
     /// What the user should do about it.
     pub fn hint(&self) -> &'static str {
         match self {
-            DiscoverError::MissingDir { .. } | DiscoverError::NotADir { .. } | DiscoverError::NotFound { .. } => {
+            DiscoverError::MissingDir { .. }
+            | DiscoverError::NotADir { .. }
+            | DiscoverError::NotFound { .. } => {
                 "pass --migrations DIR (e.g. prisma/migrations), or set `migrations:` in .ci-gate.yml"
             }
-            DiscoverError::Empty { .. } => "point --migrations at the folder holding the migration directories",
+            DiscoverError::Empty { .. } => {
+                "point --migrations at the folder holding the migration directories"
+            }
             DiscoverError::Io { .. } => "check the path and its permissions",
             DiscoverError::NotPostgres { .. } => {
                 "ci-gate only verifies PostgreSQL migration histories; run it on a project whose provider is postgresql"
             }
-            DiscoverError::Ambiguous { .. } => "choose one with --migrations DIR, or set `migrations:` in .ci-gate.yml",
+            DiscoverError::Ambiguous { .. } => {
+                "choose one with --migrations DIR, or set `migrations:` in .ci-gate.yml"
+            }
         }
     }
 }
@@ -129,7 +156,10 @@ pub fn line_col(text: &str, byte_offset: usize) -> (usize, usize) {
 /// Byte offset of the 1-based character position `pos` in `text` (as PostgreSQL reports error
 /// positions: characters, not bytes).
 pub fn char_pos_to_byte(text: &str, pos: usize) -> usize {
-    text.char_indices().nth(pos.saturating_sub(1)).map(|(i, _)| i).unwrap_or(text.len())
+    text.char_indices()
+        .nth(pos.saturating_sub(1))
+        .map(|(i, _)| i)
+        .unwrap_or(text.len())
 }
 
 #[cfg(test)]

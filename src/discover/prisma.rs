@@ -15,7 +15,9 @@
 use sha2::{Digest, Sha256};
 
 use super::tree::{EntryKind, Tree, join};
-use super::{DiscoverError, DiscoverNote, Format, LayoutProblem, Migration, MigrationSet, line_col};
+use super::{
+    DiscoverError, DiscoverNote, Format, LayoutProblem, Migration, MigrationSet, line_col,
+};
 
 /// The lock file's name.
 pub const LOCK_FILE: &str = "migration_lock.toml";
@@ -31,26 +33,42 @@ const OTHER_PROVIDERS: &[&str] = &["sqlite", "mysql", "sqlserver", "mongodb", "c
 pub fn read(tree: &dyn Tree, dir: &str) -> Result<MigrationSet, DiscoverError> {
     if !tree.is_dir(dir) {
         let path = tree.display(dir);
-        return Err(if path.exists() { DiscoverError::NotADir { path } } else { DiscoverError::MissingDir { path } });
+        return Err(if path.exists() {
+            DiscoverError::NotADir { path }
+        } else {
+            DiscoverError::MissingDir { path }
+        });
     }
-    let entries = tree.list(dir).map_err(|source| DiscoverError::Io { path: tree.display(dir), source })?;
+    let entries = tree.list(dir).map_err(|source| DiscoverError::Io {
+        path: tree.display(dir),
+        source,
+    })?;
     let mut problems = Vec::new();
     let mut notes = Vec::new();
 
     // migration_lock.toml, read the way Prisma reads it.
     let lock_path = join(dir, LOCK_FILE);
-    if let Some(bytes) = tree.read(&lock_path).map_err(|source| DiscoverError::Io { path: tree.display(&lock_path), source })? {
+    if let Some(bytes) = tree.read(&lock_path).map_err(|source| DiscoverError::Io {
+        path: tree.display(&lock_path),
+        source,
+    })? {
         let text = String::from_utf8_lossy(&bytes);
         match lock_provider(&text) {
             Some((line, provider)) if provider == "postgresql" => {
                 let _ = line;
             }
             Some((line, provider)) if OTHER_PROVIDERS.contains(&provider.as_str()) => {
-                return Err(DiscoverError::NotPostgres { file: lock_path, line, provider });
+                return Err(DiscoverError::NotPostgres {
+                    file: lock_path,
+                    line,
+                    provider,
+                });
             }
-            Some((line, provider)) => {
-                problems.push(LayoutProblem::UnreadableLockProvider { file: lock_path, line: Some(line), read_as: provider })
-            }
+            Some((line, provider)) => problems.push(LayoutProblem::UnreadableLockProvider {
+                file: lock_path,
+                line: Some(line),
+                read_as: provider,
+            }),
             None => problems.push(LayoutProblem::UnreadableLockProvider {
                 file: lock_path,
                 line: None,
@@ -64,13 +82,18 @@ pub fn read(tree: &dyn Tree, dir: &str) -> Result<MigrationSet, DiscoverError> {
         match entry.kind {
             EntryKind::Dir => dirs.push(entry.name.clone()),
             EntryKind::Symlink => notes.push(DiscoverNote {
-                message: format!("{}: symlink skipped (Prisma does not follow symlinked migration directories)", join(dir, &entry.name)),
+                message: format!(
+                    "{}: symlink skipped (Prisma does not follow symlinked migration directories)",
+                    join(dir, &entry.name)
+                ),
             }),
             _ => {}
         }
     }
     if dirs.is_empty() {
-        return Err(DiscoverError::Empty { path: tree.display(dir) });
+        return Err(DiscoverError::Empty {
+            path: tree.display(dir),
+        });
     }
     dirs.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
     if let Some(note) = icu_order_note(&dirs) {
@@ -81,7 +104,11 @@ pub fn read(tree: &dyn Tree, dir: &str) -> Result<MigrationSet, DiscoverError> {
     for name in dirs {
         let mdir = join(dir, &name);
         let path = join(&mdir, SCRIPT);
-        let Some(bytes) = tree.read(&path).map_err(|source| DiscoverError::Io { path: tree.display(&path), source })? else {
+        let Some(bytes) = tree.read(&path).map_err(|source| DiscoverError::Io {
+            path: tree.display(&path),
+            source,
+        })?
+        else {
             problems.push(LayoutProblem::MissingScript { dir: mdir });
             continue;
         };
@@ -91,23 +118,43 @@ pub fn read(tree: &dyn Tree, dir: &str) -> Result<MigrationSet, DiscoverError> {
                 let valid = e.valid_up_to();
                 let prefix = String::from_utf8_lossy(&bytes[..valid]);
                 let (line, column) = line_col(&prefix, prefix.len());
-                problems.push(LayoutProblem::NotUtf8 { file: path.clone(), line, column, byte_offset: valid });
+                problems.push(LayoutProblem::NotUtf8 {
+                    file: path.clone(),
+                    line,
+                    column,
+                    byte_offset: valid,
+                });
                 String::from_utf8_lossy(&bytes).into_owned()
             }
         };
         let checksum = checksum(&bytes);
-        migrations.push(Migration { name, path, bytes, text, checksum });
+        migrations.push(Migration {
+            name,
+            path,
+            bytes,
+            text,
+            checksum,
+        });
     }
-    Ok(MigrationSet { format: Format::Prisma, dir: dir.to_string(), migrations, problems, notes })
+    Ok(MigrationSet {
+        format: Format::Prisma,
+        dir: dir.to_string(),
+        migrations,
+        problems,
+        notes,
+    })
 }
 
 /// The provider as Prisma reads it: the first line starting with `provider`, `provider = ` and
 /// surrounding quotes trimmed. Returns the 1-based line and the value.
 pub fn lock_provider(text: &str) -> Option<(usize, String)> {
-    text.lines().enumerate().find(|(_, l)| l.starts_with("provider")).map(|(i, l)| {
-        let v = l.trim_start_matches("provider = ").trim_matches('"');
-        (i + 1, v.to_string())
-    })
+    text.lines()
+        .enumerate()
+        .find(|(_, l)| l.starts_with("provider"))
+        .map(|(i, l)| {
+            let v = l.trim_start_matches("provider = ").trim_matches('"');
+            (i + 1, v.to_string())
+        })
 }
 
 /// Lowercase hex SHA-256, as Prisma stores it in `_prisma_migrations.checksum`.
@@ -126,7 +173,11 @@ pub fn checksum(bytes: &[u8]) -> String {
 pub fn checksum_matches(stored: &str, script: &[u8]) -> bool {
     let candidates = {
         let text = String::from_utf8_lossy(script);
-        vec![script.to_vec(), text.replace("\r\n", "\n").into_bytes(), text.replace('\n', "\r\n").into_bytes()]
+        vec![
+            script.to_vec(),
+            text.replace("\r\n", "\n").into_bytes(),
+            text.replace('\n', "\r\n").into_bytes(),
+        ]
     };
     candidates.iter().any(|c| {
         if !stored.is_empty() && stored.len() != 64 {
@@ -186,17 +237,29 @@ mod tests {
 
     #[test]
     fn lock_file_is_not_parsed_as_toml() {
-        assert_eq!(lock_provider("# c\nprovider = \"postgresql\"\n"), Some((2, "postgresql".into())));
+        assert_eq!(
+            lock_provider("# c\nprovider = \"postgresql\"\n"),
+            Some((2, "postgresql".into()))
+        );
         // Prisma's own trimming: `provider = ` does not match, only the trailing quote goes.
-        assert_eq!(lock_provider("provider=\"postgresql\""), Some((1, "provider=\"postgresql".into())));
+        assert_eq!(
+            lock_provider("provider=\"postgresql\""),
+            Some((1, "provider=\"postgresql".into()))
+        );
         assert_eq!(lock_provider("# nothing"), None);
         // the first line starting with `provider` wins, even a commented-out one later does not
-        assert_eq!(lock_provider("provider = \"sqlite\"\nprovider = \"postgresql\""), Some((1, "sqlite".into())));
+        assert_eq!(
+            lock_provider("provider = \"sqlite\"\nprovider = \"postgresql\""),
+            Some((1, "sqlite".into()))
+        );
     }
 
     #[test]
     fn checksum_is_lowercase_hex_sha256_of_the_bytes() {
-        assert_eq!(checksum(b""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_eq!(
+            checksum(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
     }
 
     #[test]
@@ -211,7 +274,10 @@ mod tests {
     #[test]
     fn checksum_match_accepts_legacy_unpadded_hex() {
         let script = b"SELECT 1;";
-        let legacy: String = Sha256::digest(script).iter().map(|b| format!("{b:x}")).collect();
+        let legacy: String = Sha256::digest(script)
+            .iter()
+            .map(|b| format!("{b:x}"))
+            .collect();
         if legacy.len() != 64 {
             assert!(checksum_matches(&legacy, script));
         }

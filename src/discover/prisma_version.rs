@@ -33,7 +33,12 @@ pub fn parse(raw: &str, source: &str) -> Option<PrismaVersion> {
     let mut parts = rest.split(|c: char| !c.is_ascii_digit());
     let major = parts.next()?.parse().ok()?;
     let minor = parts.next().and_then(|m| m.parse().ok()).unwrap_or(0);
-    Some(PrismaVersion { major, minor, raw: raw.to_string(), source: source.to_string() })
+    Some(PrismaVersion {
+        major,
+        minor,
+        raw: raw.to_string(),
+        source: source.to_string(),
+    })
 }
 
 /// Look for the version in `dirs` (project root first, then e.g. the schema's package),
@@ -57,7 +62,11 @@ fn from_package_json(dir: &Path) -> Option<PrismaVersion> {
     let json: serde_json::Value = serde_json::from_str(&text).ok()?;
     for pkg in ["prisma", "@prisma/client"] {
         for section in ["devDependencies", "dependencies", "peerDependencies"] {
-            if let Some(v) = json.get(section).and_then(|s| s.get(pkg)).and_then(|v| v.as_str()) {
+            if let Some(v) = json
+                .get(section)
+                .and_then(|s| s.get(pkg))
+                .and_then(|v| v.as_str())
+            {
                 if let Some(parsed) = parse(v, "package.json") {
                     return Some(parsed);
                 }
@@ -72,10 +81,20 @@ fn from_lockfiles(dir: &Path) -> Option<PrismaVersion> {
         if let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) {
             for pkg in ["prisma", "@prisma/client"] {
                 let key = format!("node_modules/{pkg}");
-                if let Some(v) = json.get("packages").and_then(|p| p.get(&key)).and_then(|p| p.get("version")).and_then(|v| v.as_str()) {
+                if let Some(v) = json
+                    .get("packages")
+                    .and_then(|p| p.get(&key))
+                    .and_then(|p| p.get("version"))
+                    .and_then(|v| v.as_str())
+                {
                     return parse(v, "package-lock.json");
                 }
-                if let Some(v) = json.get("dependencies").and_then(|p| p.get(pkg)).and_then(|p| p.get("version")).and_then(|v| v.as_str()) {
+                if let Some(v) = json
+                    .get("dependencies")
+                    .and_then(|p| p.get(pkg))
+                    .and_then(|p| p.get("version"))
+                    .and_then(|v| v.as_str())
+                {
                     return parse(v, "package-lock.json");
                 }
             }
@@ -103,7 +122,10 @@ fn from_lockfiles(dir: &Path) -> Option<PrismaVersion> {
                     in_block = head.starts_with(&format!("{pkg}@"));
                 } else if in_block {
                     let l = line.trim();
-                    if let Some(v) = l.strip_prefix("version ").or_else(|| l.strip_prefix("version: ")) {
+                    if let Some(v) = l
+                        .strip_prefix("version ")
+                        .or_else(|| l.strip_prefix("version: "))
+                    {
                         return parse(v.trim_matches('"'), "yarn.lock");
                     }
                 }
@@ -143,7 +165,11 @@ mod tests {
     #[test]
     fn lockfile_wins_over_package_json() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(dir.path().join("package.json"), r#"{"devDependencies":{"prisma":"^7.0.0"}}"#).unwrap_or_default();
+        std::fs::write(
+            dir.path().join("package.json"),
+            r#"{"devDependencies":{"prisma":"^7.0.0"}}"#,
+        )
+        .unwrap_or_default();
         std::fs::write(
             dir.path().join("package-lock.json"),
             r#"{"packages":{"node_modules/prisma":{"version":"7.4.2"}}}"#,
@@ -157,10 +183,24 @@ mod tests {
     #[test]
     fn yarn_and_pnpm_lockfiles() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(dir.path().join("yarn.lock"), "\"prisma@^7.4.0\":\n  version \"7.5.0\"\n").unwrap_or_default();
-        assert_eq!(detect(&[dir.path().to_path_buf()]).map(|v| v.minor), Some(5));
+        std::fs::write(
+            dir.path().join("yarn.lock"),
+            "\"prisma@^7.4.0\":\n  version \"7.5.0\"\n",
+        )
+        .unwrap_or_default();
+        assert_eq!(
+            detect(&[dir.path().to_path_buf()]).map(|v| v.minor),
+            Some(5)
+        );
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(dir.path().join("pnpm-lock.yaml"), "packages:\n\n  prisma@6.19.0:\n    resolution: x\n").unwrap_or_default();
-        assert_eq!(detect(&[dir.path().to_path_buf()]).map(|v| v.minor), Some(19));
+        std::fs::write(
+            dir.path().join("pnpm-lock.yaml"),
+            "packages:\n\n  prisma@6.19.0:\n    resolution: x\n",
+        )
+        .unwrap_or_default();
+        assert_eq!(
+            detect(&[dir.path().to_path_buf()]).map(|v| v.minor),
+            Some(19)
+        );
     }
 }

@@ -41,7 +41,11 @@ impl FsTree {
     }
 
     fn abs(&self, rel: &str) -> PathBuf {
-        if rel.is_empty() || rel == "." { self.root.clone() } else { self.root.join(rel) }
+        if rel.is_empty() || rel == "." {
+            self.root.clone()
+        } else {
+            self.root.join(rel)
+        }
     }
 }
 
@@ -60,7 +64,10 @@ impl Tree for FsTree {
             } else {
                 EntryKind::Other
             };
-            out.push(Entry { name: entry.file_name().to_string_lossy().into_owned(), kind });
+            out.push(Entry {
+                name: entry.file_name().to_string_lossy().into_owned(),
+                kind,
+            });
         }
         Ok(out)
     }
@@ -84,7 +91,11 @@ impl Tree for FsTree {
 
 /// Join two relative paths with `/`.
 pub fn join(dir: &str, name: &str) -> String {
-    if dir.is_empty() || dir == "." { name.to_string() } else { format!("{}/{}", dir.trim_end_matches('/'), name) }
+    if dir.is_empty() || dir == "." {
+        name.to_string()
+    } else {
+        format!("{}/{}", dir.trim_end_matches('/'), name)
+    }
 }
 
 /// `path` relative to `base` with `/` separators, or `path` itself when it is not under `base`.

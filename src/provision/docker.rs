@@ -59,14 +59,18 @@ const DAEMON_HINT: &str = "start Docker (e.g. `sudo systemctl start docker`); fo
 /// A running PostgreSQL container. [`DockerServer::stop`] removes it; dropping it without
 /// `stop` removes it too (see `Drop`).
 pub struct DockerServer {
-    container: Option<ContainerAsync<Postgres>>,
+    /// Boxed: a `ContainerAsync` is ~850 bytes and `Guard` holds this by value.
+    container: Option<Box<ContainerAsync<Postgres>>>,
     id: String,
     image: String,
 }
 
 impl std::fmt::Debug for DockerServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DockerServer").field("id", &short_id(&self.id)).field("image", &self.image).finish()
+        f.debug_struct("DockerServer")
+            .field("id", &short_id(&self.id))
+            .field("image", &self.image)
+            .finish()
     }
 }
 
@@ -87,10 +91,13 @@ impl DockerServer {
             return Ok(());
         };
         // On error testcontainers' own Drop of the container tries once more.
-        container
-            .rm()
-            .await
-            .map_err(|e| format!("could not remove docker container {} ({}): {e}", short_id(&self.id), self.image))
+        (*container).rm().await.map_err(|e| {
+            format!(
+                "could not remove docker container {} ({}): {e}",
+                short_id(&self.id),
+                self.image
+            )
+        })
     }
 }
 
@@ -110,21 +117,26 @@ impl Drop for DockerServer {
     }
 }
 
-fn remove_on_own_thread(container: ContainerAsync<Postgres>) {
+fn remove_on_own_thread(container: Box<ContainerAsync<Postgres>>) {
     let slot = Arc::new(Mutex::new(Some(container)));
     let in_thread = Arc::clone(&slot);
-    let spawned = std::thread::Builder::new().name("ci-gate-docker-cleanup".into()).spawn(move || {
-        let Some(container) = in_thread.lock().ok().and_then(|mut c| c.take()) else {
-            return;
-        };
-        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-            Ok(rt) => {
-                let _ = rt.block_on(container.rm());
+    let spawned = std::thread::Builder::new()
+        .name("ci-gate-docker-cleanup".into())
+        .spawn(move || {
+            let Some(container) = in_thread.lock().ok().and_then(|mut c| c.take()) else {
+                return;
+            };
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => {
+                    let _ = rt.block_on((*container).rm());
+                }
+                // Dropping it here would panic (no runtime); leave it to the sweep.
+                Err(_) => std::mem::forget(container),
             }
-            // Dropping it here would panic (no runtime); leave it to the sweep.
-            Err(_) => std::mem::forget(container),
-        }
-    });
+        });
     match spawned {
         Ok(handle) => {
             let _ = handle.join();
@@ -143,12 +155,22 @@ fn remove_on_own_thread(container: ContainerAsync<Postgres>) {
 /// the image is present locally (or its registry answers, so it can be pulled). `Err` says why
 /// not, in one line.
 pub async fn usable(req: &ProvisionRequest) -> Result<(), String> {
-    let docker = ping().await?;
+    let docker = ping().await.map_err(|why| {
+        format!(
+            "no Docker daemon answers at {}: {why}",
+            resolved_docker_host()
+        )
+    })?;
     let image = image_ref(req);
     match docker.inspect_image(&image).await {
         Ok(_) => Ok(()),
         Err(e) if is_not_found(&e) => {
-            match tokio::time::timeout(REGISTRY_TIMEOUT, docker.inspect_registry_image(&image, None)).await {
+            match tokio::time::timeout(
+                REGISTRY_TIMEOUT,
+                docker.inspect_registry_image(&image, None),
+            )
+            .await
+            {
                 Ok(Ok(_)) => Ok(()), // pullable; testcontainers pulls it on first use
                 Ok(Err(e)) => Err(format!(
                     "image {image} not present and no registry reachable ({})",
@@ -160,7 +182,10 @@ pub async fn usable(req: &ProvisionRequest) -> Result<(), String> {
                 )),
             }
         }
-        Err(e) => Err(format!("could not inspect image {image}: {}", one_line(&bollard_message(&e)))),
+        Err(e) => Err(format!(
+            "could not inspect image {image}: {}",
+            one_line(&bollard_message(&e))
+        )),
     }
 }
 
@@ -170,8 +195,11 @@ pub async fn provision(req: &ProvisionRequest) -> Result<Server, ProvisionError>
     let started = Instant::now();
     let docker = ping().await.map_err(|why| {
         ProvisionError::unavailable(
-            format!("docker provider: no Docker daemon answers at {}", resolved_docker_host()),
-            why,
+            format!(
+                "docker provider: no Docker daemon answers at {}",
+                resolved_docker_host()
+            ),
+            format!("ping: {why}"),
             DAEMON_HINT,
         )
     })?;
@@ -180,7 +208,10 @@ pub async fn provision(req: &ProvisionRequest) -> Result<Server, ProvisionError>
     let image = image_ref(req);
     let (name, tag) = split_image(&image);
     let password = uuid::Uuid::new_v4().simple().to_string();
-    let created = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let created = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let request = Postgres::default()
         .with_user("postgres")
         .with_password(&password)
@@ -214,14 +245,21 @@ pub async fn provision(req: &ProvisionRequest) -> Result<Server, ProvisionError>
         Err(e) => {
             let _ = container.rm().await;
             return Err(ProvisionError::unavailable(
-                format!("docker provider: could not find the published port of container {}", short_id(&id)),
+                format!(
+                    "docker provider: could not find the published port of container {}",
+                    short_id(&id)
+                ),
                 e.to_string(),
                 "check that the image EXPOSEs 5432 and that the Docker host is reachable from here",
             ));
         }
     };
     // The port is the one published on IPv4; do not let `localhost` resolve to ::1.
-    let host = if host == "localhost" { "127.0.0.1".to_string() } else { host };
+    let host = if host == "localhost" {
+        "127.0.0.1".to_string()
+    } else {
+        host
+    };
     let admin = PgConnectOptions::new_without_pgpass()
         .host(&host)
         .port(port)
@@ -234,25 +272,51 @@ pub async fn provision(req: &ProvisionRequest) -> Result<Server, ProvisionError>
     if let Err(e) = wait_connectable(&admin).await {
         let _ = container.rm().await;
         return Err(ProvisionError::unavailable(
-            format!("docker provider: container {} ({image}) is up but PostgreSQL does not accept connections at {host}:{port}", short_id(&id)),
+            format!(
+                "docker provider: container {} ({image}) is up but PostgreSQL does not accept connections at {host}:{port}",
+                short_id(&id)
+            ),
             e.to_string(),
             "is the image a PostgreSQL image following the official image's conventions (POSTGRES_PASSWORD, port 5432)?",
         ));
     }
 
-    let guard = DockerServer { container: Some(container), id, image };
+    let guard = DockerServer {
+        container: Some(Box::new(container)),
+        id,
+        image,
+    };
     // If this fails, the guard is dropped inside `Server::connect`, and its `Drop` removes the
     // container (synchronously) before the error is returned.
-    let mut server = Server::connect(ProviderKind::Docker, admin, req.run_id.clone(), started, Guard::Docker(guard)).await?;
+    let mut server = Server::connect(
+        ProviderKind::Docker,
+        admin,
+        req.run_id.clone(),
+        started,
+        Guard::Docker(guard),
+    )
+    .await?;
     server.notes.append(&mut notes);
     Ok(server)
 }
 
 /// `req.image`, else `postgres:<pg_version or 16>`.
 pub fn image_ref(req: &ProvisionRequest) -> String {
-    match req.image.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    match req
+        .image
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         Some(image) => image.to_string(),
-        None => format!("postgres:{}", req.pg_version.as_deref().map(str::trim).filter(|s| !s.is_empty()).unwrap_or(DEFAULT_PG_MAJOR)),
+        None => format!(
+            "postgres:{}",
+            req.pg_version
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .unwrap_or(DEFAULT_PG_MAJOR)
+        ),
     }
 }
 
@@ -261,7 +325,10 @@ pub fn image_ref(req: &ProvisionRequest) -> String {
 fn split_image(image: &str) -> (String, String) {
     let last_slash = image.rfind('/').map(|i| i + 1).unwrap_or(0);
     match image[last_slash..].rfind(':') {
-        Some(i) => (image[..last_slash + i].to_string(), image[last_slash + i + 1..].to_string()),
+        Some(i) => (
+            image[..last_slash + i].to_string(),
+            image[last_slash + i + 1..].to_string(),
+        ),
         None => (image.to_string(), "latest".to_string()),
     }
 }
@@ -275,7 +342,10 @@ pub fn resolved_docker_host() -> String {
         return host;
     }
     let mut candidates = vec![std::path::PathBuf::from("/var/run/docker.sock")];
-    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").map(std::path::PathBuf::from).filter(|d| d.is_absolute()) {
+    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(std::path::PathBuf::from)
+        .filter(|d| d.is_absolute())
+    {
         candidates.push(dir.join(".docker/run/docker.sock"));
     }
     if let Some(home) = std::env::var_os("HOME").map(std::path::PathBuf::from) {
@@ -289,9 +359,8 @@ pub fn resolved_docker_host() -> String {
         .unwrap_or_else(|| "unix:///var/run/docker.sock".to_string())
 }
 
-/// A client that answered a ping within [`PING_TIMEOUT`]; `Err` is one line.
+/// A client that answered a ping within [`PING_TIMEOUT`]; `Err` is the cause, in one line.
 async fn ping() -> Result<Docker, String> {
-    let host = resolved_docker_host();
     let attempt = async {
         let docker = docker_client_instance().await.map_err(|e| e.to_string())?;
         docker.ping().await.map_err(|e| bollard_message(&e))?;
@@ -299,8 +368,8 @@ async fn ping() -> Result<Docker, String> {
     };
     match tokio::time::timeout(PING_TIMEOUT, attempt).await {
         Ok(Ok(docker)) => Ok(docker),
-        Ok(Err(e)) => Err(format!("no Docker daemon answers at {host}: {}", one_line(&e))),
-        Err(_) => Err(format!("no Docker daemon answers at {host} (no reply within {} s)", PING_TIMEOUT.as_secs())),
+        Ok(Err(e)) => Err(one_line(&e)),
+        Err(_) => Err(format!("no reply within {} s", PING_TIMEOUT.as_secs())),
     }
 }
 
@@ -327,7 +396,10 @@ fn start_error(image: &str, e: &TestcontainersError, leftovers: Vec<String>) -> 
     let text = e.to_string();
     let mut detail = one_line(&text);
     if !leftovers.is_empty() {
-        detail.push_str(&format!("\n(removed {} container(s) left by the failed start)", leftovers.len()));
+        detail.push_str(&format!(
+            "\n(removed {} container(s) left by the failed start)",
+            leftovers.len()
+        ));
     }
     if text.contains("failed to pull the image") {
         ProvisionError::unavailable(
@@ -337,7 +409,10 @@ fn start_error(image: &str, e: &TestcontainersError, leftovers: Vec<String>) -> 
         )
     } else if text.to_lowercase().contains("timeout") {
         ProvisionError::unavailable(
-            format!("docker provider: {image} did not report readiness within {} s", STARTUP_TIMEOUT.as_secs()),
+            format!(
+                "docker provider: {image} did not report readiness within {} s",
+                STARTUP_TIMEOUT.as_secs()
+            ),
             detail,
             "the image must log \"database system is ready to accept connections\" on stdout and stderr like the \
              official image; try `docker run --rm -e POSTGRES_PASSWORD=x IMAGE` to see what it does",
@@ -369,10 +444,14 @@ async fn remove_run_containers(docker: &Docker, run_id: &str) -> Vec<String> {
 async fn list_labelled(
     docker: &Docker,
     label_filter: &str,
-) -> Result<Vec<testcontainers_modules::testcontainers::bollard::models::ContainerSummary>, String> {
+) -> Result<Vec<testcontainers_modules::testcontainers::bollard::models::ContainerSummary>, String>
+{
     let mut filters = HashMap::new();
     filters.insert("label", vec![label_filter]);
-    let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+    let options = ListContainersOptionsBuilder::new()
+        .all(true)
+        .filters(&filters)
+        .build();
     match tokio::time::timeout(SWEEP_TIMEOUT, docker.list_containers(Some(options))).await {
         Ok(Ok(list)) => Ok(list),
         Ok(Err(e)) => Err(bollard_message(&e)),
@@ -381,7 +460,10 @@ async fn list_labelled(
 }
 
 async fn remove_container(docker: &Docker, id: &str) -> Result<(), String> {
-    let options = RemoveContainerOptionsBuilder::new().force(true).v(true).build();
+    let options = RemoveContainerOptionsBuilder::new()
+        .force(true)
+        .v(true)
+        .build();
     match tokio::time::timeout(SWEEP_TIMEOUT, docker.remove_container(id, Some(options))).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) if is_not_found(&e) => Ok(()),
@@ -397,12 +479,17 @@ async fn sweep_stale(docker: &Docker) -> Vec<String> {
     let listed = match list_labelled(docker, LABEL_RUN).await {
         Ok(l) => l,
         Err(e) => {
-            notes.push(format!("docker: could not list old ci-gate containers: {e}"));
+            notes.push(format!(
+                "docker: could not list old ci-gate containers: {e}"
+            ));
             return notes;
         }
     };
     let host = this_host();
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     for c in listed {
         let Some(id) = c.id.clone() else { continue };
         let labels = c.labels.clone().unwrap_or_default();
@@ -411,8 +498,14 @@ async fn sweep_stale(docker: &Docker) -> Vec<String> {
         }
         let run = labels.get(LABEL_RUN).cloned().unwrap_or_default();
         match remove_container(docker, &id).await {
-            Ok(()) => notes.push(format!("docker: removed stale container {} of run {run}", short_id(&id))),
-            Err(e) => notes.push(format!("docker: could not remove stale container {}: {e}", short_id(&id))),
+            Ok(()) => notes.push(format!(
+                "docker: removed stale container {} of run {run}",
+                short_id(&id)
+            )),
+            Err(e) => notes.push(format!(
+                "docker: could not remove stale container {}: {e}",
+                short_id(&id)
+            )),
         }
     }
     notes
@@ -430,7 +523,11 @@ fn is_stale(
     if labels.get(LABEL_HOST).map(String::as_str) != Some(this_host) {
         return false;
     }
-    let Some(pid) = labels.get(LABEL_PID).and_then(|p| p.parse::<i32>().ok()).filter(|p| *p > 0) else {
+    let Some(pid) = labels
+        .get(LABEL_PID)
+        .and_then(|p| p.parse::<i32>().ok())
+        .filter(|p| *p > 0)
+    else {
         return false;
     };
     let created = labels
@@ -464,12 +561,21 @@ fn this_host() -> String {
 }
 
 fn is_not_found(e: &BollardError) -> bool {
-    matches!(e, BollardError::DockerResponseServerError { status_code: 404, .. })
+    matches!(
+        e,
+        BollardError::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
 }
 
 fn bollard_message(e: &BollardError) -> String {
     match e {
-        BollardError::DockerResponseServerError { status_code, message } => format!("{message} (HTTP {status_code})"),
+        BollardError::DockerResponseServerError {
+            status_code,
+            message,
+        } => format!("{message} (HTTP {status_code})"),
         other => other.to_string(),
     }
 }
@@ -501,15 +607,27 @@ mod tests {
     fn image_defaults_and_overrides() {
         assert_eq!(image_ref(&req(None, None)), "postgres:16");
         assert_eq!(image_ref(&req(None, Some("17"))), "postgres:17");
-        assert_eq!(image_ref(&req(Some("ci-gate-test/postgres:15"), Some("17"))), "ci-gate-test/postgres:15");
+        assert_eq!(
+            image_ref(&req(Some("ci-gate-test/postgres:15"), Some("17"))),
+            "ci-gate-test/postgres:15"
+        );
     }
 
     #[test]
     fn splits_name_and_tag() {
         assert_eq!(split_image("postgres:16"), ("postgres".into(), "16".into()));
-        assert_eq!(split_image("postgres"), ("postgres".into(), "latest".into()));
-        assert_eq!(split_image("reg.local:5000/pg/postgres:15-alpine"), ("reg.local:5000/pg/postgres".into(), "15-alpine".into()));
-        assert_eq!(split_image("reg.local:5000/postgres"), ("reg.local:5000/postgres".into(), "latest".into()));
+        assert_eq!(
+            split_image("postgres"),
+            ("postgres".into(), "latest".into())
+        );
+        assert_eq!(
+            split_image("reg.local:5000/pg/postgres:15-alpine"),
+            ("reg.local:5000/pg/postgres".into(), "15-alpine".into())
+        );
+        assert_eq!(
+            split_image("reg.local:5000/postgres"),
+            ("reg.local:5000/postgres".into(), "latest".into())
+        );
     }
 
     #[test]
@@ -526,12 +644,30 @@ mod tests {
         let dead = |_| false;
         let alive = |_| true;
         assert!(is_stale(&labels("h", "4242", 1_000), None, "h", now, dead));
-        assert!(!is_stale(&labels("h", "4242", 1_000), None, "h", now, alive));
-        assert!(!is_stale(&labels("h", "4242", 9_000), None, "h", now, dead), "younger than an hour");
-        assert!(!is_stale(&labels("other", "4242", 1_000), None, "h", now, dead), "another host");
-        assert!(!is_stale(&labels("h", "0", 1_000), None, "h", now, dead), "no usable pid");
+        assert!(!is_stale(
+            &labels("h", "4242", 1_000),
+            None,
+            "h",
+            now,
+            alive
+        ));
+        assert!(
+            !is_stale(&labels("h", "4242", 9_000), None, "h", now, dead),
+            "younger than an hour"
+        );
+        assert!(
+            !is_stale(&labels("other", "4242", 1_000), None, "h", now, dead),
+            "another host"
+        );
+        assert!(
+            !is_stale(&labels("h", "0", 1_000), None, "h", now, dead),
+            "no usable pid"
+        );
         let mut no_created = labels("h", "4242", 0);
         no_created.remove(LABEL_CREATED);
-        assert!(is_stale(&no_created, Some(1_000), "h", now, dead), "falls back to Docker's Created");
+        assert!(
+            is_stale(&no_created, Some(1_000), "h", now, dead),
+            "falls back to Docker's Created"
+        );
     }
 }

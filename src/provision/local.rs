@@ -51,7 +51,8 @@ const MAX_SOCKET_PATH: usize = 107;
 /// Lines of a log shown in an error.
 const LOG_TAIL_LINES: usize = 20;
 
-const INSTALL_HINT: &str = "install PostgreSQL server binaries (Debian: apt-get install postgresql), or pass --pg-bin DIR";
+const INSTALL_HINT: &str =
+    "install PostgreSQL server binaries (Debian: apt-get install postgresql), or pass --pg-bin DIR";
 
 /// A running temporary cluster; stopping it (or dropping it) stops the server and removes its
 /// directory.
@@ -150,7 +151,11 @@ impl LocalCluster {
                 root.display()
             ));
         }
-        if problems.is_empty() { Ok(()) } else { Err(problems.join("\n")) }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("\n"))
+        }
     }
 }
 
@@ -184,7 +189,14 @@ pub async fn provision(req: &ProvisionRequest) -> Result<Server, ProvisionError>
     let admin = cluster.admin_options();
     let notes = cluster.notes.clone();
     // On failure `Server::connect` drops the guard, which stops the cluster.
-    let mut server = Server::connect(ProviderKind::Local, admin, req.run_id.clone(), started, Guard::Local(cluster)).await?;
+    let mut server = Server::connect(
+        ProviderKind::Local,
+        admin,
+        req.run_id.clone(),
+        started,
+        Guard::Local(cluster),
+    )
+    .await?;
     server.notes = notes;
     Ok(server)
 }
@@ -195,20 +207,27 @@ pub async fn start(req: &ProvisionRequest) -> Result<LocalCluster, ProvisionErro
     let req = req.clone();
     // Finding binaries and initdb are blocking work. initdb is forked from and waited on by the
     // same blocking thread, so the parent-death signal is safe there (see `spawn_postmaster`).
-    let prepared = tokio::task::spawn_blocking(move || prepare(&req)).await.map_err(|e| {
-        ProvisionError::unavailable(
-            "local provider: the setup task failed",
-            e.to_string(),
-            "this is a bug in ci-gate; please report it",
-        )
-    })??;
+    let prepared = tokio::task::spawn_blocking(move || prepare(&req))
+        .await
+        .map_err(|e| {
+            ProvisionError::unavailable(
+                "local provider: the setup task failed",
+                e.to_string(),
+                "this is a bug in ci-gate; please report it",
+            )
+        })??;
     let (mut cluster, run_as, binaries) = prepared;
     let log_path = cluster.temp_dir().join("postgres.log");
     let postmaster = match spawn_postmaster(&binaries, &cluster, run_as.as_ref(), &log_path) {
         Ok(p) => p,
         Err(e) => {
             let detail = format!("{}: {e}", binaries.postgres.display());
-            return Err(fail(cluster, "could not start the PostgreSQL server", detail, run_as_hint(run_as.as_ref())));
+            return Err(fail(
+                cluster,
+                "could not start the PostgreSQL server",
+                detail,
+                run_as_hint(run_as.as_ref()),
+            ));
         }
     };
     cluster.pid = postmaster.pid;
@@ -283,7 +302,10 @@ fn prepare(req: &ProvisionRequest) -> Result<Prepared, ProvisionError> {
     let binaries = find_binaries(req, &mut notes)?;
     let run_as = unprivileged_user()?;
     if let Some(user) = &run_as {
-        notes.push(format!("running as root: the local server runs as user {}", user.name));
+        notes.push(format!(
+            "running as root: the local server runs as user {}",
+            user.name
+        ));
     }
 
     let base = temp_base(run_as.as_ref());
@@ -292,7 +314,10 @@ fn prepare(req: &ProvisionRequest) -> Result<Prepared, ProvisionError> {
         .tempdir_in(&base)
         .map_err(|e| {
             ProvisionError::unavailable(
-                format!("could not create a temporary directory in {}", base.display()),
+                format!(
+                    "could not create a temporary directory in {}",
+                    base.display()
+                ),
                 e.to_string(),
                 "make the temp dir writable or point TMPDIR at a writable directory",
             )
@@ -319,13 +344,20 @@ fn prepare(req: &ProvisionRequest) -> Result<Prepared, ProvisionError> {
     };
     if let Err(e) = setup() {
         let detail = format!("{}: {e}", root.display());
-        return Err(fail(cluster, "could not prepare the temporary cluster directory", detail, run_as_hint(run_as.as_ref())));
+        return Err(fail(
+            cluster,
+            "could not prepare the temporary cluster directory",
+            detail,
+            run_as_hint(run_as.as_ref()),
+        ));
     }
 
     if let Err((what, detail)) = run_initdb(&binaries, &cluster, run_as.as_ref()) {
         return Err(fail(cluster, &what, detail, run_as_hint(run_as.as_ref())));
     }
-    cluster.notes.push(format!("local cluster in {}", root.display()));
+    cluster
+        .notes
+        .push(format!("local cluster in {}", root.display()));
     Ok((cluster, run_as, binaries))
 }
 
@@ -333,7 +365,13 @@ fn prepare(req: &ProvisionRequest) -> Result<Prepared, ProvisionError> {
 fn sanitize_run_id(run_id: &str) -> String {
     let s: String = run_id
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(24)
         .collect();
     if s.is_empty() { "run".into() } else { s }
@@ -344,14 +382,20 @@ fn sanitize_run_id(run_id: &str) -> String {
 fn temp_base(run_as: Option<&RunAs>) -> PathBuf {
     let preferred = std::env::temp_dir();
     // ci-gate-<24>-XXXXXX/sock/.s.PGSQL.65535
-    let needed = preferred.as_os_str().len() + "/ci-gate-".len() + 24 + "-XXXXXX/sock/.s.PGSQL.65535".len();
+    let needed =
+        preferred.as_os_str().len() + "/ci-gate-".len() + 24 + "-XXXXXX/sock/.s.PGSQL.65535".len();
     let reachable = run_as.is_none() || world_traversable(&preferred);
-    if needed <= MAX_SOCKET_PATH && reachable { preferred } else { PathBuf::from("/tmp") }
+    if needed <= MAX_SOCKET_PATH && reachable {
+        preferred
+    } else {
+        PathBuf::from("/tmp")
+    }
 }
 
 /// Whether every directory on the way to `dir` (and `dir` itself) lets others pass.
 fn world_traversable(dir: &Path) -> bool {
-    dir.ancestors().all(|d| d.as_os_str().is_empty() || fs::metadata(d).is_ok_and(|m| m.mode() & 0o001 != 0))
+    dir.ancestors()
+        .all(|d| d.as_os_str().is_empty() || fs::metadata(d).is_ok_and(|m| m.mode() & 0o001 != 0))
 }
 
 /// A port nobody listens on right now. The server only uses it to name its socket file in our
@@ -369,11 +413,17 @@ fn is_executable(path: &Path) -> bool {
 }
 
 /// Find `initdb` and `postgres`; see the module docs for the order.
-fn find_binaries(req: &ProvisionRequest, notes: &mut Vec<String>) -> Result<Binaries, ProvisionError> {
+fn find_binaries(
+    req: &ProvisionRequest,
+    notes: &mut Vec<String>,
+) -> Result<Binaries, ProvisionError> {
     let wanted = req.pg_version.as_deref().and_then(parse_major);
     if let Some(dir) = &req.pg_bin {
         let bad = |missing: &str| ProvisionError::BadInput {
-            what: format!("--pg-bin {}: no executable `{missing}` there", dir.display()),
+            what: format!(
+                "--pg-bin {}: no executable `{missing}` there",
+                dir.display()
+            ),
             hint: "pass the directory holding the PostgreSQL server binaries initdb and postgres, \
                    e.g. /usr/lib/postgresql/15/bin (`pg_config --bindir` prints it)"
                 .into(),
@@ -382,7 +432,10 @@ fn find_binaries(req: &ProvisionRequest, notes: &mut Vec<String>) -> Result<Bina
             return Err(bad("initdb"));
         }
         let binaries = Binaries::in_dir(dir).ok_or_else(|| bad("postgres"))?;
-        notes.push(format!("local: server binaries from --pg-bin {}", dir.display()));
+        notes.push(format!(
+            "local: server binaries from --pg-bin {}",
+            dir.display()
+        ));
         if let (Some(w), Some(found)) = (wanted, binary_major(&binaries.postgres))
             && w != found
         {
@@ -398,10 +451,16 @@ fn find_binaries(req: &ProvisionRequest, notes: &mut Vec<String>) -> Result<Bina
     match find_on_path("initdb") {
         Some(initdb) => {
             let dir = initdb.parent().map(Path::to_path_buf).unwrap_or_default();
-            let resolved = fs::canonicalize(&initdb).ok().and_then(|p| p.parent().map(Path::to_path_buf));
-            match Binaries::in_dir(&dir).or_else(|| resolved.as_deref().and_then(Binaries::in_dir)) {
+            let resolved = fs::canonicalize(&initdb)
+                .ok()
+                .and_then(|p| p.parent().map(Path::to_path_buf));
+            match Binaries::in_dir(&dir).or_else(|| resolved.as_deref().and_then(Binaries::in_dir))
+            {
                 Some(b) => add_candidate(&mut candidates, b, "PATH"),
-                None => tried.push(format!("PATH: {} found, but no `postgres` next to it", initdb.display())),
+                None => tried.push(format!(
+                    "PATH: {} found, but no `postgres` next to it",
+                    initdb.display()
+                )),
             }
         }
         None => tried.push("PATH: no initdb".into()),
@@ -409,7 +468,11 @@ fn find_binaries(req: &ProvisionRequest, notes: &mut Vec<String>) -> Result<Bina
 
     // 2. pg_config --bindir.
     match find_on_path("pg_config") {
-        Some(pg_config) => match Command::new(&pg_config).arg("--bindir").stdin(Stdio::null()).output() {
+        Some(pg_config) => match Command::new(&pg_config)
+            .arg("--bindir")
+            .stdin(Stdio::null())
+            .output()
+        {
             Ok(out) if out.status.success() => {
                 let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
                 match Binaries::in_dir(&dir) {
@@ -421,7 +484,10 @@ fn find_binaries(req: &ProvisionRequest, notes: &mut Vec<String>) -> Result<Bina
                 }
             }
             Ok(out) => tried.push(format!("pg_config --bindir: failed ({})", out.status)),
-            Err(e) => tried.push(format!("pg_config --bindir: could not run {}: {e}", pg_config.display())),
+            Err(e) => tried.push(format!(
+                "pg_config --bindir: could not run {}: {e}",
+                pg_config.display()
+            )),
         },
         None => tried.push("pg_config: not on PATH".into()),
     }
@@ -446,27 +512,39 @@ fn find_binaries(req: &ProvisionRequest, notes: &mut Vec<String>) -> Result<Bina
     for (_, dir) in majors {
         match Binaries::in_dir(&dir) {
             Some(b) => add_candidate(&mut candidates, b, "/usr/lib/postgresql/*/bin"),
-            None => tried.push(format!("{}: no initdb and postgres (server package not installed?)", dir.display())),
+            None => tried.push(format!(
+                "{}: no initdb and postgres (server package not installed?)",
+                dir.display()
+            )),
         }
     }
 
     if candidates.is_empty() {
         return Err(ProvisionError::unavailable(
             "no PostgreSQL server binaries (initdb, postgres) found",
-            tried.iter().map(|t| format!("  tried {t}")).collect::<Vec<_>>().join("\n"),
+            tried
+                .iter()
+                .map(|t| format!("  tried {t}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
             INSTALL_HINT,
         ));
     }
 
     let pick = match wanted {
         Some(w) => {
-            let found: Vec<(usize, Option<u32>)> =
-                candidates.iter().enumerate().map(|(i, (b, _))| (i, binary_major(&b.postgres))).collect();
+            let found: Vec<(usize, Option<u32>)> = candidates
+                .iter()
+                .enumerate()
+                .map(|(i, (b, _))| (i, binary_major(&b.postgres)))
+                .collect();
             match found.iter().find(|(_, m)| *m == Some(w)) {
                 Some((i, _)) => *i,
                 None => {
-                    let have: Vec<String> =
-                        found.iter().filter_map(|(_, m)| m.map(|m| m.to_string())).collect::<Vec<_>>();
+                    let have: Vec<String> = found
+                        .iter()
+                        .filter_map(|(_, m)| m.map(|m| m.to_string()))
+                        .collect::<Vec<_>>();
                     notes.push(format!(
                         "local: --pg-version {w} asked, but only PostgreSQL {} found; using the first",
                         if have.is_empty() { "of unknown version".to_string() } else { have.join(", ") }
@@ -478,7 +556,10 @@ fn find_binaries(req: &ProvisionRequest, notes: &mut Vec<String>) -> Result<Bina
         None => 0,
     };
     let (binaries, source) = candidates.swap_remove(pick);
-    notes.push(format!("local: server binaries from {} (via {source})", binaries.dir.display()));
+    notes.push(format!(
+        "local: server binaries from {} (via {source})",
+        binaries.dir.display()
+    ));
     Ok(binaries)
 }
 
@@ -500,7 +581,11 @@ fn parse_major(v: &str) -> Option<u32> {
 /// ("postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"). `--version` is answered before
 /// the root check, so this works as root.
 fn binary_major(postgres: &Path) -> Option<u32> {
-    let out = Command::new(postgres).arg("--version").stdin(Stdio::null()).output().ok()?;
+    let out = Command::new(postgres)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     let after = text.split(')').nth(1)?;
     parse_major(after.split_whitespace().next()?)
@@ -508,7 +593,9 @@ fn binary_major(postgres: &Path) -> Option<u32> {
 
 fn find_on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| is_executable(p))
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| is_executable(p))
 }
 
 /// As root: the user to run the server as (`postgres`, else `nobody`). Otherwise `None`.
@@ -520,7 +607,11 @@ fn unprivileged_user() -> Result<Option<RunAs>, ProvisionError> {
         if let Ok(Some(user)) = User::from_name(name)
             && !user.uid.is_root()
         {
-            return Ok(Some(RunAs { name: name.into(), uid: user.uid, gid: user.gid }));
+            return Ok(Some(RunAs {
+                name: name.into(),
+                uid: user.uid,
+                gid: user.gid,
+            }));
         }
     }
     Err(ProvisionError::unavailable(
@@ -568,11 +659,19 @@ fn configure(cmd: &mut Command, run_as: Option<&RunAs>, cwd: &Path, log: &File) 
     Ok(())
 }
 
-fn run_initdb(binaries: &Binaries, cluster: &LocalCluster, run_as: Option<&RunAs>) -> Result<(), (String, String)> {
+fn run_initdb(
+    binaries: &Binaries,
+    cluster: &LocalCluster,
+    run_as: Option<&RunAs>,
+) -> Result<(), (String, String)> {
     let root = cluster.temp_dir().to_path_buf();
     let log_path = root.join("initdb.log");
-    let log = File::create(&log_path)
-        .map_err(|e| ("could not create the initdb log".to_string(), format!("{}: {e}", log_path.display())))?;
+    let log = File::create(&log_path).map_err(|e| {
+        (
+            "could not create the initdb log".to_string(),
+            format!("{}: {e}", log_path.display()),
+        )
+    })?;
     let mut cmd = Command::new(&binaries.initdb);
     cmd.arg("-D").arg(&cluster.data_dir).args([
         "--username=postgres",
@@ -581,11 +680,18 @@ fn run_initdb(binaries: &Binaries, cluster: &LocalCluster, run_as: Option<&RunAs
         "--locale=C",
         "--no-sync",
     ]);
-    configure(&mut cmd, run_as, &root, &log)
-        .map_err(|e| ("could not set up initdb".to_string(), format!("{}: {e}", log_path.display())))?;
+    configure(&mut cmd, run_as, &root, &log).map_err(|e| {
+        (
+            "could not set up initdb".to_string(),
+            format!("{}: {e}", log_path.display()),
+        )
+    })?;
     drop(log);
     let status = cmd.status().map_err(|e| {
-        (format!("could not run {}", binaries.initdb.display()), e.to_string())
+        (
+            format!("could not run {}", binaries.initdb.display()),
+            e.to_string(),
+        )
     })?;
     if status.success() {
         Ok(())
@@ -628,7 +734,12 @@ fn spawn_postmaster(
 ) -> io::Result<Postmaster> {
     let log = File::create(log_path)?;
     let mut cmd = Command::new(&binaries.postgres);
-    cmd.arg("-D").arg(&cluster.data_dir).arg("-k").arg(&cluster.socket_dir).arg("-p").arg(cluster.port.to_string());
+    cmd.arg("-D")
+        .arg(&cluster.data_dir)
+        .arg("-k")
+        .arg(&cluster.socket_dir)
+        .arg("-p")
+        .arg(cluster.port.to_string());
     for setting in [
         // Unix socket only: no port to collide with, nothing reachable from outside.
         "listen_addresses=",
@@ -656,44 +767,55 @@ fn spawn_postmaster(
     let state: Shared = Arc::new((Mutex::new(State::Running), Condvar::new()));
     let thread_state = Arc::clone(&state);
     let (tx, rx) = mpsc::channel::<io::Result<u32>>();
-    let supervisor = std::thread::Builder::new().name("ci-gate-postmaster".into()).spawn(move || {
-        let mut child = match cmd.spawn() {
-            Ok(child) => child,
-            Err(e) => {
-                let _ = tx.send(Err(e));
-                return;
+    let supervisor = std::thread::Builder::new()
+        .name("ci-gate-postmaster".into())
+        .spawn(move || {
+            let mut child = match cmd.spawn() {
+                Ok(child) => child,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            let pid = child.id();
+            let _ = tx.send(Ok(pid));
+            // Wait without reaping, record the exit under the lock, then reap. Until the record is
+            // made the pid stays a zombie, so `Postmaster::signal` (which checks the record under
+            // the same lock) can never signal a recycled pid.
+            let how = loop {
+                match waitid(
+                    Id::Pid(Pid::from_raw(pid as i32)),
+                    WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT,
+                ) {
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Ok(status) => break describe(status),
+                    Err(e) => break format!("status unknown ({e})"),
+                }
+            };
+            {
+                let (lock, cvar) = &*thread_state;
+                if let Ok(mut s) = lock.lock() {
+                    *s = State::Exited(how);
+                }
+                cvar.notify_all();
             }
-        };
-        let pid = child.id();
-        let _ = tx.send(Ok(pid));
-        // Wait without reaping, record the exit under the lock, then reap. Until the record is
-        // made the pid stays a zombie, so `Postmaster::signal` (which checks the record under
-        // the same lock) can never signal a recycled pid.
-        let how = loop {
-            match waitid(Id::Pid(Pid::from_raw(pid as i32)), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT) {
-                Err(nix::errno::Errno::EINTR) => continue,
-                Ok(status) => break describe(status),
-                Err(e) => break format!("status unknown ({e})"),
-            }
-        };
-        {
-            let (lock, cvar) = &*thread_state;
-            if let Ok(mut s) = lock.lock() {
-                *s = State::Exited(how);
-            }
-            cvar.notify_all();
-        }
-        let _ = child.wait();
-    })?;
+            let _ = child.wait();
+        })?;
     match rx.recv() {
-        Ok(Ok(pid)) => Ok(Postmaster { pid, state, supervisor: Some(supervisor) }),
+        Ok(Ok(pid)) => Ok(Postmaster {
+            pid,
+            state,
+            supervisor: Some(supervisor),
+        }),
         Ok(Err(e)) => {
             let _ = supervisor.join();
             Err(e)
         }
         Err(_) => {
             let _ = supervisor.join();
-            Err(io::Error::other("the supervisor thread ended before starting the server"))
+            Err(io::Error::other(
+                "the supervisor thread ended before starting the server",
+            ))
         }
     }
 }
@@ -720,14 +842,21 @@ impl Postmaster {
 
     /// Send `sig` unless the process has exited. Ok(false) if it had.
     fn signal(&self, sig: Signal) -> Result<bool, String> {
-        let guard = self.state.0.lock().map_err(|_| "postmaster state lock poisoned".to_string())?;
+        let guard = self
+            .state
+            .0
+            .lock()
+            .map_err(|_| "postmaster state lock poisoned".to_string())?;
         if *guard != State::Running {
             return Ok(false);
         }
         match kill(Pid::from_raw(self.pid as i32), sig) {
             Ok(()) => Ok(true),
             Err(nix::errno::Errno::ESRCH) => Ok(false),
-            Err(e) => Err(format!("could not send {sig} to PostgreSQL (pid {}): {e}", self.pid)),
+            Err(e) => Err(format!(
+                "could not send {sig} to PostgreSQL (pid {}): {e}",
+                self.pid
+            )),
         }
     }
 
@@ -786,17 +915,25 @@ async fn wait_ready(cluster: &LocalCluster, log_path: &Path) -> Result<(), (Stri
         return Err(("PostgreSQL was not started".into(), String::new()));
     };
     let opts = cluster.admin_options();
-    let socket = cluster.socket_dir.join(format!(".s.PGSQL.{}", cluster.port));
+    let socket = cluster
+        .socket_dir
+        .join(format!(".s.PGSQL.{}", cluster.port));
     let deadline = Instant::now() + READY_TIMEOUT;
     let mut last_error = String::from("the socket never appeared");
     loop {
         if let Some(how) = postmaster.exited() {
-            return Err((format!("PostgreSQL {how} during startup"), log_tail(log_path)));
+            return Err((
+                format!("PostgreSQL {how} during startup"),
+                log_tail(log_path),
+            ));
         }
         let now = Instant::now();
         if now >= deadline {
             return Err((
-                format!("PostgreSQL did not accept connections within {} s", READY_TIMEOUT.as_secs()),
+                format!(
+                    "PostgreSQL did not accept connections within {} s",
+                    READY_TIMEOUT.as_secs()
+                ),
                 format!("last attempt: {last_error}\n{}", log_tail(log_path)),
             ));
         }
@@ -818,7 +955,11 @@ async fn wait_ready(cluster: &LocalCluster, log_path: &Path) -> Result<(), (Stri
 /// The last lines of a log, indented, for an error message (the file itself is removed with the
 /// temp dir).
 fn log_tail(path: &Path) -> String {
-    let name = path.file_name().unwrap_or(OsStr::new("log")).to_string_lossy().into_owned();
+    let name = path
+        .file_name()
+        .unwrap_or(OsStr::new("log"))
+        .to_string_lossy()
+        .into_owned();
     let read = || -> io::Result<String> {
         let mut f = File::open(path)?;
         let len = f.metadata()?.len();

@@ -20,7 +20,9 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgConnection};
 
 /// Which provider the user asked for (`--provider`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize, serde::Serialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ProviderChoice {
     Auto,
@@ -70,15 +72,27 @@ pub struct ProvisionRequest {
 pub enum ProvisionError {
     /// The environment lacks something (exit 3).
     #[error("{what}\n{detail}\nhint: {hint}")]
-    Unavailable { what: String, detail: String, hint: String },
+    Unavailable {
+        what: String,
+        detail: String,
+        hint: String,
+    },
     /// The user's input is wrong (bad URL, bad --pg-bin) (exit 2).
     #[error("{what}\nhint: {hint}")]
     BadInput { what: String, hint: String },
 }
 
 impl ProvisionError {
-    pub fn unavailable(what: impl Into<String>, detail: impl Into<String>, hint: impl Into<String>) -> Self {
-        ProvisionError::Unavailable { what: what.into(), detail: detail.into(), hint: hint.into() }
+    pub fn unavailable(
+        what: impl Into<String>,
+        detail: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        ProvisionError::Unavailable {
+            what: what.into(),
+            detail: detail.into(),
+            hint: hint.into(),
+        }
     }
 }
 
@@ -113,7 +127,10 @@ pub struct Server {
 
 impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Server").field("kind", &self.kind).field("version", &self.version).finish()
+        f.debug_struct("Server")
+            .field("kind", &self.kind)
+            .field("version", &self.version)
+            .finish()
     }
 }
 
@@ -163,9 +180,20 @@ impl Server {
         )
         .fetch_one(&mut conn)
         .await
-        .map_err(|e| ProvisionError::unavailable("could not read the server version", e.to_string(), "is this a PostgreSQL server?"))?;
+        .map_err(|e| {
+            ProvisionError::unavailable(
+                "could not read the server version",
+                e.to_string(),
+                "is this a PostgreSQL server?",
+            )
+        })?;
         let _ = conn.close().await;
-        server.version = row.0.split_whitespace().next().unwrap_or_default().to_string();
+        server.version = row
+            .0
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string();
         server.version_num = row.1.parse().unwrap_or(0);
         server.admin_is_superuser = row.2;
         server.startup = started.elapsed();
@@ -184,7 +212,11 @@ impl Server {
 
     /// Options for database `db` as `user` with `password`.
     pub fn user_options(&self, db: &str, user: &str, password: &str) -> PgConnectOptions {
-        self.admin.clone().database(db).username(user).password(password)
+        self.admin
+            .clone()
+            .database(db)
+            .username(user)
+            .password(password)
     }
 
     /// A fresh admin connection to the admin database.
@@ -220,15 +252,27 @@ impl Server {
 
     /// Drop a database this run created (force-disconnecting sessions).
     pub async fn drop_database(&self, name: &str) -> Result<(), sqlx::Error> {
-        let mine = self.created_databases.lock().map(|d| d.iter().any(|n| n == name)).unwrap_or(false);
+        let mine = self
+            .created_databases
+            .lock()
+            .map(|d| d.iter().any(|n| n == name))
+            .unwrap_or(false);
         if !mine {
             return Ok(()); // never drop what we did not create
         }
         let mut conn = self.admin_connection().await?;
-        let force = if self.version_num >= 130000 { " WITH (FORCE)" } else { "" };
-        sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {}{}", quote_ident(name), force)))
-            .execute(&mut conn)
-            .await?;
+        let force = if self.version_num >= 130000 {
+            " WITH (FORCE)"
+        } else {
+            ""
+        };
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {}{}",
+            quote_ident(name),
+            force
+        )))
+        .execute(&mut conn)
+        .await?;
         let _ = conn.close().await;
         if let Ok(mut dbs) = self.created_databases.lock() {
             dbs.retain(|n| n != name);
@@ -238,7 +282,11 @@ impl Server {
 
     /// Create a role if it does not exist yet. Returns true if this run created it (and will
     /// drop it at shutdown). `login_password` makes it a LOGIN role with that password.
-    pub async fn create_role(&self, name: &str, login_password: Option<&str>) -> Result<bool, sqlx::Error> {
+    pub async fn create_role(
+        &self,
+        name: &str,
+        login_password: Option<&str>,
+    ) -> Result<bool, sqlx::Error> {
         let mut conn = self.admin_connection().await?;
         let exists: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM pg_roles WHERE rolname = $1")
             .bind(name)
@@ -262,7 +310,10 @@ impl Server {
 
     /// Names of databases this run created and has not dropped yet.
     pub fn live_databases(&self) -> Vec<String> {
-        self.created_databases.lock().map(|d| d.clone()).unwrap_or_default()
+        self.created_databases
+            .lock()
+            .map(|d| d.clone())
+            .unwrap_or_default()
     }
 
     /// Drop every database and role this run created, then stop whatever the provider started.
@@ -276,13 +327,19 @@ impl Server {
                     warnings.push(format!("could not drop database {db}: {e}"));
                 }
             }
-            let roles = self.created_roles.lock().map(|r| r.clone()).unwrap_or_default();
+            let roles = self
+                .created_roles
+                .lock()
+                .map(|r| r.clone())
+                .unwrap_or_default();
             if !roles.is_empty() {
                 match self.admin_connection().await {
                     Ok(mut conn) => {
                         for role in roles.iter().rev() {
                             let sql = format!("DROP ROLE IF EXISTS {}", quote_ident(role));
-                            if let Err(e) = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await {
+                            if let Err(e) =
+                                sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await
+                            {
                                 warnings.push(format!("could not drop role {role}: {e}"));
                             }
                         }
@@ -345,7 +402,11 @@ pub async fn provision(req: &ProvisionRequest) -> Result<Server, ProvisionError>
                     tried.push(format!("local: {}", first_line(&e.to_string())));
                     Err(ProvisionError::unavailable(
                         "no PostgreSQL available for --provider auto",
-                        tried.iter().map(|t| format!("  {t}")).collect::<Vec<_>>().join("\n"),
+                        tried
+                            .iter()
+                            .map(|t| format!("  {t}"))
+                            .collect::<Vec<_>>()
+                            .join("\n"),
                         "start Docker (with the postgres image available), install PostgreSQL server binaries \
                          (e.g. `apt-get install postgresql`), or pass --database-url",
                     ))

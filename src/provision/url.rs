@@ -12,13 +12,63 @@ use super::{Guard, ProviderKind, ProvisionError, ProvisionRequest, Server};
 
 pub async fn provision(req: &ProvisionRequest) -> Result<Server, ProvisionError> {
     let started = Instant::now();
-    let url = req.database_url.as_deref().ok_or_else(|| ProvisionError::BadInput {
-        what: "--provider url needs --database-url".into(),
-        hint: "pass --database-url postgres://USER:PASSWORD@HOST:PORT/postgres".into(),
-    })?;
+    let url = req
+        .database_url
+        .as_deref()
+        .ok_or_else(|| ProvisionError::BadInput {
+            what: "--provider url needs --database-url".into(),
+            hint: "pass --database-url postgres://USER:PASSWORD@HOST:PORT/postgres".into(),
+        })?;
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(ProvisionError::BadInput {
+            what: format!(
+                "--database-url must be a postgres:// or postgresql:// URL, got `{}`",
+                redact(url)
+            ),
+            hint: "use the form postgres://USER:PASSWORD@HOST:PORT/DATABASE".into(),
+        });
+    }
     let opts = PgConnectOptions::from_str(url).map_err(|e| ProvisionError::BadInput {
         what: format!("--database-url is not a valid PostgreSQL URL: {e}"),
         hint: "use the form postgres://USER:PASSWORD@HOST:PORT/DATABASE".into(),
     })?;
-    Server::connect(ProviderKind::Url, opts, req.run_id.clone(), started, Guard::Url).await
+    Server::connect(
+        ProviderKind::Url,
+        opts,
+        req.run_id.clone(),
+        started,
+        Guard::Url,
+    )
+    .await
+}
+
+/// The URL with its password replaced by `***`, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &creds[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            super::redact("postgres://u:secret@h:5432/d"),
+            "postgres://u:***@h:5432/d"
+        );
+        assert_eq!(super::redact("postgres://u@h/d"), "postgres://u@h/d");
+    }
 }

@@ -151,8 +151,12 @@ impl Report {
         }
         self.counts = counts;
         for row in &mut self.migrations {
-            let mut rules: Vec<String> =
-                self.findings.iter().filter(|f| f.migration.as_deref() == Some(&row.name)).map(|f| f.rule.clone()).collect();
+            let mut rules: Vec<String> = self
+                .findings
+                .iter()
+                .filter(|f| f.migration.as_deref() == Some(&row.name))
+                .map(|f| f.rule.clone())
+                .collect();
             rules.dedup();
             row.rules = rules;
         }

@@ -23,14 +23,23 @@ pub struct TerminalOptions {
 const FULL_TABLE_MAX: usize = 30;
 
 fn paint(color: bool, code: &str, text: &str) -> String {
-    if color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+    if color {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
 }
 
 pub fn render(report: &Report, opts: &TerminalOptions) -> String {
     let mut out = String::new();
     let mut header = Vec::new();
     if let Some(s) = &report.server {
-        header.push(format!("Postgres {} ({}, {})", s.version, s.provider, human_ms(s.startup_ms)));
+        header.push(format!(
+            "Postgres {} ({}, {})",
+            s.version,
+            s.provider,
+            human_ms(s.startup_ms)
+        ));
     }
     match &report.prisma {
         Some(p) => header.push(match (&p.version, &p.source) {
@@ -39,13 +48,19 @@ pub fn render(report: &Report, opts: &TerminalOptions) -> String {
         }),
         None => header.push(report.format.clone()),
     }
-    header.push(format!("{} migrations in {}", report.migrations.len(), report.migrations_dir));
+    header.push(format!(
+        "{} migrations in {}",
+        report.migrations.len(),
+        report.migrations_dir
+    ));
     let _ = writeln!(out, " {}", header.join(" · "));
 
     if !report.migrations.is_empty() {
         let long = report.migrations.len() > FULL_TABLE_MAX && !opts.verbose;
         let mut table = Table::new();
-        table.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+        table
+            .load_preset(UTF8_FULL_CONDENSED)
+            .set_content_arrangement(ContentArrangement::Dynamic);
         if let Some(w) = opts.width {
             table.set_width(w);
         }
@@ -74,7 +89,11 @@ pub fn render(report: &Report, opts: &TerminalOptions) -> String {
                 }
                 notes.push_str(n);
             }
-            let time = if row.status == Status::Skipped { "-".to_string() } else { human_ms(row.duration_ms) };
+            let time = if row.status == Status::Skipped {
+                "-".to_string()
+            } else {
+                human_ms(row.duration_ms)
+            };
             table.add_row(vec![row.name.clone(), status, time, notes]);
         }
         if hidden + hidden_skipped > 0 {
@@ -85,7 +104,12 @@ pub fn render(report: &Report, opts: &TerminalOptions) -> String {
             if hidden_skipped > 0 {
                 parts.push(format!("{hidden_skipped} skipped after the failure"));
             }
-            table.add_row(vec![format!("… {} (--verbose lists them)", parts.join(", ")), String::new(), String::new(), String::new()]);
+            table.add_row(vec![
+                format!("… {} (--verbose lists them)", parts.join(", ")),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]);
         }
         let _ = writeln!(out, "{table}");
     }
@@ -98,7 +122,13 @@ pub fn render(report: &Report, opts: &TerminalOptions) -> String {
         };
         let allowed = if f.allowed { " (allowed)" } else { "" };
         let loc = f.location().map(|l| format!(" {l}")).unwrap_or_default();
-        let _ = writeln!(out, "{}{}{}", paint(opts.color, code, &format!("{label}[{}]", f.rule)), allowed, loc);
+        let _ = writeln!(
+            out,
+            "{}{}{}",
+            paint(opts.color, code, &format!("{label}[{}]", f.rule)),
+            allowed,
+            loc
+        );
         let _ = writeln!(out, "  {}", f.message);
         if let Some(stmt) = &f.statement {
             let _ = writeln!(out, "  │ {stmt}");

@@ -53,21 +53,36 @@ pub struct RunError {
 }
 
 fn run_err(what: &str) -> impl FnOnce(sqlx::Error) -> RunError + '_ {
-    move |source| RunError { what: what.to_string(), source }
+    move |source| RunError {
+        what: what.to_string(),
+        source,
+    }
 }
 
 /// Prepare a connection the way Prisma's does: search_path `public`, our statement timeout, and
 /// the history table.
 pub async fn prepare(conn: &mut PgConnection, opts: &ApplyOptions) -> Result<(), RunError> {
     let ms = opts.statement_timeout.as_millis().max(1);
-    let setup = format!("SET search_path TO \"public\"; SET statement_timeout = {ms}; SET application_name = 'ci-gate'");
-    sqlx::raw_sql(AssertSqlSafe(setup)).execute(&mut *conn).await.map_err(run_err("could not configure the session"))?;
-    sqlx::raw_sql(HISTORY_TABLE_DDL).execute(&mut *conn).await.map_err(run_err("could not create _prisma_migrations"))?;
+    let setup = format!(
+        "SET search_path TO \"public\"; SET statement_timeout = {ms}; SET application_name = 'ci-gate'"
+    );
+    sqlx::raw_sql(AssertSqlSafe(setup))
+        .execute(&mut *conn)
+        .await
+        .map_err(run_err("could not configure the session"))?;
+    sqlx::raw_sql(HISTORY_TABLE_DDL)
+        .execute(&mut *conn)
+        .await
+        .map_err(run_err("could not create _prisma_migrations"))?;
     Ok(())
 }
 
 /// Apply `migrations` in order; the first failure stops the run and the rest are `skipped`.
-pub async fn apply_all(conn: &mut PgConnection, migrations: &[&Migration], opts: &ApplyOptions) -> Result<Vec<Outcome>, RunError> {
+pub async fn apply_all(
+    conn: &mut PgConnection,
+    migrations: &[&Migration],
+    opts: &ApplyOptions,
+) -> Result<Vec<Outcome>, RunError> {
     let mut outcomes = Vec::with_capacity(migrations.len());
     let mut failed = false;
     for m in migrations {
@@ -90,7 +105,11 @@ pub async fn apply_all(conn: &mut PgConnection, migrations: &[&Migration], opts:
 }
 
 /// Apply one migration with its history rows.
-pub async fn apply_one(conn: &mut PgConnection, m: &Migration, opts: &ApplyOptions) -> Result<Outcome, RunError> {
+pub async fn apply_one(
+    conn: &mut PgConnection,
+    m: &Migration,
+    opts: &ApplyOptions,
+) -> Result<Outcome, RunError> {
     let id = uuid::Uuid::new_v4().to_string();
     sqlx::query("INSERT INTO \"_prisma_migrations\" (\"id\", \"checksum\", \"started_at\", \"migration_name\") VALUES ($1, $2, $3::timestamptz, $4)")
         .bind(&id)
@@ -118,13 +137,27 @@ pub async fn apply_one(conn: &mut PgConnection, m: &Migration, opts: &ApplyOptio
                 .execute(&mut *conn)
                 .await
                 .map_err(run_err("could not record the migration end"))?;
-            Ok(Outcome { name: m.name.clone(), path: m.path.clone(), status: Status::Applied, duration, mode, failure: None })
+            Ok(Outcome {
+                name: m.name.clone(),
+                path: m.path.clone(),
+                status: Status::Applied,
+                duration,
+                mode,
+                failure: None,
+            })
         }
         Err(raw) => {
             if raw.timed_out {
                 // The connection is in an unknown state; do not touch it further.
                 let failure = locate(&m.text, raw, None);
-                return Ok(Outcome { name: m.name.clone(), path: m.path.clone(), status: Status::Failed, duration, mode, failure: Some(failure) });
+                return Ok(Outcome {
+                    name: m.name.clone(),
+                    path: m.path.clone(),
+                    status: Status::Failed,
+                    duration,
+                    mode,
+                    failure: Some(failure),
+                });
             }
             // A script with its own BEGIN may leave the session in an aborted transaction.
             let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
@@ -134,14 +167,26 @@ pub async fn apply_one(conn: &mut PgConnection, m: &Migration, opts: &ApplyOptio
                 .bind(&id)
                 .execute(&mut *conn)
                 .await
-                .map_err(run_err("could not record the failure in _prisma_migrations"))?;
-            let replayed = if raw.position.is_none() && raw.statement_start.is_none() && mode != ApplyMode::Statements {
+                .map_err(run_err(
+                    "could not record the failure in _prisma_migrations",
+                ))?;
+            let replayed = if raw.position.is_none()
+                && raw.statement_start.is_none()
+                && mode != ApplyMode::Statements
+            {
                 replay_to_find_statement(conn, &m.text, &raw).await
             } else {
                 None
             };
             let failure = locate(&m.text, raw, replayed);
-            Ok(Outcome { name: m.name.clone(), path: m.path.clone(), status: Status::Failed, duration, mode, failure: Some(failure) })
+            Ok(Outcome {
+                name: m.name.clone(),
+                path: m.path.clone(),
+                status: Status::Failed,
+                duration,
+                mode,
+                failure: Some(failure),
+            })
         }
     }
 }
@@ -196,7 +241,10 @@ impl RawError {
     fn timeout(after: Duration) -> RawError {
         RawError {
             sqlstate: None,
-            message: format!("no answer from the server within {} s (statement timeout plus grace)", after.as_secs()),
+            message: format!(
+                "no answer from the server within {} s (statement timeout plus grace)",
+                after.as_secs()
+            ),
             detail: None,
             hint: None,
             context: None,
@@ -207,16 +255,29 @@ impl RawError {
     }
 }
 
-async fn send(conn: &mut PgConnection, sql: &str, opts: &ApplyOptions) -> Result<(), Option<sqlx::Error>> {
+async fn send(
+    conn: &mut PgConnection,
+    sql: &str,
+    opts: &ApplyOptions,
+) -> Result<(), Option<sqlx::Error>> {
     let grace = opts.statement_timeout + Duration::from_secs(15);
-    match tokio::time::timeout(grace, sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(&mut *conn)).await {
+    match tokio::time::timeout(
+        grace,
+        sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(&mut *conn),
+    )
+    .await
+    {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(Some(e)),
         Err(_) => Err(None),
     }
 }
 
-async fn execute_script(conn: &mut PgConnection, script: &str, opts: &ApplyOptions) -> (ApplyMode, Result<(), RawError>) {
+async fn execute_script(
+    conn: &mut PgConnection,
+    script: &str,
+    opts: &ApplyOptions,
+) -> (ApplyMode, Result<(), RawError>) {
     let grace = opts.statement_timeout + Duration::from_secs(15);
     if opts.semantics == Semantics::Statements {
         if let Some(stmts) = split::split(script) {
@@ -249,11 +310,18 @@ async fn execute_script(conn: &mut PgConnection, script: &str, opts: &ApplyOptio
 /// The server gave no position: replay the (rolled-back) file statement by statement inside a
 /// transaction that is rolled back, to find the statement that fails with the same SQLSTATE.
 /// The database is discarded after a failure anyway (applying stops), so this is safe.
-async fn replay_to_find_statement(conn: &mut PgConnection, script: &str, raw: &RawError) -> Option<(usize, usize)> {
+async fn replay_to_find_statement(
+    conn: &mut PgConnection,
+    script: &str,
+    raw: &RawError,
+) -> Option<(usize, usize)> {
     let stmts = split::split(script)?;
     if raw.sqlstate.as_deref() == Some("25001") {
         // The statement that refuses a transaction block.
-        return stmts.iter().find(|s| split::is_non_transactional(s.text(script))).map(|s| (s.start, s.end));
+        return stmts
+            .iter()
+            .find(|s| split::is_non_transactional(s.text(script)))
+            .map(|s| (s.start, s.end));
     }
     sqlx::raw_sql("BEGIN").execute(&mut *conn).await.ok()?;
     let mut found = None;
@@ -262,7 +330,10 @@ async fn replay_to_find_statement(conn: &mut PgConnection, script: &str, raw: &R
         if is_transaction_control(text) {
             continue;
         }
-        if let Err(e) = sqlx::raw_sql(AssertSqlSafe(text.to_string())).execute(&mut *conn).await {
+        if let Err(e) = sqlx::raw_sql(AssertSqlSafe(text.to_string()))
+            .execute(&mut *conn)
+            .await
+        {
             let same = e
                 .as_database_error()
                 .and_then(|d| d.code().map(|c| c.to_string()))
@@ -281,12 +352,23 @@ async fn replay_to_find_statement(conn: &mut PgConnection, script: &str, raw: &R
 fn locate(script: &str, raw: RawError, replayed: Option<(usize, usize)>) -> Failure {
     let stmts = split::split(script);
     let (offset, statement, located) = if let Some(pos) = raw.position {
-        let stmt = stmts.as_ref().and_then(|s| split::statement_at(s, pos)).map(|s| s.text(script).to_string());
+        let stmt = stmts
+            .as_ref()
+            .and_then(|s| split::statement_at(s, pos))
+            .map(|s| s.text(script).to_string());
         (pos, stmt, Located::ServerPosition)
     } else if let Some((start, end)) = raw.statement_start.or(replayed) {
-        (start, Some(script[start..end].to_string()), Located::Statement)
+        (
+            start,
+            Some(script[start..end].to_string()),
+            Located::Statement,
+        )
     } else {
-        let first = stmts.as_ref().and_then(|s| s.first()).map(|s| s.start).unwrap_or(0);
+        let first = stmts
+            .as_ref()
+            .and_then(|s| s.first())
+            .map(|s| s.start)
+            .unwrap_or(0);
         (first, None, Located::File)
     };
     let (line, column) = line_col(script, offset);

@@ -35,7 +35,10 @@ pub fn split(script: &str) -> Option<Vec<Statement>> {
         // Skip leading trivia (comments, whitespace) that the node may own.
         let mut start = None;
         let mut end = usize::from(node.text_range().end());
-        for tok in node.descendants_with_tokens().filter_map(|e| e.into_token()) {
+        for tok in node
+            .descendants_with_tokens()
+            .filter_map(|e| e.into_token())
+        {
             let kind = tok.kind();
             if matches!(kind, SyntaxKind::WHITESPACE | SyntaxKind::COMMENT) {
                 continue;
@@ -48,14 +51,20 @@ pub fn split(script: &str) -> Option<Vec<Statement>> {
         let Some(start) = start else { continue };
         let text = &script[start..end];
         let trimmed = text.trim_end_matches(';').trim_end();
-        out.push(Statement { start, end: start + trimmed.len() });
+        out.push(Statement {
+            start,
+            end: start + trimmed.len(),
+        });
     }
     Some(out)
 }
 
 /// The statement containing byte `offset`, or the next one after it.
 pub fn statement_at(statements: &[Statement], offset: usize) -> Option<&Statement> {
-    statements.iter().find(|s| offset < s.end.max(s.start + 1)).or(statements.last())
+    statements
+        .iter()
+        .find(|s| offset < s.end.max(s.start + 1))
+        .or(statements.last())
 }
 
 /// A one-line excerpt of a statement, at most `max` characters.
@@ -71,24 +80,42 @@ pub fn excerpt(text: &str, max: usize) -> String {
 
 /// Whether a statement refuses to run inside a transaction block (SQLSTATE 25001).
 pub fn is_non_transactional(stmt: &str) -> bool {
-    let words: Vec<String> = stmt.split_whitespace().take(6).map(|w| w.to_ascii_uppercase()).collect();
+    let words: Vec<String> = stmt
+        .split_whitespace()
+        .take(6)
+        .map(|w| w.to_ascii_uppercase())
+        .collect();
     let w: Vec<&str> = words.iter().map(String::as_str).collect();
     match w.as_slice() {
-        ["CREATE", "INDEX", "CONCURRENTLY", ..] | ["CREATE", "UNIQUE", "INDEX", "CONCURRENTLY", ..] => true,
+        ["CREATE", "INDEX", "CONCURRENTLY", ..]
+        | ["CREATE", "UNIQUE", "INDEX", "CONCURRENTLY", ..] => true,
         ["DROP", "INDEX", "CONCURRENTLY", ..] => true,
-        ["REINDEX", ..] => w.contains(&"CONCURRENTLY") || w.iter().any(|x| x.starts_with("(CONCURRENTLY")),
+        ["REINDEX", ..] => {
+            w.contains(&"CONCURRENTLY") || w.iter().any(|x| x.starts_with("(CONCURRENTLY"))
+        }
         ["VACUUM", ..] | ["ALTER", "SYSTEM", ..] => true,
         ["CREATE", "DATABASE", ..] | ["DROP", "DATABASE", ..] => true,
         ["CREATE", "TABLESPACE", ..] | ["DROP", "TABLESPACE", ..] => true,
         ["DETACH", ..] => false,
-        _ => stmt.to_ascii_uppercase().contains("DETACH PARTITION") && stmt.to_ascii_uppercase().contains("CONCURRENTLY"),
+        _ => {
+            stmt.to_ascii_uppercase().contains("DETACH PARTITION")
+                && stmt.to_ascii_uppercase().contains("CONCURRENTLY")
+        }
     }
 }
 
 /// Whether a statement is a transaction-control statement (`BEGIN`, `COMMIT`, …).
 pub fn is_transaction_control(stmt: &str) -> bool {
-    let first = stmt.split_whitespace().next().unwrap_or("").trim_end_matches(';').to_ascii_uppercase();
-    matches!(first.as_str(), "BEGIN" | "COMMIT" | "END" | "ROLLBACK" | "START" | "ABORT")
+    let first = stmt
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .trim_end_matches(';')
+        .to_ascii_uppercase();
+    matches!(
+        first.as_str(),
+        "BEGIN" | "COMMIT" | "END" | "ROLLBACK" | "START" | "ABORT"
+    )
 }
 
 #[cfg(test)]
@@ -96,13 +123,23 @@ mod tests {
     use super::*;
 
     fn texts(script: &str) -> Vec<String> {
-        split(script).unwrap_or_else(|| panic!("split failed")).iter().map(|s| s.text(script).to_string()).collect()
+        split(script)
+            .unwrap_or_else(|| panic!("split failed"))
+            .iter()
+            .map(|s| s.text(script).to_string())
+            .collect()
     }
 
     #[test]
     fn splits_prisma_style_script_without_comments() {
         let script = "-- CreateTable\nCREATE TABLE \"A\" (\n    \"id\" TEXT NOT NULL\n);\n\n-- CreateIndex\nCREATE INDEX \"A_id_idx\" ON \"A\"(\"id\");\n";
-        assert_eq!(texts(script), vec!["CREATE TABLE \"A\" (\n    \"id\" TEXT NOT NULL\n)", "CREATE INDEX \"A_id_idx\" ON \"A\"(\"id\")"]);
+        assert_eq!(
+            texts(script),
+            vec![
+                "CREATE TABLE \"A\" (\n    \"id\" TEXT NOT NULL\n)",
+                "CREATE INDEX \"A_id_idx\" ON \"A\"(\"id\")"
+            ]
+        );
     }
 
     #[test]
@@ -120,8 +157,12 @@ mod tests {
 
     #[test]
     fn classifies_non_transactional_statements() {
-        assert!(is_non_transactional("CREATE INDEX CONCURRENTLY \"x\" ON \"t\"(\"a\")"));
-        assert!(is_non_transactional("create unique index concurrently x on t(a)"));
+        assert!(is_non_transactional(
+            "CREATE INDEX CONCURRENTLY \"x\" ON \"t\"(\"a\")"
+        ));
+        assert!(is_non_transactional(
+            "create unique index concurrently x on t(a)"
+        ));
         assert!(is_non_transactional("DROP INDEX CONCURRENTLY x"));
         assert!(!is_non_transactional("CREATE INDEX x ON t(a)"));
         assert!(is_transaction_control("BEGIN"));

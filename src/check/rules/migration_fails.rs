@@ -25,14 +25,21 @@ pub fn fix_for(f: &Failure) -> String {
             "if `{role}` exists on your real servers (as on Supabase), add it to `roles:` in .ci-gate.yml so ci-gate creates it first: roles: [{role}]"
         );
     }
-    if (code == "42501" || code == "0A000") && msg.contains("permission denied to create extension") {
+    if (code == "42501" || code == "0A000") && msg.contains("permission denied to create extension")
+    {
         let ext = msg.split('"').nth(1).unwrap_or("EXTENSION");
         return format!(
             "extension `{ext}` needs a superuser; add it to `extensions:` in .ci-gate.yml so ci-gate creates it before the migrations, as your platform does: extensions: [{ext}]"
         );
     }
-    if msg.contains("extension") && (msg.contains("is not available") || msg.contains("could not open extension control file")) {
+    if msg.contains("extension")
+        && (msg.contains("is not available")
+            || msg.contains("could not open extension control file"))
+    {
         return "the server ci-gate used lacks this extension; use an image or server binaries that ship it (--image, --pg-bin, --database-url)".into();
+    }
+    if msg.contains('\u{feff}') {
+        return "the file starts with a UTF-8 byte-order mark, which PostgreSQL rejects (Prisma sends it as is, so deploy fails the same way); re-save the file as UTF-8 without BOM".into();
     }
     if code == "57014" || f.timed_out {
         return "the migration ran longer than `statement-timeout` (default 10min); make it faster, or raise statement-timeout in .ci-gate.yml if that is expected".into();
@@ -49,16 +56,28 @@ pub fn check(outcomes: &[Outcome], run_label: &str) -> Vec<Finding> {
         if f.sqlstate.as_deref() == Some("25001") {
             continue;
         }
-        let code = f.sqlstate.as_deref().map(|c| format!(" (SQLSTATE {c})")).unwrap_or_default();
-        let mut finding = Finding::new(&RULE, Source::History, format!("{}: {}{code}", run_label, f.message))
-            .migration(&o.name)
-            .file(&o.path)
-            .at(f.line, f.column)
-            .fix(fix_for(f));
+        let code = f
+            .sqlstate
+            .as_deref()
+            .map(|c| format!(" (SQLSTATE {c})"))
+            .unwrap_or_default();
+        let mut finding = Finding::new(
+            &RULE,
+            Source::History,
+            format!("{}: {}{code}", run_label, f.message),
+        )
+        .migration(&o.name)
+        .file(&o.path)
+        .at(f.line, f.column)
+        .fix(fix_for(f));
         if let Some(stmt) = &f.statement {
             finding = finding.statement(excerpt(stmt, 160));
         }
-        for (label, value) in [("detail", &f.detail), ("hint", &f.hint), ("context", &f.context)] {
+        for (label, value) in [
+            ("detail", &f.detail),
+            ("hint", &f.hint),
+            ("context", &f.context),
+        ] {
             if let Some(v) = value {
                 finding = finding.evidence(format!("{label}: {v}"));
             }

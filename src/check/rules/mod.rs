@@ -26,7 +26,11 @@ pub use migration_fails::RULE as MIGRATION_FAILS;
 pub use non_transactional_statement::RULE as NON_TRANSACTIONAL_STATEMENT;
 
 /// Every rule, in the order `ci-gate rules` lists them.
-pub static ALL_RULES: &[&Rule] = &[&MIGRATION_FAILS, &NON_TRANSACTIONAL_STATEMENT, &INVALID_MIGRATION_LAYOUT];
+pub static ALL_RULES: &[&Rule] = &[
+    &MIGRATION_FAILS,
+    &NON_TRANSACTIONAL_STATEMENT,
+    &INVALID_MIGRATION_LAYOUT,
+];
 
 /// Look a rule up by id.
 pub fn find_rule(id: &str) -> Option<&'static Rule> {
@@ -40,10 +44,23 @@ mod tests {
     #[test]
     fn every_rule_doc_has_the_required_headings() {
         for rule in ALL_RULES {
-            for heading in ["## What it detects", "## Why it matters", "## How to do it safely", "## Example"] {
-                assert!(rule.doc.contains(heading), "{} doc lacks {heading}", rule.id);
+            for heading in [
+                "## What it detects",
+                "## Why it matters",
+                "## How to do it safely",
+                "## Example",
+            ] {
+                assert!(
+                    rule.doc.contains(heading),
+                    "{} doc lacks {heading}",
+                    rule.id
+                );
             }
-            assert!(rule.doc.starts_with(&format!("# {}", rule.id)), "{} doc must start with its id", rule.id);
+            assert!(
+                rule.doc.starts_with(&format!("# {}", rule.id)),
+                "{} doc must start with its id",
+                rule.id
+            );
         }
     }
 
@@ -52,7 +69,11 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for rule in ALL_RULES {
             assert!(seen.insert(rule.id), "duplicate {}", rule.id);
-            assert!(rule.id.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "{}", rule.id);
+            assert!(
+                rule.id.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
+                "{}",
+                rule.id
+            );
         }
     }
 }

@@ -1,0 +1,287 @@
+//! Nothing is left behind: no cluster, socket or temp dir after SIGINT/SIGTERM in the middle of a
+//! migration; no database or role on a server ci-gate did not start (`--provider url`).
+
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use ci_gate::provision::{ProviderChoice, ProvisionRequest, connect_quiet, local};
+use common::{ci_gate, root, write_project};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+fn path(p: &std::path::Path) -> &str {
+    p.to_str().unwrap_or_else(|| panic!("non-UTF-8 path"))
+}
+
+fn postgres_processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc")
+        .map(|d| d.flatten().collect::<Vec<_>>())
+        .unwrap_or_default()
+    {
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmd.contains("postgres") && cmd.contains(needle) {
+            found.push(cmd);
+        }
+    }
+    found
+}
+
+fn interrupt_mid_migration(signal: Signal) {
+    let project = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    write_project(
+        project.path(),
+        &[(
+            "20240101000000_slow",
+            "CREATE TABLE \"A\" (\"id\" INTEGER);\nSELECT pg_sleep(60);\n",
+        )],
+    );
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut child = ci_gate(tmp.path())
+        .args(["verify", path(project.path()), "--provider", "local"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn: {e}"));
+    // Wait for the cluster's directory to appear, then for the migration to be running.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::read_dir(tmp.path())
+        .map(|d| d.count())
+        .unwrap_or(0)
+        == 0
+    {
+        assert!(Instant::now() < deadline, "the cluster never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(2500));
+    let tmp_str = tmp.path().to_string_lossy().into_owned();
+    assert!(
+        !postgres_processes_mentioning(&tmp_str).is_empty(),
+        "no postgres running under {tmp_str}"
+    );
+    kill(Pid::from_raw(child.id() as i32), signal).unwrap_or_else(|e| panic!("kill: {e}"));
+    let started = Instant::now();
+    let out = loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            break child
+                .wait_with_output()
+                .unwrap_or_else(|e| panic!("wait: {e}"));
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "ci-gate did not exit after {signal}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("interrupted by"), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    assert!(
+        postgres_processes_mentioning(&tmp_str).is_empty(),
+        "postgres still running"
+    );
+}
+
+#[test]
+fn sigint_mid_migration_leaves_nothing() {
+    interrupt_mid_migration(Signal::SIGINT);
+}
+
+#[test]
+fn sigterm_mid_migration_leaves_nothing() {
+    interrupt_mid_migration(Signal::SIGTERM);
+}
+
+/// A server ci-gate did not start, reached by URL.
+struct External {
+    cluster: Option<local::LocalCluster>,
+    url: String,
+}
+
+impl External {
+    async fn start() -> External {
+        let req = ProvisionRequest {
+            provider: ProviderChoice::Local,
+            database_url: None,
+            pg_version: None,
+            image: None,
+            pg_bin: None,
+            run_id: "external".into(),
+        };
+        let cluster = local::start(&req)
+            .await
+            .unwrap_or_else(|e| panic!("start: {e}"));
+        let url = format!(
+            "postgres://postgres@localhost/postgres?host={}&port={}",
+            cluster.socket_dir().display(),
+            cluster.port()
+        );
+        External {
+            cluster: Some(cluster),
+            url,
+        }
+    }
+
+    async fn leftovers(&self) -> (Vec<String>, Vec<String>) {
+        let opts = self
+            .cluster
+            .as_ref()
+            .map(|c| c.admin_options())
+            .unwrap_or_else(|| panic!("no cluster"));
+        let mut conn = connect_quiet(&opts)
+            .await
+            .unwrap_or_else(|e| panic!("connect: {e}"));
+        let dbs: Vec<(String,)> =
+            sqlx::query_as("SELECT datname::text FROM pg_database WHERE datname LIKE 'cigate%'")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        let roles: Vec<(String,)> = sqlx::query_as("SELECT rolname::text FROM pg_roles WHERE rolname LIKE 'cigate%' OR rolname = 'authenticated'")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        (
+            dbs.into_iter().map(|r| r.0).collect(),
+            roles.into_iter().map(|r| r.0).collect(),
+        )
+    }
+}
+
+impl Drop for External {
+    fn drop(&mut self) {
+        if let Some(c) = self.cluster.take() {
+            let _ = c.stop();
+        }
+    }
+}
+
+#[tokio::test]
+async fn url_provider_creates_and_drops_only_its_own_databases_and_roles() {
+    let server = External::start().await;
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for (project, expected) in [
+        ("examples/prisma-saas", 0),
+        ("examples/broken", 1),
+        ("tests/fixtures/missing-role-configured", 0),
+    ] {
+        let out = ci_gate(tmp.path())
+            .args([
+                "verify",
+                path(&root().join(project)),
+                "--provider",
+                "url",
+                "--database-url",
+                &server.url,
+                "--json",
+                "-",
+            ])
+            .output()
+            .unwrap_or_else(|e| panic!("run: {e}"));
+        assert_eq!(
+            out.status.code(),
+            Some(expected),
+            "{project}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        assert_eq!(json["server"]["provider"], "url");
+        let (dbs, roles) = server.leftovers().await;
+        assert!(dbs.is_empty(), "{project}: databases left: {dbs:?}");
+        assert!(roles.is_empty(), "{project}: roles left: {roles:?}");
+    }
+}
+
+#[tokio::test]
+async fn url_provider_keeps_roles_that_already_existed() {
+    let server = External::start().await;
+    let opts = server
+        .cluster
+        .as_ref()
+        .map(|c| c.admin_options())
+        .unwrap_or_else(|| panic!("no cluster"));
+    let mut conn = connect_quiet(&opts).await.unwrap_or_else(|e| panic!("{e}"));
+    sqlx::raw_sql("CREATE ROLE authenticated")
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let out = ci_gate(tmp.path())
+        .args([
+            "verify",
+            path(&root().join("tests/fixtures/missing-role-configured")),
+            "--provider",
+            "url",
+            "--database-url",
+            &server.url,
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("run: {e}"));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, roles) = server.leftovers().await;
+    assert_eq!(
+        roles,
+        vec!["authenticated"],
+        "a role that existed before must stay"
+    );
+}
+
+#[tokio::test]
+async fn url_provider_cleans_up_after_sigint() {
+    let server = External::start().await;
+    let project = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    write_project(
+        project.path(),
+        &[("20240101000000_slow", "SELECT pg_sleep(60);\n")],
+    );
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut child = ci_gate(tmp.path())
+        .args([
+            "verify",
+            path(project.path()),
+            "--provider",
+            "url",
+            "--database-url",
+            &server.url,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn: {e}"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (dbs, _) = server.leftovers().await;
+        if !dbs.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ci-gate never created its database"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap_or_else(|e| panic!("kill: {e}"));
+    let started = Instant::now();
+    while child.try_wait().ok().flatten().is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "ci-gate did not exit"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (dbs, roles) = server.leftovers().await;
+    assert!(dbs.is_empty(), "databases left: {dbs:?}");
+    assert!(roles.is_empty(), "roles left: {roles:?}");
+}
