@@ -22,7 +22,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Apply the migration history on a throwaway Postgres and report.
-    Verify(VerifyArgs),
+    Verify(Box<VerifyArgs>),
     /// List every rule: id, category, default severity, one line.
     Rules,
     /// Print a rule's documentation.

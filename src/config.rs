@@ -202,15 +202,15 @@ impl Config {
                 });
             }
         }
-        if let Some(t) = &config.statement_timeout {
-            if t.parse().is_none() {
-                return Err(ConfigError {
-                    file: path.to_path_buf(),
-                    line: line_of(text, "statement-timeout"),
-                    message: "`statement-timeout` is not a duration".into(),
-                    hint: "write it like 600, \"90s\", \"10min\" or \"1h\"".into(),
-                });
-            }
+        if let Some(t) = &config.statement_timeout
+            && t.parse().is_none()
+        {
+            return Err(ConfigError {
+                file: path.to_path_buf(),
+                line: line_of(text, "statement-timeout"),
+                message: "`statement-timeout` is not a duration".into(),
+                hint: "write it like 600, \"90s\", \"10min\" or \"1h\"".into(),
+            });
         }
         Ok(config)
     }

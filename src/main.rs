@@ -52,7 +52,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Verify(args) => verify(args),
+        Command::Verify(args) => verify(*args),
     }
 }
 

@@ -244,3 +244,100 @@ async fn a_missing_image_fails_without_leaving_a_container() {
     assert!(text.contains("ci-gate-test/does-not-exist:0"), "{text}");
     assert!(containers_of_run(&run).is_empty());
 }
+
+/// A leftover of a dead ci-gate process on this host, older than an hour, is removed by the
+/// next provision; a young one, or one whose process lives, is kept.
+#[tokio::test]
+async fn provision_sweeps_stale_containers_of_dead_processes() {
+    require_image!();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .expect("hostname")
+        .trim()
+        .to_string();
+    // A pid that existed and no longer does.
+    let mut child = Command::new("true").spawn().expect("spawn true");
+    let dead_pid = child.id();
+    child.wait().expect("wait");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+
+    let create = |run: &str, pid: u32, created: u64| {
+        let out = Command::new("docker")
+            .args(["create", "--entrypoint", "/bin/sh"])
+            .args(["--label", &format!("{LABEL_RUN}={run}")])
+            .args(["--label", &format!("{LABEL_PID}={pid}")])
+            .args(["--label", &format!("{LABEL_CREATED}={created}")])
+            .args(["--label", &format!("{LABEL_HOST}={host}")])
+            .arg(TEST_IMAGE)
+            .output()
+            .expect("docker create");
+        assert!(
+            out.status.success(),
+            "docker create: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let stale = run_id("stale");
+    let young = run_id("young");
+    let alive = run_id("alive");
+    create(&stale, dead_pid, now - 2 * 3600);
+    create(&young, dead_pid, now - 60);
+    create(&alive, std::process::id(), now - 2 * 3600);
+
+    let run = run_id("sweep");
+    let server = docker::provision(&request(&run, Some(TEST_IMAGE)))
+        .await
+        .expect("provision");
+    let stale_left = containers_of_run(&stale);
+    let young_left = containers_of_run(&young);
+    let alive_left = containers_of_run(&alive);
+    let notes = server.notes.clone();
+    let warnings = server.shutdown().await;
+    for kept in young_left.iter().chain(&alive_left) {
+        let _ = Command::new("docker").args(["rm", "-f", kept]).output();
+    }
+
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(
+        stale_left.is_empty(),
+        "stale container not swept; notes: {notes:?}"
+    );
+    assert!(
+        notes.iter().any(|n| n.contains(&stale)),
+        "sweep not reported: {notes:?}"
+    );
+    assert_eq!(
+        young_left.len(),
+        1,
+        "a container younger than an hour must be kept"
+    );
+    assert_eq!(
+        alive_left.len(),
+        1,
+        "a container whose process lives must be kept"
+    );
+}
+
+/// The image build script exits 0 with a distinct message when no engine answers.
+#[test]
+fn build_script_skips_without_an_engine() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("docker/test-postgres/build.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .env("DOCKER_HOST", "unix:///nonexistent.sock")
+        .output()
+        .expect("run build.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "exit {}: {stdout}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with("docker: ") && stdout.contains("; skipping"),
+        "unexpected output: {stdout}"
+    );
+}

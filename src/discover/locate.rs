@@ -84,10 +84,8 @@ fn walk(dir: &Path, depth: usize, found: &mut Vec<PathBuf>) {
                     .any(|e| e.path().extension().is_some_and(|x| x == "prisma"))
             })
             .unwrap_or(false);
-        if has_prisma {
-            if let Some(parent) = dir.parent() {
-                found.push(parent.join("migrations"));
-            }
+        if has_prisma && let Some(parent) = dir.parent() {
+            found.push(parent.join("migrations"));
         }
     }
     for sub in subdirs {

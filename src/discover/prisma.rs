@@ -9,7 +9,7 @@
 //!   `provider`, with `provider = ` and quotes trimmed (so `provider="postgresql"` reads as
 //!   `provider="postgresql` and fails deploy with P3019);
 //! - the script is read as UTF-8 with invalid bytes replaced (≥ 6.6), BOM and CRLF kept;
-//! - checksum = lowercase hex SHA-256 of the bytes; the match test also accepts the CRLF→LF and
+//! - checksum = lowercase hex SHA-256 of the text as read (= of the file, when it is UTF-8); the match test also accepts the CRLF→LF and
 //!   LF→CRLF variants ([`checksum_matches`]).
 
 use sha2::{Digest, Sha256};
@@ -127,7 +127,9 @@ pub fn read(tree: &dyn Tree, dir: &str) -> Result<MigrationSet, DiscoverError> {
                 String::from_utf8_lossy(&bytes).into_owned()
             }
         };
-        let checksum = checksum(&bytes);
+        // Prisma ≥ 6.6 hashes the text it read (invalid bytes already replaced by U+FFFD); for
+        // valid UTF-8 that is the same as hashing the file.
+        let checksum = checksum(text.as_bytes());
         migrations.push(Migration {
             name,
             path,

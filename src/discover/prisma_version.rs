@@ -66,10 +66,9 @@ fn from_package_json(dir: &Path) -> Option<PrismaVersion> {
                 .get(section)
                 .and_then(|s| s.get(pkg))
                 .and_then(|v| v.as_str())
+                && let Some(parsed) = parse(v, "package.json")
             {
-                if let Some(parsed) = parse(v, "package.json") {
-                    return Some(parsed);
-                }
+                return Some(parsed);
             }
         }
     }
@@ -77,26 +76,26 @@ fn from_package_json(dir: &Path) -> Option<PrismaVersion> {
 }
 
 fn from_lockfiles(dir: &Path) -> Option<PrismaVersion> {
-    if let Ok(text) = std::fs::read_to_string(dir.join("package-lock.json")) {
-        if let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) {
-            for pkg in ["prisma", "@prisma/client"] {
-                let key = format!("node_modules/{pkg}");
-                if let Some(v) = json
-                    .get("packages")
-                    .and_then(|p| p.get(&key))
-                    .and_then(|p| p.get("version"))
-                    .and_then(|v| v.as_str())
-                {
-                    return parse(v, "package-lock.json");
-                }
-                if let Some(v) = json
-                    .get("dependencies")
-                    .and_then(|p| p.get(pkg))
-                    .and_then(|p| p.get("version"))
-                    .and_then(|v| v.as_str())
-                {
-                    return parse(v, "package-lock.json");
-                }
+    if let Ok(text) = std::fs::read_to_string(dir.join("package-lock.json"))
+        && let Ok(json) = serde_json::from_str::<serde_json::Value>(&text)
+    {
+        for pkg in ["prisma", "@prisma/client"] {
+            let key = format!("node_modules/{pkg}");
+            if let Some(v) = json
+                .get("packages")
+                .and_then(|p| p.get(&key))
+                .and_then(|p| p.get("version"))
+                .and_then(|v| v.as_str())
+            {
+                return parse(v, "package-lock.json");
+            }
+            if let Some(v) = json
+                .get("dependencies")
+                .and_then(|p| p.get(pkg))
+                .and_then(|p| p.get("version"))
+                .and_then(|v| v.as_str())
+            {
+                return parse(v, "package-lock.json");
             }
         }
     }
@@ -105,10 +104,10 @@ fn from_lockfiles(dir: &Path) -> Option<PrismaVersion> {
             // "  /prisma@7.4.1:" (v6), "  prisma@7.4.1:" (v9), "  '@prisma/client@7.4.1(...)':"
             for line in text.lines() {
                 let l = line.trim().trim_start_matches('\'').trim_start_matches('/');
-                if let Some(rest) = l.strip_prefix(&format!("{pkg}@")) {
-                    if rest.starts_with(|c: char| c.is_ascii_digit()) {
-                        return parse(rest, "pnpm-lock.yaml");
-                    }
+                if let Some(rest) = l.strip_prefix(&format!("{pkg}@"))
+                    && rest.starts_with(|c: char| c.is_ascii_digit())
+                {
+                    return parse(rest, "pnpm-lock.yaml");
                 }
             }
         }

@@ -208,23 +208,23 @@ struct RawError {
 
 impl RawError {
     fn from_sqlx(e: &sqlx::Error, sent: &str, base: usize) -> RawError {
-        if let Some(db) = e.as_database_error() {
-            if let Some(pg) = db.try_downcast_ref::<PgDatabaseError>() {
-                let position = match pg.position() {
-                    Some(PgErrorPosition::Original(n)) => Some(base + char_pos_to_byte(sent, n)),
-                    _ => None,
-                };
-                return RawError {
-                    sqlstate: Some(pg.code().to_string()),
-                    message: pg.message().to_string(),
-                    detail: pg.detail().map(str::to_owned),
-                    hint: pg.hint().map(str::to_owned),
-                    context: pg.r#where().map(str::to_owned),
-                    position,
-                    statement_start: None,
-                    timed_out: false,
-                };
-            }
+        if let Some(db) = e.as_database_error()
+            && let Some(pg) = db.try_downcast_ref::<PgDatabaseError>()
+        {
+            let position = match pg.position() {
+                Some(PgErrorPosition::Original(n)) => Some(base + char_pos_to_byte(sent, n)),
+                _ => None,
+            };
+            return RawError {
+                sqlstate: Some(pg.code().to_string()),
+                message: pg.message().to_string(),
+                detail: pg.detail().map(str::to_owned),
+                hint: pg.hint().map(str::to_owned),
+                context: pg.r#where().map(str::to_owned),
+                position,
+                statement_start: None,
+                timed_out: false,
+            };
         }
         RawError {
             sqlstate: None,

@@ -583,10 +583,10 @@ impl Generator {
         if i == 0 {
             return self.init();
         }
-        if i % 50 == 49 {
-            if let Some(m) = self.concurrently() {
-                return m;
-            }
+        if i % 50 == 49
+            && let Some(m) = self.concurrently()
+        {
+            return m;
         }
         let roll = self.rng.below(100);
         let attempt = match roll {
@@ -941,10 +941,10 @@ impl Generator {
         }
         let (t, first) = cands[self.rng.pick(cands.len())].clone();
         let mut cols = vec![first.clone()];
-        if let Some((_, other)) = cands.iter().find(|(ti, c)| *ti == t && *c != first) {
-            if self.rng.chance(40) {
-                cols.push(other.clone());
-            }
+        if let Some((_, other)) = cands.iter().find(|(ti, c)| *ti == t && *c != first)
+            && self.rng.chance(40)
+        {
+            cols.push(other.clone());
         }
         let tname = self.tables[t].name.clone();
         let mut parts = Vec::new();
