@@ -9,20 +9,25 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sqlx::{AssertSqlSafe, Connection};
 use tokio::sync::Mutex;
 
-use crate::check::rules::{invalid_migration_layout, migration_fails, non_transactional_statement};
+use crate::check::rules::{
+    deleted_applied_migration, edited_applied_migration, history_drift, invalid_migration_layout,
+    migration_fails, non_transactional_statement, out_of_order_migration,
+};
 use crate::check::{Finding, Severity};
 use crate::cli::VerifyArgs;
 use crate::config::{Config, FailOn};
-use crate::discover::{self, FsTree, MigrationSet, locate, prisma_version};
+use crate::discover::{self, FsTree, Migration, MigrationSet, locate, prisma_version};
 use crate::error::UserError;
-use crate::provision::{self, ProviderChoice, ProvisionRequest, Server, quote_ident};
+use crate::git;
+use crate::plan::{self, Classification, Plan};
+use crate::provision::{self, ProviderChoice, ProvisionRequest, Server};
 use crate::report::{
     CheckResult, Checks, Counts, MigrationRow, PrismaInfo, Report, ServerInfo, Verdict, human_ms,
 };
-use crate::run::prisma::{self as prisma_run, ApplyOptions, Semantics};
+use crate::run::build::Builder;
+use crate::run::prisma::{ApplyOptions, Semantics};
 use crate::run::{Outcome, Status};
 
 /// Default per-migration statement timeout.
@@ -103,14 +108,6 @@ fn project_dir(arg: Option<&Path>) -> Result<PathBuf, UserError> {
         .map_err(|e| UserError::bad_input(format!("cannot resolve {}: {e}", dir.display())))
 }
 
-/// The nearest ancestor holding `.git`.
-fn repo_root(start: &Path) -> Option<PathBuf> {
-    start
-        .ancestors()
-        .find(|d| d.join(".git").exists())
-        .map(Path::to_path_buf)
-}
-
 fn run_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..10].to_string()
 }
@@ -132,7 +129,6 @@ async fn verify_inner(
     for (flag, given) in [
         ("--sarif", args.sarif.is_some()),
         ("--markdown", args.markdown.is_some()),
-        ("--base", args.base.is_some()),
     ] {
         if given {
             notes.push(format!(
@@ -149,11 +145,42 @@ async fn verify_inner(
     )?;
     // Paths in the report are relative to the repository root (for annotations and SARIF), or to
     // the project when it is not in a git repository.
-    let root = repo_root(&project).unwrap_or_else(|| project.clone());
+    let git_root = git::repo_root(&project);
+    let root = git_root.clone().unwrap_or_else(|| project.clone());
     let rel_dir = discover::tree::relative(&root, &dir);
     if !dir.exists() {
         return Err(discover::DiscoverError::MissingDir { path: dir }.into());
     }
+
+    // The base: what production has.
+    let base = match &git_root {
+        Some(r) => match git::resolve_base(r, args.base.as_deref(), config.base.as_deref()) {
+            Ok(Ok(b)) => Some(b),
+            Ok(Err(reason)) if args.base.is_some() => {
+                return Err(UserError::environment(format!(
+                    "--base {}: {reason}",
+                    args.base.as_deref().unwrap_or_default()
+                ))
+                .hint("pass a branch or commit that shares history with HEAD"));
+            }
+            Ok(Err(reason)) => {
+                notes.push(format!("{reason}: from scratch only"));
+                None
+            }
+            Err(e) => return Err(UserError::environment(e.what).detail(e.detail).hint(e.hint)),
+        },
+        None if args.base.is_some() => {
+            return Err(UserError::bad_input(format!(
+                "--base was given but {} is not in a git repository",
+                project.display()
+            ))
+            .hint("run ci-gate inside the repository's work tree, or drop --base"));
+        }
+        None => {
+            notes.push("not a git repository: from scratch only".into());
+            None
+        }
+    };
 
     let provider = args
         .provider
@@ -177,24 +204,28 @@ async fn verify_inner(
         run_id: run_id(),
     };
 
-    // Start the server while the files are read.
-    let tree_root = root.clone();
-    let tree_dir = rel_dir.clone();
-    let t_discover = Instant::now();
+    // Start the server while the files (head from disk, base from git objects) are read.
+    let (tree_root, tree_dir, base_commit) = (
+        root.clone(),
+        rel_dir.clone(),
+        base.as_ref().map(|b| b.commit.clone()),
+    );
     let discover_task = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
-        let r = discover::prisma::read(&FsTree::new(tree_root), &tree_dir);
-        (r, started.elapsed())
+        let head = discover::prisma::read(&FsTree::new(&tree_root), &tree_dir);
+        let base = base_commit.map(|commit| read_base(&tree_root, &commit, &tree_dir));
+        (head, base, started.elapsed())
     });
     let (server, discovered) = tokio::join!(provision::provision(&req), discover_task);
-    let (set, discover_time) = match discovered {
-        Ok((r, t)) => (r, t),
+    let (head, base_set, discover_time) = match discovered {
+        Ok(r) => r,
         Err(e) => (
             Err(discover::DiscoverError::Io {
                 path: dir.clone(),
                 source: std::io::Error::other(e.to_string()),
             }),
-            t_discover.elapsed(),
+            None,
+            Duration::ZERO,
         ),
     };
     // Hand the server to the slot first, so it is cleaned up whatever happens next.
@@ -205,7 +236,8 @@ async fn verify_inner(
         }
         Err(e) => Err(e),
     };
-    let set = set?; // bad input wins over a missing server
+    let head = head?; // bad input wins over a missing server
+    let base_set = base_set.transpose()?;
     server?;
     let guard = slot.lock().await;
     let Some(server) = guard.as_ref() else {
@@ -213,28 +245,7 @@ async fn verify_inner(
     };
 
     // Prisma version → how files are applied.
-    let prisma = args
-        .prisma_version
-        .as_deref()
-        .and_then(|v| prisma_version::parse(v, "--prisma-version"))
-        .or_else(|| {
-            config
-                .prisma_version
-                .as_deref()
-                .and_then(|v| prisma_version::parse(v, ".ci-gate.yml (prisma-version)"))
-        })
-        .or_else(|| {
-            let mut dirs = vec![project.clone()];
-            let mut d = dir.parent();
-            while let Some(p) = d {
-                if !p.starts_with(&project) || p == project {
-                    break;
-                }
-                dirs.push(p.to_path_buf());
-                d = p.parent();
-            }
-            prisma_version::detect(&dirs)
-        });
+    let prisma = prisma_version_for(&args, &config, &project, &dir);
     let semantics = match &prisma {
         Some(v) if v.splits_statements() => Semantics::Statements,
         Some(_) => Semantics::WholeFile,
@@ -247,7 +258,7 @@ async fn verify_inner(
             Semantics::WholeFile
         }
     };
-    notes.extend(set.notes.iter().map(|n| n.message.clone()));
+    notes.extend(head.notes.iter().map(|n| n.message.clone()));
 
     let statement_timeout = config
         .statement_timeout
@@ -259,65 +270,49 @@ async fn verify_inner(
         statement_timeout,
     };
     let superuser = args.superuser || config.superuser.unwrap_or(false);
+    let owner = prepare_roles(server, &config, superuser, &mut notes).await?;
+    let builder = Builder {
+        server,
+        owner,
+        extensions: &config.extensions,
+        opts: &opts,
+    };
 
-    let t_scratch = Instant::now();
-    let outcomes = apply_from_scratch(server, &set, &config, superuser, &opts, &mut notes).await?;
-    let scratch_time = t_scratch.elapsed();
+    let mut timings = std::collections::BTreeMap::new();
+    let outcome = match &base_set {
+        None => build_scratch_only(&builder, &head, &mut timings).await?,
+        Some(base_set) => build_incremental(&builder, base_set, &head, &mut timings).await?,
+    };
 
-    // Findings.
-    let mut findings = invalid_migration_layout::check(&set.problems);
-    findings.extend(non_transactional_statement::check(
-        &outcomes,
-        "from scratch",
-    ));
-    findings.extend(migration_fails::check(&outcomes, "from scratch"));
-    let findings: Vec<Finding> = findings
+    // Findings, with configured severities.
+    let mut findings = invalid_migration_layout::check(&head.problems);
+    if let (Some(base_set), Some(plan)) = (&base_set, &outcome.plan) {
+        findings.extend(edited_applied_migration::check(plan, base_set, &head));
+        findings.extend(deleted_applied_migration::check(plan, base_set, &head));
+        findings.extend(out_of_order_migration::check(plan, &head));
+    }
+    for (label, outcomes) in &outcome.runs {
+        findings.extend(non_transactional_statement::check(outcomes, label));
+        findings.extend(migration_fails::check(outcomes, label));
+    }
+    findings.extend(history_drift::check(&outcome.drift));
+    let findings: Vec<Finding> = merge_same_failures(findings)
         .into_iter()
         .filter_map(|mut f| {
-            let sev = config.severity_for(&f.rule, f.severity)?;
-            f.severity = sev;
+            f.severity = config.severity_for(&f.rule, f.severity)?;
             Some(f)
         })
         .collect();
 
-    let applied = outcomes
-        .iter()
-        .filter(|o| o.status == Status::Applied)
-        .count();
-    let failed = outcomes
-        .iter()
-        .filter(|o| o.status == Status::Failed)
-        .count();
-    let skipped = outcomes
-        .iter()
-        .filter(|o| o.status == Status::Skipped)
-        .count();
-    let scratch = CheckResult {
-        status: if failed > 0 {
-            "fail".into()
-        } else {
-            "pass".into()
-        },
-        summary: if failed > 0 {
-            format!(
-                "{applied} applied, 1 failed, {skipped} skipped ({})",
-                human_ms(scratch_time.as_millis() as u64)
-            )
-        } else {
-            format!(
-                "{applied} applied in {}",
-                human_ms(scratch_time.as_millis() as u64)
-            )
-        },
-        applied: Some(applied),
-        failed: Some(failed),
-        skipped: Some(skipped),
-        findings: None,
-        duration_ms: Some(scratch_time.as_millis() as u64),
-    };
+    let history_rules = [
+        invalid_migration_layout::RULE.id,
+        edited_applied_migration::RULE.id,
+        deleted_applied_migration::RULE.id,
+        out_of_order_migration::RULE.id,
+    ];
     let history_findings = findings
         .iter()
-        .filter(|f| f.rule == invalid_migration_layout::RULE.id)
+        .filter(|f| history_rules.contains(&f.rule.as_str()))
         .count();
     let history = CheckResult {
         status: if history_findings > 0 {
@@ -325,10 +320,10 @@ async fn verify_inner(
         } else {
             "pass".into()
         },
-        summary: if history_findings > 0 {
-            format!("{history_findings} layout problems")
-        } else {
-            "layout ok".into()
+        summary: match (history_findings, &outcome.plan) {
+            (0, Some(_)) => "no applied migration edited, deleted or reordered; layout ok".into(),
+            (0, None) => "layout ok".into(),
+            (n, _) => format!("{n} problems (edited, deleted, out-of-order or layout)"),
         },
         applied: None,
         failed: None,
@@ -336,22 +331,20 @@ async fn verify_inner(
         findings: Some(history_findings),
         duration_ms: None,
     };
-    let no_base = "no base: scratch only (incremental runs come with --base)";
-    let mut timings = std::collections::BTreeMap::new();
     timings.insert("provision".to_string(), server.startup.as_millis() as u64);
     timings.insert("discover".to_string(), discover_time.as_millis() as u64);
-    timings.insert("scratch".to_string(), scratch_time.as_millis() as u64);
     timings.insert("total".to_string(), t0.elapsed().as_millis() as u64);
 
     let mut report = Report {
         schema_version: crate::report::SCHEMA_VERSION,
         verdict: Verdict::Pass,
         fail_on: args.fail_on.or(config.fail_on).unwrap_or(FailOn::Error),
-        format: set.format.to_string(),
+        format: head.format.to_string(),
         project: project.display().to_string(),
         migrations_dir: rel_dir,
-        base: None,
-        head: None,
+        base: base.as_ref().map(|b| b.commit.clone()),
+        head: base.as_ref().map(|b| b.head.clone()),
+        base_ref: base.clone(),
         prisma: Some(PrismaInfo {
             version: prisma.as_ref().map(|v| v.raw.clone()),
             source: prisma.as_ref().map(|v| v.source.clone()),
@@ -366,11 +359,11 @@ async fn verify_inner(
             startup_ms: server.startup.as_millis() as u64,
         }),
         counts: Counts::default(),
-        migrations: rows(&outcomes),
+        migrations: outcome.rows,
         checks: Checks {
-            scratch,
-            incremental: CheckResult::not_run(no_base),
-            drift: CheckResult::not_run(no_base),
+            scratch: outcome.scratch,
+            incremental: outcome.incremental,
+            drift: outcome.drift_check,
             history,
             live: CheckResult::not_run("no --live-url"),
         },
@@ -382,46 +375,76 @@ async fn verify_inner(
     Ok(report)
 }
 
-fn rows(outcomes: &[Outcome]) -> Vec<MigrationRow> {
-    outcomes
-        .iter()
-        .map(|o| MigrationRow {
-            name: o.name.clone(),
-            path: o.path.clone(),
-            status: o.status,
-            duration_ms: o.duration.as_millis() as u64,
-            new: true,
-            mode: o.mode,
-            rules: Vec::new(),
-            note: o.failure.as_ref().map(|f| {
-                let code = f
-                    .sqlstate
-                    .as_deref()
-                    .map(|c| format!(" [{c}]"))
-                    .unwrap_or_default();
-                format!(
-                    "line {}: {}{code}",
-                    f.line,
-                    crate::sql::split::excerpt(&f.message, 80)
-                )
-            }),
-        })
-        .collect()
+/// The base set from git objects; a base without the directory is an empty history.
+fn read_base(
+    root: &Path,
+    commit: &str,
+    dir: &str,
+) -> Result<MigrationSet, discover::DiscoverError> {
+    let empty = || MigrationSet {
+        format: discover::Format::Prisma,
+        dir: dir.to_string(),
+        migrations: vec![],
+        problems: vec![],
+        notes: vec![],
+    };
+    let tree = match git::GitTree::load(root, commit, dir) {
+        Ok(t) => t,
+        Err(e) => {
+            return Err(discover::DiscoverError::Io {
+                path: PathBuf::from(format!("{commit}:{dir}")),
+                source: std::io::Error::other(e.detail),
+            });
+        }
+    };
+    match discover::prisma::read(&tree, dir) {
+        Ok(set) => Ok(set),
+        Err(
+            discover::DiscoverError::MissingDir { .. }
+            | discover::DiscoverError::Empty { .. }
+            | discover::DiscoverError::NotADir { .. },
+        ) => Ok(empty()),
+        Err(discover::DiscoverError::NotPostgres { .. }) => Ok(empty()),
+        Err(e) => Err(e),
+    }
 }
 
-/// Create the owner role, configured roles, the `scratch` database and extensions, then apply
-/// every migration as the owner.
-async fn apply_from_scratch(
+fn prisma_version_for(
+    args: &VerifyArgs,
+    config: &Config,
+    project: &Path,
+    dir: &Path,
+) -> Option<prisma_version::PrismaVersion> {
+    args.prisma_version
+        .as_deref()
+        .and_then(|v| prisma_version::parse(v, "--prisma-version"))
+        .or_else(|| {
+            config
+                .prisma_version
+                .as_deref()
+                .and_then(|v| prisma_version::parse(v, ".ci-gate.yml (prisma-version)"))
+        })
+        .or_else(|| {
+            let mut dirs = vec![project.to_path_buf()];
+            let mut d = dir.parent();
+            while let Some(p) = d {
+                if !p.starts_with(project) || p == project {
+                    break;
+                }
+                dirs.push(p.to_path_buf());
+                d = p.parent();
+            }
+            prisma_version::detect(&dirs)
+        })
+}
+
+/// Create the configured roles and the owner role migrations run as.
+async fn prepare_roles(
     server: &Server,
-    set: &MigrationSet,
     config: &Config,
     superuser: bool,
-    opts: &ApplyOptions,
     notes: &mut Vec<String>,
-) -> Result<Vec<Outcome>, UserError> {
-    let env =
-        |what: String| move |e: sqlx::Error| UserError::environment(what).detail(e.to_string());
-
+) -> Result<Option<(String, String)>, UserError> {
     for role in &config.roles {
         server.create_role(role, None).await.map_err(|e| {
             UserError::environment(format!(
@@ -430,68 +453,365 @@ async fn apply_from_scratch(
             .detail(e.to_string())
         })?;
     }
-
-    let mut owner: Option<(String, String)> = None;
-    if !superuser {
-        let name = format!("cigate_{}_owner", server.run_id);
-        let password = uuid::Uuid::new_v4().simple().to_string();
-        match server.create_role(&name, Some(&password)).await {
-            Ok(_) => owner = Some((name, password)),
-            Err(e) => notes.push(format!(
+    if superuser {
+        notes.push("migrations ran as the superuser (--superuser)".into());
+        return Ok(None);
+    }
+    let name = format!("cigate_{}_owner", server.run_id);
+    let password = uuid::Uuid::new_v4().simple().to_string();
+    match server.create_role(&name, Some(&password)).await {
+        Ok(_) => Ok(Some((name, password))),
+        Err(e) => {
+            notes.push(format!(
                 "migrations ran as the server's user, not a separate owner role (could not create a role: {})",
                 e.as_database_error().map(|d| d.message().to_string()).unwrap_or_else(|| e.to_string())
-            )),
+            ));
+            Ok(None)
+        }
+    }
+}
+
+/// What the databases showed.
+struct BuildOutcome {
+    plan: Option<Plan>,
+    rows: Vec<MigrationRow>,
+    /// (label, outcomes) of every run, for failure findings.
+    runs: Vec<(String, Vec<Outcome>)>,
+    drift: Vec<crate::inspect::Change>,
+    scratch: CheckResult,
+    incremental: CheckResult,
+    drift_check: CheckResult,
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+fn run_check(outcomes: &[Outcome], took: Duration, what: &str) -> CheckResult {
+    let applied = outcomes
+        .iter()
+        .filter(|o| o.status == Status::Applied)
+        .count();
+    let failed = outcomes
+        .iter()
+        .filter(|o| o.status == Status::Failed)
+        .count();
+    let skipped = outcomes
+        .iter()
+        .filter(|o| o.status == Status::Skipped)
+        .count();
+    CheckResult {
+        status: if failed > 0 {
+            "fail".into()
+        } else {
+            "pass".into()
+        },
+        summary: if failed > 0 {
+            format!(
+                "{what}: {applied} applied, {failed} failed, {skipped} skipped ({})",
+                human_ms(ms(took))
+            )
+        } else {
+            format!("{what}: {applied} applied in {}", human_ms(ms(took)))
+        },
+        applied: Some(applied),
+        failed: Some(failed),
+        skipped: Some(skipped),
+        findings: None,
+        duration_ms: Some(ms(took)),
+    }
+}
+
+fn row(o: &Outcome, change: &str, new: bool) -> MigrationRow {
+    MigrationRow {
+        name: o.name.clone(),
+        path: o.path.clone(),
+        status: o.status,
+        duration_ms: ms(o.duration),
+        new,
+        change: change.to_string(),
+        mode: o.mode,
+        rules: Vec::new(),
+        note: o.failure.as_ref().map(|f| {
+            let code = f
+                .sqlstate
+                .as_deref()
+                .map(|c| format!(" [{c}]"))
+                .unwrap_or_default();
+            format!(
+                "line {}: {}{code}",
+                f.line,
+                crate::sql::split::excerpt(&f.message, 80)
+            )
+        }),
+    }
+}
+
+async fn build_scratch_only(
+    builder: &Builder<'_>,
+    head: &MigrationSet,
+    timings: &mut std::collections::BTreeMap<String, u64>,
+) -> Result<BuildOutcome, UserError> {
+    let t = Instant::now();
+    let db = builder.create("scratch", None).await?;
+    let all: Vec<&Migration> = head.migrations.iter().collect();
+    let outcomes = builder.apply(&db, &all).await?;
+    let took = t.elapsed();
+    timings.insert("scratch".into(), ms(took));
+    Ok(BuildOutcome {
+        plan: None,
+        rows: outcomes.iter().map(|o| row(o, "new", true)).collect(),
+        scratch: run_check(&outcomes, took, &format!("{} migrations", outcomes.len())),
+        runs: vec![("from scratch".into(), outcomes)],
+        drift: vec![],
+        incremental: CheckResult::not_run("no base: from scratch only"),
+        drift_check: CheckResult::not_run("no base: nothing to compare"),
+    })
+}
+
+/// Base, incremental and scratch, sharing the prefix through templates.
+async fn build_incremental(
+    builder: &Builder<'_>,
+    base: &MigrationSet,
+    head: &MigrationSet,
+    timings: &mut std::collections::BTreeMap<String, u64>,
+) -> Result<BuildOutcome, UserError> {
+    let plan = plan::plan(base, head);
+    let k = plan.shared_prefix;
+    let mut runs = Vec::new();
+
+    // 1. The shared prefix, applied once. When base is exactly that prefix, it *is* the base.
+    let t = Instant::now();
+    let prefix_is_base = k == base.migrations.len();
+    let prefix_db = builder
+        .create(if prefix_is_base { "base" } else { "prefix" }, None)
+        .await?;
+    let prefix: Vec<&Migration> = head.migrations[..k].iter().collect();
+    let prefix_out = builder.apply(&prefix_db, &prefix).await?;
+    let prefix_ok = prefix_out.iter().all(|o| o.status == Status::Applied);
+    runs.push(("base".to_string(), prefix_out.clone()));
+
+    // 2. The rest of base, on a clone of the prefix.
+    let mut base_ok = prefix_ok;
+    let base_db = if prefix_is_base || !prefix_ok {
+        prefix_db.clone()
+    } else {
+        let db = builder.create("base", Some(&prefix_db)).await?;
+        let rest: Vec<&Migration> = base.migrations[k..].iter().collect();
+        let out = builder.apply(&db, &rest).await?;
+        base_ok = out.iter().all(|o| o.status == Status::Applied);
+        runs.push(("base".to_string(), out));
+        db
+    };
+    let base_took = t.elapsed();
+    timings.insert("base".into(), ms(base_took));
+
+    // 3. Incremental: base + the migrations deploy would apply, in deploy order.
+    let deploy: Vec<&Migration> = plan.deploy.iter().map(|&i| &head.migrations[i]).collect();
+    let (inc_out, incremental) = if base_ok {
+        let t = Instant::now();
+        let db = builder.create("incremental", Some(&base_db)).await?;
+        let clone_took = t.elapsed();
+        let out = builder.apply(&db, &deploy).await?;
+        let took = t.elapsed();
+        timings.insert("clone".into(), ms(clone_took));
+        timings.insert("incremental".into(), ms(took - clone_took));
+        let check = run_check(
+            &out,
+            took - clone_took,
+            &format!(
+                "{} new on base ({} migrations, applied once in {})",
+                deploy.len(),
+                base.migrations.len(),
+                human_ms(ms(base_took))
+            ),
+        );
+        (Some((db, out)), check)
+    } else {
+        (
+            None,
+            CheckResult {
+                status: "fail".into(),
+                ..CheckResult::not_run("the base migrations do not apply: nothing to build on")
+            },
+        )
+    };
+
+    // 4. Scratch: head from empty, sharing the prefix; skipped when it is provably the same
+    //    sequence as incremental.
+    let mut scratch_out: Option<(String, Vec<Outcome>)> = None;
+    let scratch = if plan.identical_sequences {
+        CheckResult {
+            status: incremental.status.clone(),
+            summary: format!(
+                "same sequence as incremental (base + {} new): not built twice",
+                deploy.len()
+            ),
+            ..CheckResult::not_run("")
+        }
+    } else if !prefix_ok {
+        CheckResult {
+            status: "fail".into(),
+            ..CheckResult::not_run("the shared migrations do not apply")
         }
     } else {
-        notes.push("migrations ran as the superuser (--superuser)".into());
-    }
-
-    let db = server
-        .create_database("scratch", owner.as_ref().map(|(n, _)| n.as_str()), None)
-        .await
-        .map_err(env("could not create the scratch database".into()))?;
-
-    if !config.extensions.is_empty() {
-        let mut conn = provision::connect_quiet(&server.admin_options(&db))
-            .await
-            .map_err(env(format!("could not connect to {db}")))?;
-        for ext in &config.extensions {
-            let sql = format!(
-                "CREATE EXTENSION IF NOT EXISTS {} CASCADE",
-                quote_ident(ext)
-            );
-            sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await.map_err(|e| {
-                UserError::environment(format!("could not create extension `{ext}` (from `extensions:` in .ci-gate.yml)"))
-                    .detail(e.as_database_error().map(|d| d.message().to_string()).unwrap_or_else(|| e.to_string()))
-                    .hint("use a server that ships it (--image, --pg-bin or --database-url), or remove it from `extensions:`")
-            })?;
-        }
-        let _ = conn.close().await;
-    }
-
-    let conn_opts = match &owner {
-        Some((name, pw)) => server.user_options(&db, name, pw),
-        None => server.admin_options(&db),
+        let t = Instant::now();
+        let db = builder.create("scratch", Some(&prefix_db)).await?;
+        let rest: Vec<&Migration> = head.migrations[k..].iter().collect();
+        let out = builder.apply(&db, &rest).await?;
+        let took = t.elapsed();
+        timings.insert("scratch".into(), ms(took));
+        let check = run_check(
+            &out,
+            took,
+            &format!(
+                "{} migrations ({} shared with base, cloned)",
+                head.migrations.len(),
+                k
+            ),
+        );
+        runs.push(("from scratch".to_string(), out.clone()));
+        scratch_out = Some((db, out));
+        check
     };
-    let mut conn = provision::connect_quiet(&conn_opts)
-        .await
-        .map_err(env(format!(
-            "could not connect to {db} as the migration owner"
-        )))?;
-    prisma_run::prepare(&mut conn, opts)
-        .await
-        .map_err(|e| UserError::environment(e.to_string()))?;
-    let migrations: Vec<_> = set.migrations.iter().collect();
-    let outcomes = prisma_run::apply_all(&mut conn, &migrations, opts)
-        .await
-        .map_err(|e| {
-            UserError::environment(format!("the server failed while applying migrations: {e}"))
-                .hint(
-                    "the server may have crashed or run out of resources; run again with --verbose",
-                )
-        })?;
-    let _ = conn.close().await;
-    Ok(outcomes)
+    if let Some((_, out)) = &inc_out {
+        runs.push(("incremental".to_string(), out.clone()));
+    }
+
+    // 5. Drift: compare the two catalogs when both were built.
+    let mut drift = Vec::new();
+    let drift_check = if plan.identical_sequences {
+        CheckResult {
+            status: "pass".into(),
+            ..CheckResult::not_run("identical sequences: nothing can differ")
+        }
+    } else {
+        match (&inc_out, &scratch_out) {
+            (Some((inc_db, inc)), Some((scr_db, scr)))
+                if inc.iter().all(|o| o.status == Status::Applied)
+                    && scr.iter().all(|o| o.status == Status::Applied) =>
+            {
+                let t = Instant::now();
+                let (a, b) = (
+                    builder.inspect(scr_db).await?,
+                    builder.inspect(inc_db).await?,
+                );
+                drift = crate::inspect::diff(&a, &b);
+                timings.insert("inspect".into(), ms(t.elapsed()));
+                CheckResult {
+                    status: if drift.is_empty() {
+                        "pass".into()
+                    } else {
+                        "fail".into()
+                    },
+                    summary: if drift.is_empty() {
+                        "incremental and from-scratch schemas are identical".into()
+                    } else {
+                        format!(
+                            "{} objects differ between incremental and from scratch",
+                            drift.len()
+                        )
+                    },
+                    findings: Some(drift.len()),
+                    ..CheckResult::not_run("")
+                }
+            }
+            _ => CheckResult::not_run("skipped: a run failed"),
+        }
+    };
+
+    // Rows: one per head migration, from the run that applied it.
+    let inc_by_name: std::collections::HashMap<&str, &Outcome> = inc_out
+        .as_ref()
+        .map(|(_, o)| o.iter().map(|x| (x.name.as_str(), x)).collect())
+        .unwrap_or_default();
+    let scr_by_name: std::collections::HashMap<&str, &Outcome> = scratch_out
+        .as_ref()
+        .map(|(_, o)| o.iter().map(|x| (x.name.as_str(), x)).collect())
+        .unwrap_or_default();
+    let mut rows = Vec::new();
+    for (i, m) in head.migrations.iter().enumerate() {
+        let entry = &plan.head[i];
+        let change = match &entry.class {
+            Classification::Unchanged => "unchanged",
+            Classification::Edited => "edited",
+            Classification::Renamed { .. } => "renamed",
+            Classification::New {
+                out_of_order_before: Some(_),
+            } => "out-of-order",
+            Classification::New {
+                out_of_order_before: None,
+            } => "new",
+        };
+        let new = plan.deploy.contains(&i);
+        let outcome = if i < k {
+            prefix_out.get(i).map(|o| {
+                let mut o = o.clone();
+                if o.status == Status::Applied {
+                    o.status = Status::Unchanged;
+                }
+                o
+            })
+        } else if new {
+            inc_by_name
+                .get(m.name.as_str())
+                .or(scr_by_name.get(m.name.as_str()))
+                .map(|o| (*o).clone())
+        } else {
+            scr_by_name.get(m.name.as_str()).map(|o| (*o).clone())
+        };
+        let outcome = outcome.unwrap_or(Outcome {
+            name: m.name.clone(),
+            path: m.path.clone(),
+            status: if change == "unchanged" {
+                Status::Unchanged
+            } else {
+                Status::Skipped
+            },
+            duration: Duration::ZERO,
+            mode: crate::run::ApplyMode::WholeFile,
+            failure: None,
+        });
+        rows.push(row(&outcome, change, new));
+    }
+
+    Ok(BuildOutcome {
+        plan: Some(plan),
+        rows,
+        runs,
+        drift,
+        scratch,
+        incremental,
+        drift_check,
+    })
+}
+
+/// The same failure seen by several runs (e.g. incremental and from scratch) is one finding.
+fn merge_same_failures(findings: Vec<Finding>) -> Vec<Finding> {
+    let mut out: Vec<Finding> = Vec::with_capacity(findings.len());
+    for f in findings {
+        let key = |x: &Finding| {
+            let msg = x
+                .message
+                .split_once(": ")
+                .map(|(_, m)| m.to_string())
+                .unwrap_or_else(|| x.message.clone());
+            (x.rule.clone(), x.migration.clone(), x.line, x.column, msg)
+        };
+        if let Some(existing) = out
+            .iter_mut()
+            .find(|e| key(e) == key(&f) && e.migration.is_some())
+        {
+            let (label, rest) = f.message.split_once(": ").unwrap_or(("", &f.message));
+            let (elabel, _) = existing.message.split_once(": ").unwrap_or(("", ""));
+            if !elabel.contains(label) {
+                existing.message = format!("{elabel} and {label}: {rest}");
+            }
+            continue;
+        }
+        out.push(f);
+    }
+    out
 }
 
 /// Map a report to the process exit code (0 pass, 1 fail).

@@ -18,6 +18,7 @@ fn row(name: &str, status: Status, ms: u64) -> MigrationRow {
         status,
         duration_ms: ms,
         new: true,
+        change: "new".into(),
         mode: ApplyMode::WholeFile,
         rules: vec![],
         note: None,
@@ -46,6 +47,7 @@ fn base_report(rows: Vec<MigrationRow>, findings: Vec<Finding>, scratch: CheckRe
         migrations_dir: "prisma/migrations".into(),
         base: None,
         head: None,
+        base_ref: None,
         prisma: Some(PrismaInfo {
             version: Some("6.19.0".into()),
             source: Some("package.json".into()),

@@ -3,8 +3,8 @@
 //!
 //! Guarantee: the container is removed (`docker rm -f -v`) on every exit path that runs
 //! destructors — [`DockerServer::stop`] on the normal path (from `Server::shutdown`), the `Drop`
-//! fallback on early returns, `?` and panics that unwind, and an explicit removal by run label
-//! when startup itself fails. It is *not* removed when no destructor runs: SIGKILL, a signal the
+//! fallback on early returns, `?`, panics that unwind and aborted tasks, and a removal by run
+//! label when startup fails or the provisioning future is dropped mid-start. It is *not* removed when no destructor runs: SIGKILL, a signal the
 //! binary does not handle (the default action of SIGINT/SIGTERM kills without unwinding),
 //! `std::process::exit`, `panic = "abort"`, or the machine dying. For those, every container
 //! carries the labels `dev.ci-gate.run`, `dev.ci-gate.pid`, `dev.ci-gate.created` and
@@ -51,6 +51,9 @@ const SWEEP_TIMEOUT: Duration = Duration::from_secs(5);
 const STALE_AFTER: Duration = Duration::from_secs(3600);
 const CONNECT_ATTEMPTS: u32 = 20;
 const CONNECT_PAUSE: Duration = Duration::from_millis(250);
+/// After a cancelled start: how often, and how far apart, to look for the run's containers.
+const CANCEL_ROUNDS: u32 = 6;
+const CANCEL_PAUSE: Duration = Duration::from_millis(200);
 
 const DAEMON_HINT: &str = "start Docker (e.g. `sudo systemctl start docker`); for rootless Docker, Podman or Colima \
      set DOCKER_HOST (e.g. unix://$XDG_RUNTIME_DIR/docker.sock, unix:///run/user/$UID/podman/podman.sock, \
@@ -102,7 +105,8 @@ impl DockerServer {
 }
 
 impl Drop for DockerServer {
-    /// Fallback when [`DockerServer::stop`] was not called (early return, `?`, unwinding panic).
+    /// Fallback when [`DockerServer::stop`] was not called (early return, `?`, unwinding panic,
+    /// an aborted task).
     ///
     /// testcontainers' own `Drop` of a container needs the current thread to be inside a Tokio
     /// runtime (it panics otherwise) and, in a multi-thread runtime, uses `block_in_place`.
@@ -112,29 +116,67 @@ impl Drop for DockerServer {
     /// are ignored here (the stale-container sweep is the last resort).
     fn drop(&mut self) {
         if let Some(container) = self.container.take() {
-            remove_on_own_thread(container);
+            block_on_own_thread(async move {
+                let _ = (*container).rm().await;
+            });
         }
     }
 }
 
-fn remove_on_own_thread(container: Box<ContainerAsync<Postgres>>) {
-    let slot = Arc::new(Mutex::new(Some(container)));
+/// Removes every container of a run when dropped while armed: covers `provision` being
+/// cancelled (its task aborted on SIGINT) while testcontainers creates and starts the container,
+/// when no `ContainerAsync` exists yet to clean up after itself.
+struct RemoveRunOnDrop {
+    run_id: Option<String>,
+}
+
+impl RemoveRunOnDrop {
+    fn disarm(mut self) {
+        self.run_id = None;
+    }
+}
+
+impl Drop for RemoveRunOnDrop {
+    fn drop(&mut self) {
+        if let Some(run_id) = self.run_id.take() {
+            block_on_own_thread(async move {
+                let Ok(docker) = docker_client_instance().await else {
+                    return;
+                };
+                // A create request may still be in flight at the daemon: look a few times.
+                for round in 0..CANCEL_ROUNDS {
+                    if round > 0 {
+                        tokio::time::sleep(CANCEL_PAUSE).await;
+                    }
+                    remove_run_containers(&docker, &run_id).await;
+                }
+            });
+        }
+    }
+}
+
+/// Run `work` to completion on a new thread with its own current-thread runtime and wait for it.
+/// Usable from `Drop` anywhere: inside a runtime of either flavour or outside any.
+fn block_on_own_thread<F>(work: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    // The future sits in a slot so that, if no thread can be spawned, it can be leaked rather
+    // than dropped here (dropping a `ContainerAsync` outside a runtime panics).
+    let slot = Arc::new(Mutex::new(Some(work)));
     let in_thread = Arc::clone(&slot);
     let spawned = std::thread::Builder::new()
         .name("ci-gate-docker-cleanup".into())
         .spawn(move || {
-            let Some(container) = in_thread.lock().ok().and_then(|mut c| c.take()) else {
+            let Some(work) = in_thread.lock().ok().and_then(|mut w| w.take()) else {
                 return;
             };
             match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
             {
-                Ok(rt) => {
-                    let _ = rt.block_on((*container).rm());
-                }
-                // Dropping it here would panic (no runtime); leave it to the sweep.
-                Err(_) => std::mem::forget(container),
+                Ok(rt) => rt.block_on(work),
+                Err(_) => std::mem::forget(work), // left to the sweep
             }
         });
     match spawned {
@@ -142,10 +184,8 @@ fn remove_on_own_thread(container: Box<ContainerAsync<Postgres>>) {
             let _ = handle.join();
         }
         Err(_) => {
-            // No thread: the container is still in the slot. Dropping it could panic outside a
-            // runtime, so leak the handle; the sweep removes the container later.
-            if let Some(container) = slot.lock().ok().and_then(|mut c| c.take()) {
-                std::mem::forget(container);
+            if let Some(work) = slot.lock().ok().and_then(|mut w| w.take()) {
+                std::mem::forget(work); // left to the sweep
             }
         }
     }
@@ -224,18 +264,30 @@ pub async fn provision(req: &ProvisionRequest) -> Result<Server, ProvisionError>
         .with_label(LABEL_HOST, this_host())
         .with_startup_timeout(STARTUP_TIMEOUT);
 
+    let cancelled = RemoveRunOnDrop {
+        run_id: Some(req.run_id.clone()),
+    };
     let container = match request.start().await {
         Ok(c) => c,
         Err(e) => {
             // A failed start can leave a created (or started) container without a handle
             // (e.g. start or timeout after create): remove everything of this run.
             let leftovers = remove_run_containers(&docker, &req.run_id).await;
+            cancelled.disarm();
             return Err(start_error(&image, &e, leftovers));
         }
     };
-    let id = container.id().to_string();
+    cancelled.disarm();
+    // From here on the guard owns the container: any exit, including cancellation, removes it.
+    let guard = DockerServer {
+        id: container.id().to_string(),
+        container: Some(Box::new(container)),
+        image: image.clone(),
+    };
+    let id = guard.id.clone();
 
     let endpoint = async {
+        let container = guard.container.as_deref().expect("set above");
         let host = container.get_host().await?.to_string();
         let port = container.get_host_port_ipv4(5432).await?;
         Ok::<_, TestcontainersError>((host, port))
@@ -243,7 +295,7 @@ pub async fn provision(req: &ProvisionRequest) -> Result<Server, ProvisionError>
     let (host, port) = match endpoint.await {
         Ok(v) => v,
         Err(e) => {
-            let _ = container.rm().await;
+            let _ = guard.stop().await;
             return Err(ProvisionError::unavailable(
                 format!(
                     "docker provider: could not find the published port of container {}",
@@ -270,7 +322,7 @@ pub async fn provision(req: &ProvisionRequest) -> Result<Server, ProvisionError>
         .application_name("ci-gate");
 
     if let Err(e) = wait_connectable(&admin).await {
-        let _ = container.rm().await;
+        let _ = guard.stop().await;
         return Err(ProvisionError::unavailable(
             format!(
                 "docker provider: container {} ({image}) is up but PostgreSQL does not accept connections at {host}:{port}",
@@ -281,11 +333,6 @@ pub async fn provision(req: &ProvisionRequest) -> Result<Server, ProvisionError>
         ));
     }
 
-    let guard = DockerServer {
-        container: Some(Box::new(container)),
-        id,
-        image,
-    };
     // If this fails, the guard is dropped inside `Server::connect`, and its `Drop` removes the
     // container (synchronously) before the error is returned.
     let mut server = Server::connect(

@@ -1,11 +1,12 @@
 //! The `local` provider: a throwaway cluster from PostgreSQL server binaries on this machine.
 //!
-//! Guarantee: nothing is left running and nothing is left on disk. Once [`LocalCluster::stop`]
+//! Guarantee: nothing is left running and nothing is left behind. Once [`LocalCluster::stop`]
 //! returns `Ok` (or, as a last resort, the cluster is dropped), the postmaster has exited and been
-//! reaped and the temporary directory holding the data directory, the unix socket and the logs
-//! is gone. If ci-gate itself is killed (even by SIGKILL) the kernel kills the postmaster too
-//! (`PR_SET_PDEATHSIG`); only the temporary directory can then remain, named
-//! `ci-gate-<run>-*` under the temp dir.
+//! reaped, its shared memory is released (also when it had to be SIGKILLed), and the temporary
+//! directory holding the data directory, the unix socket and the logs is gone. If ci-gate itself
+//! is killed (even by SIGKILL) the kernel kills the postmaster too (`PR_SET_PDEATHSIG`, Linux);
+//! only the `ci-gate-<run>-*` temp dir and a 56-byte SysV segment can then remain, which
+//! [`remove_leftover`] removes.
 //!
 //! How the cluster is made:
 //! - binaries (`initdb`, `postgres`) come from `--pg-bin`, else `PATH`, else `pg_config --bindir`,
@@ -31,8 +32,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
-use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
-use nix::unistd::{Gid, Pid, Uid, User, chown, geteuid, getpid, getppid};
+use nix::unistd::{Gid, Pid, Uid, User, chown, geteuid};
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
@@ -137,10 +137,11 @@ impl LocalCluster {
     /// Idempotent: what was stopped and removed is forgotten, so `Drop` after `stop` does nothing.
     fn stop_inner(&mut self) -> Result<(), String> {
         let mut problems = Vec::new();
-        if let Some(postmaster) = self.postmaster.take()
-            && let Err(e) = postmaster.stop()
-        {
-            problems.push(e);
+        if let Some(postmaster) = self.postmaster.take() {
+            match postmaster.stop() {
+                Ok(()) => release_orphaned_shared_memory(&self.data_dir),
+                Err(e) => problems.push(e),
+            }
         }
         if let Some(root) = self.root.take()
             && let Err(e) = remove_dir_retrying(&root)
@@ -163,6 +164,84 @@ impl Drop for LocalCluster {
     fn drop(&mut self) {
         if let Err(e) = self.stop_inner() {
             eprintln!("warning: local PostgreSQL cleanup: {e}");
+        }
+    }
+}
+
+/// Remove what a killed ci-gate run left behind: its `ci-gate-<run>-*` temp dir and the SysV
+/// shared memory segment of a postmaster that died with it. Refuses a directory of another name
+/// or one whose postmaster still runs. (After a SIGKILL of ci-gate the kernel has already
+/// killed the postmaster; these two are all that remain.)
+pub fn remove_leftover(temp_dir: &Path) -> Result<(), String> {
+    let named_ours = temp_dir
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with("ci-gate-"));
+    if !named_ours {
+        return Err(format!(
+            "{} is not a ci-gate cluster directory",
+            temp_dir.display()
+        ));
+    }
+    let data_dir = temp_dir.join("data");
+    if let Ok(pidfile) = fs::read_to_string(data_dir.join("postmaster.pid"))
+        && let Some(Ok(pid)) = pidfile.lines().next().map(|l| l.trim().parse::<i32>())
+        && pid > 0
+        && process_alive(pid)
+    {
+        return Err(format!(
+            "the PostgreSQL server of {} is still running (pid {pid})",
+            temp_dir.display()
+        ));
+    }
+    release_orphaned_shared_memory(&data_dir);
+    remove_dir_retrying(temp_dir)
+        .map_err(|e| format!("could not remove {}: {e}", temp_dir.display()))
+}
+
+/// Whether `pid` runs; a zombie (dead, not yet reaped by its new parent) does not.
+fn process_alive(pid: i32) -> bool {
+    if kill(Pid::from_raw(pid), None).is_err() {
+        return false;
+    }
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // "<pid> (<comm>) <state> ..."
+        Ok(stat) => !matches!(
+            stat.rsplit(')')
+                .next()
+                .and_then(|rest| rest.split_whitespace().next()),
+            Some("Z" | "X")
+        ),
+        Err(_) => true,
+    }
+}
+
+/// After a postmaster that did not shut down cleanly (SIGKILL, crash) has exited, remove its
+/// SysV shared memory segment, which would otherwise outlive it. A clean shutdown removes both
+/// the segment and `postmaster.pid`; if the file is still there, its 7th line holds the
+/// segment's key and id. The segment is removed only if that key still names that id, and
+/// IPC_RMID on a segment a surviving backend still maps only takes effect once it detaches.
+fn release_orphaned_shared_memory(data_dir: &Path) {
+    let Ok(pidfile) = fs::read_to_string(data_dir.join("postmaster.pid")) else {
+        return; // clean shutdown (or never started)
+    };
+    let mut fields = pidfile
+        .lines()
+        .nth(6)
+        .unwrap_or_default()
+        .split_whitespace();
+    let (Some(Ok(key)), Some(Ok(id))) = (
+        fields.next().map(str::parse::<nix::libc::key_t>),
+        fields.next().map(str::parse::<nix::libc::c_int>),
+    ) else {
+        return;
+    };
+    if key == 0 {
+        return;
+    }
+    // SAFETY: plain system calls on integers; a null buffer is valid for IPC_RMID.
+    unsafe {
+        if nix::libc::shmget(key, 0, 0) == id {
+            nix::libc::shmctl(id, nix::libc::IPC_RMID, std::ptr::null_mut());
         }
     }
 }
@@ -642,19 +721,22 @@ fn configure(cmd: &mut Command, run_as: Option<&RunAs>, cwd: &Path, log: &File) 
         .env_remove("PGOPTIONS")
         .env("LC_ALL", "C")
         .env("TZ", "UTC");
-    let parent = getpid();
-    // SAFETY: the closure only makes async-signal-safe system calls (prctl, getppid) and
-    // allocates nothing on success.
-    unsafe {
-        cmd.pre_exec(move || {
-            // std runs this after setuid, which would otherwise clear the setting.
-            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(io::Error::from)?;
-            // If ci-gate died between fork and prctl, nobody would send the signal.
-            if getppid() != parent {
-                return Err(io::Error::other("ci-gate exited while starting PostgreSQL"));
-            }
-            Ok(())
-        });
+    #[cfg(target_os = "linux")]
+    {
+        let parent = nix::unistd::getpid();
+        // SAFETY: the closure only makes async-signal-safe system calls (prctl, getppid) and
+        // allocates nothing on success.
+        unsafe {
+            cmd.pre_exec(move || {
+                // std runs this after setuid, which would otherwise clear the setting.
+                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(io::Error::from)?;
+                // If ci-gate died between fork and prctl, nobody would send the signal.
+                if nix::unistd::getppid() != parent {
+                    return Err(io::Error::other("ci-gate exited while starting PostgreSQL"));
+                }
+                Ok(())
+            });
+        }
     }
     Ok(())
 }
@@ -754,6 +836,9 @@ fn spawn_postmaster(
         "autovacuum=off",
         "jit=off",
         "huge_pages=off",
+        // Dynamic shared memory as files in the data directory rather than in /dev/shm, so
+        // even a postmaster that dies by SIGKILL leaves none behind once the temp dir is gone.
+        "dynamic_shared_memory_type=mmap",
         // Quiet log: only what explains a failure.
         "log_checkpoints=off",
         "logging_collector=off",
@@ -777,21 +862,8 @@ fn spawn_postmaster(
                     return;
                 }
             };
-            let pid = child.id();
-            let _ = tx.send(Ok(pid));
-            // Wait without reaping, record the exit under the lock, then reap. Until the record is
-            // made the pid stays a zombie, so `Postmaster::signal` (which checks the record under
-            // the same lock) can never signal a recycled pid.
-            let how = loop {
-                match waitid(
-                    Id::Pid(Pid::from_raw(pid as i32)),
-                    WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT,
-                ) {
-                    Err(nix::errno::Errno::EINTR) => continue,
-                    Ok(status) => break describe(status),
-                    Err(e) => break format!("status unknown ({e})"),
-                }
-            };
+            let _ = tx.send(Ok(child.id()));
+            let how = wait_without_reaping(&mut child);
             {
                 let (lock, cvar) = &*thread_state;
                 if let Ok(mut s) = lock.lock() {
@@ -820,11 +892,32 @@ fn spawn_postmaster(
     }
 }
 
-fn describe(status: WaitStatus) -> String {
-    match status {
-        WaitStatus::Exited(_, code) => format!("exited with status {code}"),
-        WaitStatus::Signaled(_, sig, _) => format!("was killed by {sig}"),
-        other => format!("{other:?}"),
+/// Wait for the child to exit without reaping it, and say how it ended. The supervisor records
+/// the exit under the state lock and only then reaps: until then the pid stays a zombie, so
+/// `Postmaster::signal` (which checks the record under the same lock) can never signal a
+/// recycled pid.
+#[cfg(target_os = "linux")]
+fn wait_without_reaping(child: &mut std::process::Child) -> String {
+    use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
+    let pid = Pid::from_raw(child.id() as i32);
+    loop {
+        match waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Ok(WaitStatus::Exited(_, code)) => return format!("exited with status {code}"),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return format!("was killed by {sig}"),
+            Ok(other) => return format!("ended ({other:?})"),
+            Err(e) => return format!("ended (status unknown: {e})"),
+        }
+    }
+}
+
+/// Elsewhere: reap at once (the window in which the pid could be recycled before the exit is
+/// recorded is a few instructions long).
+#[cfg(not(target_os = "linux"))]
+fn wait_without_reaping(child: &mut std::process::Child) -> String {
+    match child.wait() {
+        Ok(status) => format!("ended ({status})"),
+        Err(e) => format!("ended (status unknown: {e})"),
     }
 }
 
@@ -981,5 +1074,53 @@ fn log_tail(path: &Path) -> String {
             out
         }
         Err(e) => format!("({name} could not be read: {e})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn majors_parse() {
+        assert_eq!(parse_major("15"), Some(15));
+        assert_eq!(parse_major(" 16.4 "), Some(16));
+        assert_eq!(parse_major("latest"), None);
+    }
+
+    #[test]
+    fn binary_major_reads_version_output() {
+        let postgres = Path::new("/usr/lib/postgresql/15/bin/postgres");
+        if is_executable(postgres) {
+            assert_eq!(binary_major(postgres), Some(15));
+        }
+        assert_eq!(binary_major(Path::new("/nonexistent/postgres")), None);
+    }
+
+    #[test]
+    fn run_id_is_made_safe_for_a_directory_name() {
+        assert_eq!(sanitize_run_id("ab12"), "ab12");
+        assert_eq!(sanitize_run_id("a/b c"), "a_b_c");
+        assert_eq!(sanitize_run_id(""), "run");
+        assert_eq!(sanitize_run_id(&"x".repeat(100)).len(), 24);
+    }
+
+    #[test]
+    fn log_tail_keeps_the_last_lines() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("postgres.log");
+        let text: String = (1..=50).map(|i| format!("line {i}\n")).collect();
+        fs::write(&log, text).expect("write");
+        let tail = log_tail(&log);
+        assert!(tail.starts_with("last lines of postgres.log:"), "{tail}");
+        assert!(
+            tail.contains("| line 50")
+                && tail.contains("| line 31")
+                && !tail.contains("| line 30\n"),
+            "{tail}"
+        );
+        fs::write(&log, "").expect("write");
+        assert_eq!(log_tail(&log), "(postgres.log is empty)");
+        assert!(log_tail(&dir.path().join("missing.log")).contains("could not be read"));
     }
 }

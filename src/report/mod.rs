@@ -72,6 +72,9 @@ pub struct MigrationRow {
     pub status: Status,
     pub duration_ms: u64,
     pub new: bool,
+    /// Against the base: "unchanged", "new", "edited", "renamed", "out-of-order" ("new" when
+    /// there is no base).
+    pub change: String,
     pub mode: ApplyMode,
     /// Rule ids of the findings about this migration.
     pub rules: Vec<String>,
@@ -114,6 +117,8 @@ pub struct Report {
     pub migrations_dir: String,
     pub base: Option<String>,
     pub head: Option<String>,
+    /// How the base was chosen (null: no base, from scratch only).
+    pub base_ref: Option<crate::git::Base>,
     pub prisma: Option<PrismaInfo>,
     pub server: Option<ServerInfo>,
     pub counts: Counts,

@@ -67,8 +67,14 @@ pub fn render(report: &Report, opts: &TerminalOptions) -> String {
         table.set_header(vec!["migration", "status", "time", "notes"]);
         let mut hidden = 0usize;
         let mut hidden_skipped = 0usize;
+        let mut hidden_unchanged = 0usize;
+        let with_base = report.base_ref.is_some();
         for row in &report.migrations {
             let flagged = !row.rules.is_empty() || row.status == Status::Failed;
+            if with_base && !opts.verbose && !flagged && row.change == "unchanged" {
+                hidden_unchanged += 1;
+                continue;
+            }
             if long && !flagged {
                 if row.status == Status::Skipped {
                     hidden_skipped += 1;
@@ -94,10 +100,18 @@ pub fn render(report: &Report, opts: &TerminalOptions) -> String {
             } else {
                 human_ms(row.duration_ms)
             };
-            table.add_row(vec![row.name.clone(), status, time, notes]);
+            let name = if with_base && row.change != "unchanged" {
+                format!("{} ({})", row.name, row.change)
+            } else {
+                row.name.clone()
+            };
+            table.add_row(vec![name, status, time, notes]);
         }
-        if hidden + hidden_skipped > 0 {
+        if hidden + hidden_skipped + hidden_unchanged > 0 {
             let mut parts = Vec::new();
+            if hidden_unchanged > 0 {
+                parts.push(format!("{hidden_unchanged} unchanged from base"));
+            }
             if hidden > 0 {
                 parts.push(format!("{hidden} clean migrations applied"));
             }
@@ -165,6 +179,28 @@ pub fn render(report: &Report, opts: &TerminalOptions) -> String {
             _ => "–".to_string(),
         };
         let _ = writeln!(out, " {mark} {name}: {}", c.summary);
+    }
+    let phases = [
+        "provision",
+        "discover",
+        "base",
+        "clone",
+        "incremental",
+        "scratch",
+        "inspect",
+        "total",
+    ];
+    let timing: Vec<String> = phases
+        .iter()
+        .filter_map(|p| {
+            report
+                .timings_ms
+                .get(*p)
+                .map(|ms| format!("{p} {}", human_ms(*ms)))
+        })
+        .collect();
+    if !timing.is_empty() && opts.verbose {
+        let _ = writeln!(out, " timings: {}", timing.join(" · "));
     }
     let c = report.counts;
     let verdict = match report.verdict {

@@ -4,6 +4,7 @@
 //! written as deploy writes them, each script sent as the tool sends it, errors located in the
 //! file.
 
+pub mod build;
 pub mod prisma;
 
 use std::time::Duration;

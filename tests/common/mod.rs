@@ -73,11 +73,27 @@ fn finish(out: Output) -> Run {
 }
 
 /// `ci-gate verify <args> --provider local --json -`, asserting the private TMPDIR is empty after.
+///
+/// A project inside this repository (a fixture, an example) is first copied to a temp dir outside
+/// any git repository, so the run is from scratch whatever the checkout's remotes say (CI clones
+/// have an `origin/main`, which would otherwise become the base). Paths in the report are then
+/// relative to the project.
 pub fn verify_local(args: &[&str]) -> Run {
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let copy = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    if let Some(first) = args.first_mut() {
+        let p = PathBuf::from(&*first);
+        if p.starts_with(root()) && p.is_dir() {
+            let name = p.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+            let target = copy.path().join(name);
+            copy_dir(&p, &target);
+            *first = target.to_string_lossy().into_owned();
+        }
+    }
     let out = ci_gate(tmp.path())
         .arg("verify")
-        .args(args)
+        .args(&args)
         .args(["--provider", "local", "--json", "-"])
         .output()
         .unwrap_or_else(|e| panic!("run ci-gate: {e}"));

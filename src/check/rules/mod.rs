@@ -3,9 +3,13 @@
 //! Rule ids are stable (kebab-case) and never renamed. Each doc has the headings
 //! `What it detects`, `Why it matters`, `How to do it safely`, `Example` (a test checks them).
 
+pub mod deleted_applied_migration;
+pub mod edited_applied_migration;
+pub mod history_drift;
 pub mod invalid_migration_layout;
 pub mod migration_fails;
 pub mod non_transactional_statement;
+pub mod out_of_order_migration;
 
 use super::{Category, Severity};
 
@@ -21,13 +25,21 @@ pub struct Rule {
     pub doc: &'static str,
 }
 
+pub use deleted_applied_migration::RULE as DELETED_APPLIED_MIGRATION;
+pub use edited_applied_migration::RULE as EDITED_APPLIED_MIGRATION;
+pub use history_drift::RULE as HISTORY_DRIFT;
 pub use invalid_migration_layout::RULE as INVALID_MIGRATION_LAYOUT;
 pub use migration_fails::RULE as MIGRATION_FAILS;
 pub use non_transactional_statement::RULE as NON_TRANSACTIONAL_STATEMENT;
+pub use out_of_order_migration::RULE as OUT_OF_ORDER_MIGRATION;
 
 /// Every rule, in the order `ci-gate rules` lists them.
 pub static ALL_RULES: &[&Rule] = &[
     &MIGRATION_FAILS,
+    &EDITED_APPLIED_MIGRATION,
+    &DELETED_APPLIED_MIGRATION,
+    &OUT_OF_ORDER_MIGRATION,
+    &HISTORY_DRIFT,
     &NON_TRANSACTIONAL_STATEMENT,
     &INVALID_MIGRATION_LAYOUT,
 ];

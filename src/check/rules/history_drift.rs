@@ -1,0 +1,33 @@
+//! `history-drift`: the incremental schema differs from the from-scratch schema. Documentation:
+//! `history_drift.md` beside this file.
+
+use super::Rule;
+use crate::check::{Category, Finding, Severity, Source};
+use crate::inspect::{Change, ChangeKind};
+
+pub const RULE: Rule = Rule {
+    id: "history-drift",
+    category: Category::Drift,
+    default_severity: Severity::Error,
+    summary: "the schema production will have (base + new migrations) differs from a fresh database's",
+    doc: include_str!("history_drift.md"),
+};
+
+/// One finding per differing object. `left` = from scratch, `right` = incremental.
+pub fn check(changes: &[Change]) -> Vec<Finding> {
+    changes
+        .iter()
+        .map(|c| {
+            let what = match c.kind {
+                ChangeKind::Added => "exists only in the incremental database (base + new migrations)",
+                ChangeKind::Removed => "exists only in the from-scratch database",
+                ChangeKind::Changed => "differs between the from-scratch and incremental databases",
+            };
+            let object = serde_json::to_value(c.object).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            Finding::new(&RULE, Source::Drift, format!("{object} {} {what}", c.name))
+                .evidence(format!("from scratch: {}", c.left.as_deref().unwrap_or("(absent)")))
+                .evidence(format!("incremental:  {}", c.right.as_deref().unwrap_or("(absent)")))
+                .fix("make the migrations produce the same schema in both orders: revert edits to applied migrations and give new migrations later timestamps")
+        })
+        .collect()
+}

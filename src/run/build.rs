@@ -1,0 +1,112 @@
+//! Builds the run's databases: creates them (empty, or cloned from a template with
+//! `CREATE DATABASE … TEMPLATE`), applies migrations as the owner role, and reads catalogs.
+//!
+//! Databases: `prefix` (the migrations base and head share), `base` (what production has),
+//! `incremental` (base + the new migrations in deploy order), `scratch` (head from empty, sharing
+//! the prefix through its template instead of replaying it).
+
+use sqlx::{AssertSqlSafe, Connection};
+
+use super::Outcome;
+use super::prisma::{self as prisma_run, ApplyOptions};
+use crate::discover::Migration;
+use crate::error::UserError;
+use crate::inspect::{self, Catalog, InspectOptions};
+use crate::provision::{Server, connect_quiet, quote_ident};
+
+/// Creates and fills databases on one server as one owner role.
+pub struct Builder<'a> {
+    pub server: &'a Server,
+    /// (role, password) migrations run as; `None`: the admin user.
+    pub owner: Option<(String, String)>,
+    pub extensions: &'a [String],
+    pub opts: &'a ApplyOptions,
+}
+
+fn env_err(what: String) -> impl FnOnce(sqlx::Error) -> UserError {
+    move |e| {
+        UserError::environment(what).detail(
+            e.as_database_error()
+                .map(|d| d.message().to_string())
+                .unwrap_or_else(|| e.to_string()),
+        )
+    }
+}
+
+impl<'a> Builder<'a> {
+    /// Create the `cigate_<run>_<purpose>` database: from `template`, or empty with the configured
+    /// extensions created by the admin user.
+    pub async fn create(&self, purpose: &str, template: Option<&str>) -> Result<String, UserError> {
+        let db = self
+            .server
+            .create_database(
+                purpose,
+                self.owner.as_ref().map(|(n, _)| n.as_str()),
+                template,
+            )
+            .await
+            .map_err(env_err(format!("could not create the {purpose} database")))?;
+        if template.is_none() && !self.extensions.is_empty() {
+            let mut conn = connect_quiet(&self.server.admin_options(&db))
+                .await
+                .map_err(env_err(format!("could not connect to {db}")))?;
+            for ext in self.extensions {
+                let sql = format!(
+                    "CREATE EXTENSION IF NOT EXISTS {} CASCADE",
+                    quote_ident(ext)
+                );
+                sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await.map_err(|e| {
+                    UserError::environment(format!("could not create extension `{ext}` (from `extensions:` in .ci-gate.yml)"))
+                        .detail(e.as_database_error().map(|d| d.message().to_string()).unwrap_or_else(|| e.to_string()))
+                        .hint("use a server that ships it (--image, --pg-bin or --database-url), or remove it from `extensions:`")
+                })?;
+            }
+            let _ = conn.close().await;
+        }
+        Ok(db)
+    }
+
+    fn owner_options(&self, db: &str) -> sqlx::postgres::PgConnectOptions {
+        match &self.owner {
+            Some((name, pw)) => self.server.user_options(db, name, pw),
+            None => self.server.admin_options(db),
+        }
+    }
+
+    /// Apply `migrations` to `db` as the owner, the way the tool does.
+    pub async fn apply(
+        &self,
+        db: &str,
+        migrations: &[&Migration],
+    ) -> Result<Vec<Outcome>, UserError> {
+        if migrations.is_empty() {
+            // Still create the history table, as the tool's first deploy would.
+        }
+        let mut conn = connect_quiet(&self.owner_options(db))
+            .await
+            .map_err(env_err(format!(
+                "could not connect to {db} as the migration owner"
+            )))?;
+        prisma_run::prepare(&mut conn, self.opts)
+            .await
+            .map_err(|e| UserError::environment(e.to_string()))?;
+        let outcomes = prisma_run::apply_all(&mut conn, migrations, self.opts).await.map_err(|e| {
+            UserError::environment(format!("the server failed while applying migrations: {e}"))
+                .hint("the server may have crashed or run out of resources; run again with --verbose")
+        })?;
+        let _ = conn.close().await;
+        Ok(outcomes)
+    }
+
+    /// Read `db`'s catalog (as the admin, who sees everything).
+    pub async fn inspect(&self, db: &str) -> Result<Catalog, UserError> {
+        let mut conn = connect_quiet(&self.server.admin_options(db))
+            .await
+            .map_err(env_err(format!("could not connect to {db}")))?;
+        let catalog = inspect::inspect(&mut conn, &InspectOptions::default())
+            .await
+            .map_err(env_err(format!("could not read the catalog of {db}")))?;
+        let _ = conn.close().await;
+        Ok(catalog)
+    }
+}
