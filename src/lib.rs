@@ -16,3 +16,4 @@ pub mod provision;
 pub mod report;
 pub mod run;
 pub mod sql;
+pub mod live;

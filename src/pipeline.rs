@@ -119,12 +119,6 @@ async fn verify_inner(
     let t0 = Instant::now();
     let project = project_dir(args.project_dir.as_deref())?;
     let (config, _config_path) = Config::load(&project, args.config.as_deref())?;
-    if args.live_url.is_some() {
-        return Err(
-            UserError::bad_input("--live-url is not available in this version of ci-gate")
-                .hint("remove --live-url; the read-only production drift check is being built"),
-        );
-    }
     let mut notes = Vec::new();
     for (flag, given) in [
         ("--sarif", args.sarif.is_some()),
@@ -284,8 +278,20 @@ async fn verify_inner(
         Some(base_set) => build_incremental(&builder, base_set, &head, &mut timings).await?,
     };
 
+    // Production, read-only.
+    let mut live_findings = Vec::new();
+    let mut live_check = CheckResult::not_run("no --live-url");
+    if let Some(url) = &args.live_url {
+        let t = Instant::now();
+        let (f, check) = check_live(&builder, url, &head, &mut notes).await?;
+        live_findings = f;
+        live_check = check;
+        timings.insert("live".into(), ms(t.elapsed()));
+    }
+
     // Findings, with configured severities.
     let mut findings = invalid_migration_layout::check(&head.problems);
+    findings.extend(live_findings);
     if let (Some(base_set), Some(plan)) = (&base_set, &outcome.plan) {
         findings.extend(edited_applied_migration::check(plan, base_set, &head));
         findings.extend(deleted_applied_migration::check(plan, base_set, &head));
@@ -365,7 +371,7 @@ async fn verify_inner(
             incremental: outcome.incremental,
             drift: outcome.drift_check,
             history,
-            live: CheckResult::not_run("no --live-url"),
+            live: live_check,
         },
         findings,
         notes,
@@ -785,6 +791,56 @@ async fn build_incremental(
         drift_check,
     })
 }
+
+/// `--live-url`: history findings, the pending set, and the live catalog against a database built
+/// from exactly the migrations production recorded as applied.
+async fn check_live(builder: &Builder<'_>, url: &str, head: &MigrationSet, notes: &mut Vec<String>) -> Result<(Vec<Finding>, CheckResult), UserError> {
+    use sqlx::Connection;
+    let (mut conn, schema) = crate::live::connect(url).await?;
+    let history = crate::live::read_history(&mut conn, &schema).await?;
+    let live_catalog = crate::inspect::inspect(&mut conn, &crate::inspect::InspectOptions::default())
+        .await
+        .map_err(|e| UserError::environment("could not read the live database's catalog").detail(e.to_string()))?;
+    let _ = conn.close().await;
+    let analysis = crate::live::analyze(&history, head);
+    let mut findings = analysis.findings.clone();
+    if history.rows.is_none() {
+        notes.push(format!("the live database has no {schema}._prisma_migrations table: it is not managed by Prisma Migrate; drift not compared"));
+    }
+    if !analysis.pending.is_empty() {
+        notes.push(format!("`prisma migrate deploy` would apply on the live database: {}", analysis.pending.join(", ")));
+    }
+    if !analysis.unknown.is_empty() {
+        notes.push(format!("the live drift comparison lacks {} applied migrations with no local directory", analysis.unknown.len()));
+    }
+    let mut differ = 0usize;
+    let mut compared = false;
+    if history.rows.is_some() {
+        let db = builder.create("live", None).await?;
+        let applied: Vec<&Migration> = analysis.applied.iter().map(|&i| &head.migrations[i]).collect();
+        let out = builder.apply(&db, &applied).await?;
+        if let Some(failed) = out.iter().find(|o| o.status == Status::Failed) {
+            notes.push(format!("the migrations production recorded as applied do not apply here ({} fails): live drift not compared", failed.name));
+        } else {
+            let expected = builder.inspect(&db).await?;
+            let changes = crate::inspect::diff(&expected, &live_catalog);
+            differ = changes.len();
+            compared = true;
+            findings.extend(crate::check::rules::live_drift::check(&changes));
+        }
+    }
+    let failed_rows = findings.iter().filter(|f| f.rule == crate::check::rules::LIVE_FAILED_MIGRATION.id).count();
+    let summary = format!(
+        "{} applied, {} pending{}{}",
+        analysis.applied.len(),
+        analysis.pending.len(),
+        if failed_rows > 0 { format!(", {failed_rows} failed or rolled back") } else { String::new() },
+        if compared { if differ == 0 { ", schema matches its history".to_string() } else { format!(", {differ} objects drifted") } } else { String::new() }
+    );
+    let status = if findings.iter().any(|f| f.severity == Severity::Error) { "fail" } else { "pass" };
+    Ok((findings, CheckResult { status: status.into(), summary, findings: Some(differ), ..CheckResult::not_run("") }))
+}
+
 
 /// The same failure seen by several runs (e.g. incremental and from scratch) is one finding.
 fn merge_same_failures(findings: Vec<Finding>) -> Vec<Finding> {

@@ -259,14 +259,9 @@ fn unreachable_server_is_an_environment_error() {
 }
 
 #[test]
-fn live_url_is_refused_until_it_exists() {
-    let run = ci_gate_raw(&[
-        "verify",
-        path(&fixture("clean")),
-        "--live-url",
-        "postgres://x@localhost/db",
-    ]);
-    assert_clean_error(&run, 2, &["--live-url"]);
+fn live_url_must_be_postgres() {
+    let run = ci_gate_raw(&["verify", path(&fixture("clean")), "--provider", "local", "--live-url", "mysql://x:secret@localhost/db"]);
+    assert_clean_error(&run, 2, &["--live-url", "x:***@localhost"]);
 }
 
 #[test]

@@ -94,6 +94,21 @@ impl Roles {
         render(&self.group(items), None)
     }
 
+    /// A default-privileges entry: its grants, with `grantee=ALL` where the grantee holds
+    /// everything `type_default` (the exploded `acldefault` for the entry's role) gives an owner.
+    pub fn default_grants(
+        &self,
+        role: &str,
+        items: &[String],
+        type_default: &[String],
+    ) -> Vec<String> {
+        let all: BTreeSet<String> = self
+            .group(type_default)
+            .remove(&self.normalize(role))
+            .unwrap_or_default();
+        render(&self.group(items), Some(&all))
+    }
+
     /// Sorted, normalised role names (policies).
     pub fn role_list(&self, roles: &[String]) -> Vec<String> {
         let set: BTreeSet<String> = roles.iter().map(|r| self.normalize(r)).collect();

@@ -337,7 +337,12 @@ async fn read_all(conn: &mut PgConnection, excluded: &[String]) -> Result<Catalo
         let schema = c.text()?;
         let name = c.text()?;
         let materialized = c.flag()?;
-        let query = c.opt()?.unwrap_or_default().trim().to_string();
+        let query = c
+            .opt()?
+            .unwrap_or_default()
+            .trim()
+            .trim_end_matches(';')
+            .to_string();
         let mut options = c.list()?;
         options.sort();
         let populated = c.flag()?;
@@ -459,7 +464,7 @@ async fn read_all(conn: &mut PgConnection, excluded: &[String]) -> Result<Catalo
          WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm', 'c') AND {} \
          ORDER BY c.oid, a.attnum",
         collation_col("a.attcollation", "t.typcollation"),
-        explode("coalesce(a.attacl, '{}'::pg_catalog.aclitem[])"),
+        explode("a.attacl"),
         rel_filter("c"),
     );
     for row in fetch(conn, sql, Some(x)).await? {
@@ -803,13 +808,19 @@ async fn read_all(conn: &mut PgConnection, excluded: &[String]) -> Result<Catalo
 
     // Default privileges.
     let sql = format!(
-        "SELECT pg_catalog.pg_get_userbyid(d.defaclrole)::text, n.nspname::text, d.defaclobjtype::text, {} \
+        "SELECT pg_catalog.pg_get_userbyid(d.defaclrole)::text, n.nspname::text, d.defaclobjtype::text, {}, {} \
          FROM pg_catalog.pg_default_acl d LEFT JOIN pg_catalog.pg_namespace n ON n.oid = d.defaclnamespace",
         explode("d.defaclacl"),
+        // What the role holds on an object of this type by default: "ALL" for that type.
+        explode(
+            "pg_catalog.acldefault(CASE d.defaclobjtype WHEN 'S' THEN 's' ELSE d.defaclobjtype END::\"char\", \
+             d.defaclrole)"
+        ),
     );
     for row in fetch(conn, sql, None).await? {
         let mut c = Cols::new(&row);
-        let role = roles.normalize(&c.text()?);
+        let raw_role = c.text()?;
+        let role = roles.normalize(&raw_role);
         let schema = c.opt()?;
         let objects = match c.text()?.as_str() {
             "r" => "tables",
@@ -820,7 +831,7 @@ async fn read_all(conn: &mut PgConnection, excluded: &[String]) -> Result<Catalo
             other => other,
         }
         .to_string();
-        let grants = roles.grants(&c.list()?);
+        let grants = roles.default_grants(&raw_role, &c.list()?, &c.list()?);
         let key = match schema {
             Some(s) => format!(
                 "for role {role} in schema {} on {objects}",

@@ -7,6 +7,8 @@ pub mod deleted_applied_migration;
 pub mod edited_applied_migration;
 pub mod history_drift;
 pub mod invalid_migration_layout;
+pub mod live_drift;
+pub mod live_failed_migration;
 pub mod migration_fails;
 pub mod non_transactional_statement;
 pub mod out_of_order_migration;
@@ -29,6 +31,8 @@ pub use deleted_applied_migration::RULE as DELETED_APPLIED_MIGRATION;
 pub use edited_applied_migration::RULE as EDITED_APPLIED_MIGRATION;
 pub use history_drift::RULE as HISTORY_DRIFT;
 pub use invalid_migration_layout::RULE as INVALID_MIGRATION_LAYOUT;
+pub use live_drift::RULE as LIVE_DRIFT;
+pub use live_failed_migration::RULE as LIVE_FAILED_MIGRATION;
 pub use migration_fails::RULE as MIGRATION_FAILS;
 pub use non_transactional_statement::RULE as NON_TRANSACTIONAL_STATEMENT;
 pub use out_of_order_migration::RULE as OUT_OF_ORDER_MIGRATION;
@@ -40,6 +44,8 @@ pub static ALL_RULES: &[&Rule] = &[
     &DELETED_APPLIED_MIGRATION,
     &OUT_OF_ORDER_MIGRATION,
     &HISTORY_DRIFT,
+    &LIVE_DRIFT,
+    &LIVE_FAILED_MIGRATION,
     &NON_TRANSACTIONAL_STATEMENT,
     &INVALID_MIGRATION_LAYOUT,
 ];
