@@ -15,7 +15,9 @@ use std::time::Duration;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, ConnectOptions, PgConnection};
 
-use crate::check::rules::{deleted_applied_migration, edited_applied_migration, live_failed_migration};
+use crate::check::rules::{
+    deleted_applied_migration, edited_applied_migration, live_failed_migration,
+};
 use crate::check::{Finding, Source};
 use crate::discover::MigrationSet;
 use crate::discover::prisma::checksum_matches;
@@ -33,6 +35,16 @@ pub struct HistoryRow {
     pub logs: Option<String>,
 }
 
+/// (migration_name, checksum, started_at, finished_at, rolled_back_at, logs) as read.
+type RawRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
 /// The live database's migration history.
 #[derive(Debug, Clone, Default)]
 pub struct LiveHistory {
@@ -44,8 +56,11 @@ pub struct LiveHistory {
 /// Open the read-only session. `schema` comes from Prisma's `?schema=` parameter (default `public`).
 pub async fn connect(url: &str) -> Result<(PgConnection, String), UserError> {
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-        return Err(UserError::bad_input(format!("--live-url must be a postgres:// URL, got `{}`", redact(url)))
-            .hint("use the form postgres://USER:PASSWORD@HOST:PORT/DATABASE?sslmode=require"));
+        return Err(UserError::bad_input(format!(
+            "--live-url must be a postgres:// URL, got `{}`",
+            redact(url)
+        ))
+        .hint("use the form postgres://USER:PASSWORD@HOST:PORT/DATABASE?sslmode=require"));
     }
     // Prisma's `schema` parameter is not a libpq one: take it out.
     let (base, query) = url.split_once('?').unwrap_or((url, ""));
@@ -61,9 +76,16 @@ pub async fn connect(url: &str) -> Result<(PgConnection, String), UserError> {
             }
         })
         .collect();
-    let clean = if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) };
+    let clean = if kept.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
     let opts = PgConnectOptions::from_str(&clean)
-        .map_err(|e| UserError::bad_input(format!("--live-url is not a valid PostgreSQL URL: {e}")).hint("use the form postgres://USER:PASSWORD@HOST:PORT/DATABASE"))?
+        .map_err(|e| {
+            UserError::bad_input(format!("--live-url is not a valid PostgreSQL URL: {e}"))
+                .hint("use the form postgres://USER:PASSWORD@HOST:PORT/DATABASE")
+        })?
         .options([
             ("default_transaction_read_only", "on"),
             ("statement_timeout", "30s"),
@@ -75,50 +97,87 @@ pub async fn connect(url: &str) -> Result<(PgConnection, String), UserError> {
     let mut conn = match tokio::time::timeout(Duration::from_secs(20), opts.connect()).await {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => {
-            return Err(UserError::environment(format!("could not connect to the live database {}", redact(url)))
-                .detail(e.to_string())
-                .hint("check the URL and the network; managed servers usually need ?sslmode=require"));
+            return Err(UserError::environment(format!(
+                "could not connect to the live database {}",
+                redact(url)
+            ))
+            .detail(e.to_string())
+            .hint("check the URL and the network; managed servers usually need ?sslmode=require"));
         }
         Err(_) => {
-            return Err(UserError::environment(format!("no answer from the live database {} within 20 s", redact(url)))
-                .hint("check the host, port and firewall rules"));
+            return Err(UserError::environment(format!(
+                "no answer from the live database {} within 20 s",
+                redact(url)
+            ))
+            .hint("check the host, port and firewall rules"));
         }
     };
-    sqlx::raw_sql("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY").execute(&mut conn).await.map_err(|e| {
-        UserError::environment("could not make the live session read-only").detail(e.to_string())
-    })?;
-    let ro: (String,) = sqlx::query_as("SHOW transaction_read_only").fetch_one(&mut conn).await.map_err(|e| {
-        UserError::environment("could not verify that the live session is read-only").detail(e.to_string())
-    })?;
+    sqlx::raw_sql("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        .execute(&mut conn)
+        .await
+        .map_err(|e| {
+            UserError::environment("could not make the live session read-only")
+                .detail(e.to_string())
+        })?;
+    let ro: (String,) = sqlx::query_as("SHOW transaction_read_only")
+        .fetch_one(&mut conn)
+        .await
+        .map_err(|e| {
+            UserError::environment("could not verify that the live session is read-only")
+                .detail(e.to_string())
+        })?;
     if ro.0 != "on" {
-        return Err(UserError::environment("the live session is not read-only; refusing to continue")
-            .hint("ci-gate only reads production; check for a pooler that drops startup options"));
+        return Err(UserError::environment(
+            "the live session is not read-only; refusing to continue",
+        )
+        .hint("ci-gate only reads production; check for a pooler that drops startup options"));
     }
     Ok((conn, schema))
 }
 
 /// Read `_prisma_migrations` (ordered by `started_at`, as Prisma reads it).
 pub async fn read_history(conn: &mut PgConnection, schema: &str) -> Result<LiveHistory, UserError> {
-    let table = format!("{}._prisma_migrations", crate::provision::quote_ident(schema));
+    let table = format!(
+        "{}._prisma_migrations",
+        crate::provision::quote_ident(schema)
+    );
     let exists: (Option<String>,) = sqlx::query_as("SELECT to_regclass($1)::text")
         .bind(&table)
         .fetch_one(&mut *conn)
         .await
-        .map_err(|e| UserError::environment("could not read the live database's catalog").detail(e.to_string()))?;
+        .map_err(|e| {
+            UserError::environment("could not read the live database's catalog")
+                .detail(e.to_string())
+        })?;
     if exists.0.is_none() {
-        return Ok(LiveHistory { rows: None, schema: schema.to_string() });
+        return Ok(LiveHistory {
+            rows: None,
+            schema: schema.to_string(),
+        });
     }
     let sql = format!(
         "SELECT migration_name, checksum, started_at::text, finished_at::text, rolled_back_at::text, logs FROM {table} ORDER BY started_at"
     );
-    let rows: Vec<(String, String, String, Option<String>, Option<String>, Option<String>)> = sqlx::query_as(AssertSqlSafe(sql))
+    let rows: Vec<RawRow> = sqlx::query_as(AssertSqlSafe(sql))
         .fetch_all(&mut *conn)
         .await
-        .map_err(|e| UserError::environment("could not read _prisma_migrations on the live database").detail(e.to_string()))?;
+        .map_err(|e| {
+            UserError::environment("could not read _prisma_migrations on the live database")
+                .detail(e.to_string())
+        })?;
     Ok(LiveHistory {
         rows: Some(
             rows.into_iter()
-                .map(|(name, checksum, started_at, finished_at, rolled_back_at, logs)| HistoryRow { name, checksum, started_at, finished_at, rolled_back_at, logs })
+                .map(
+                    |(name, checksum, started_at, finished_at, rolled_back_at, logs)| HistoryRow {
+                        name,
+                        checksum,
+                        started_at,
+                        finished_at,
+                        rolled_back_at,
+                        logs,
+                    },
+                )
                 .collect(),
         ),
         schema: schema.to_string(),
@@ -145,35 +204,57 @@ pub fn analyze(history: &LiveHistory, head: &MigrationSet) -> Analysis {
         return a;
     };
     let by_name = |name: &str| head.migrations.iter().position(|m| m.name == name);
-    let applied_row = |name: &str| rows.iter().rev().find(|r| r.name == name && r.finished_at.is_some() && r.rolled_back_at.is_none());
+    let applied_row = |name: &str| {
+        rows.iter()
+            .rev()
+            .find(|r| r.name == name && r.finished_at.is_some() && r.rolled_back_at.is_none())
+    };
 
     // Failed rows (deploy stops with P3009), and rolled-back ones not applied since.
     for r in rows {
         let path = by_name(&r.name).map(|i| head.migrations[i].path.as_str());
         if r.finished_at.is_none() && r.rolled_back_at.is_none() {
-            a.findings.push(live_failed_migration::failed(&r.name, &r.started_at, r.logs.as_deref(), path));
+            a.findings.push(live_failed_migration::failed(
+                &r.name,
+                &r.started_at,
+                r.logs.as_deref(),
+                path,
+            ));
         }
     }
     let mut seen = std::collections::HashSet::new();
     for r in rows {
         if let Some(at) = &r.rolled_back_at {
-            let still_pending = applied_row(&r.name).is_none() && !rows.iter().any(|x| x.name == r.name && x.rolled_back_at.is_none());
+            let still_pending = applied_row(&r.name).is_none()
+                && !rows
+                    .iter()
+                    .any(|x| x.name == r.name && x.rolled_back_at.is_none());
             if still_pending && seen.insert(r.name.clone()) {
                 let path = by_name(&r.name).map(|i| head.migrations[i].path.as_str());
-                a.findings.push(live_failed_migration::rolled_back(&r.name, at, path));
+                a.findings
+                    .push(live_failed_migration::rolled_back(&r.name, at, path));
             }
         }
     }
     // Applied rows: edited since, or unknown locally.
-    let mut applied_names: Vec<&str> = rows.iter().filter(|r| r.finished_at.is_some() && r.rolled_back_at.is_none()).map(|r| r.name.as_str()).collect();
+    let mut applied_names: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.finished_at.is_some() && r.rolled_back_at.is_none())
+        .map(|r| r.name.as_str())
+        .collect();
     applied_names.dedup();
-    for name in applied_names.iter().copied().collect::<std::collections::BTreeSet<_>>() {
+    for name in applied_names
+        .iter()
+        .copied()
+        .collect::<std::collections::BTreeSet<_>>()
+    {
         match by_name(name) {
             Some(i) => {
                 let m = &head.migrations[i];
-                if let Some(row) = applied_row(name) {
-                    if !checksum_matches(&row.checksum, &m.bytes) {
-                        a.findings.push(
+                if let Some(row) = applied_row(name)
+                    && !checksum_matches(&row.checksum, &m.bytes)
+                {
+                    a.findings.push(
                             Finding::new(
                                 &edited_applied_migration::RULE,
                                 Source::Drift,
@@ -184,7 +265,6 @@ pub fn analyze(history: &LiveHistory, head: &MigrationSet) -> Analysis {
                             .evidence(format!("checksum in production {} ≠ file {}", &row.checksum[..row.checksum.len().min(12)], &m.checksum[..12]))
                             .fix("revert the edit and put the change in a new migration"),
                         );
-                    }
                 }
             }
             None => {
@@ -202,12 +282,22 @@ pub fn analyze(history: &LiveHistory, head: &MigrationSet) -> Analysis {
             }
         }
     }
-    a.applied = head.migrations.iter().enumerate().filter(|(_, m)| applied_row(&m.name).is_some()).map(|(i, _)| i).collect();
+    a.applied = head
+        .migrations
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| applied_row(&m.name).is_some())
+        .map(|(i, _)| i)
+        .collect();
     // Deploy's pending set: no row of the same name with rolled_back_at NULL.
     a.pending = head
         .migrations
         .iter()
-        .filter(|m| !rows.iter().any(|r| r.name == m.name && r.rolled_back_at.is_none()))
+        .filter(|m| {
+            !rows
+                .iter()
+                .any(|r| r.name == m.name && r.rolled_back_at.is_none())
+        })
         .map(|m| m.name.clone())
         .collect();
     a

@@ -794,13 +794,22 @@ async fn build_incremental(
 
 /// `--live-url`: history findings, the pending set, and the live catalog against a database built
 /// from exactly the migrations production recorded as applied.
-async fn check_live(builder: &Builder<'_>, url: &str, head: &MigrationSet, notes: &mut Vec<String>) -> Result<(Vec<Finding>, CheckResult), UserError> {
+async fn check_live(
+    builder: &Builder<'_>,
+    url: &str,
+    head: &MigrationSet,
+    notes: &mut Vec<String>,
+) -> Result<(Vec<Finding>, CheckResult), UserError> {
     use sqlx::Connection;
     let (mut conn, schema) = crate::live::connect(url).await?;
     let history = crate::live::read_history(&mut conn, &schema).await?;
-    let live_catalog = crate::inspect::inspect(&mut conn, &crate::inspect::InspectOptions::default())
-        .await
-        .map_err(|e| UserError::environment("could not read the live database's catalog").detail(e.to_string()))?;
+    let live_catalog =
+        crate::inspect::inspect(&mut conn, &crate::inspect::InspectOptions::default())
+            .await
+            .map_err(|e| {
+                UserError::environment("could not read the live database's catalog")
+                    .detail(e.to_string())
+            })?;
     let _ = conn.close().await;
     let analysis = crate::live::analyze(&history, head);
     let mut findings = analysis.findings.clone();
@@ -808,16 +817,26 @@ async fn check_live(builder: &Builder<'_>, url: &str, head: &MigrationSet, notes
         notes.push(format!("the live database has no {schema}._prisma_migrations table: it is not managed by Prisma Migrate; drift not compared"));
     }
     if !analysis.pending.is_empty() {
-        notes.push(format!("`prisma migrate deploy` would apply on the live database: {}", analysis.pending.join(", ")));
+        notes.push(format!(
+            "`prisma migrate deploy` would apply on the live database: {}",
+            analysis.pending.join(", ")
+        ));
     }
     if !analysis.unknown.is_empty() {
-        notes.push(format!("the live drift comparison lacks {} applied migrations with no local directory", analysis.unknown.len()));
+        notes.push(format!(
+            "the live drift comparison lacks {} applied migrations with no local directory",
+            analysis.unknown.len()
+        ));
     }
     let mut differ = 0usize;
     let mut compared = false;
     if history.rows.is_some() {
         let db = builder.create("live", None).await?;
-        let applied: Vec<&Migration> = analysis.applied.iter().map(|&i| &head.migrations[i]).collect();
+        let applied: Vec<&Migration> = analysis
+            .applied
+            .iter()
+            .map(|&i| &head.migrations[i])
+            .collect();
         let out = builder.apply(&db, &applied).await?;
         if let Some(failed) = out.iter().find(|o| o.status == Status::Failed) {
             notes.push(format!("the migrations production recorded as applied do not apply here ({} fails): live drift not compared", failed.name));
@@ -829,18 +848,44 @@ async fn check_live(builder: &Builder<'_>, url: &str, head: &MigrationSet, notes
             findings.extend(crate::check::rules::live_drift::check(&changes));
         }
     }
-    let failed_rows = findings.iter().filter(|f| f.rule == crate::check::rules::LIVE_FAILED_MIGRATION.id).count();
+    let failed_rows = findings
+        .iter()
+        .filter(|f| f.rule == crate::check::rules::LIVE_FAILED_MIGRATION.id)
+        .count();
     let summary = format!(
         "{} applied, {} pending{}{}",
         analysis.applied.len(),
         analysis.pending.len(),
-        if failed_rows > 0 { format!(", {failed_rows} failed or rolled back") } else { String::new() },
-        if compared { if differ == 0 { ", schema matches its history".to_string() } else { format!(", {differ} objects drifted") } } else { String::new() }
+        if failed_rows > 0 {
+            format!(", {failed_rows} failed or rolled back")
+        } else {
+            String::new()
+        },
+        if compared {
+            if differ == 0 {
+                ", schema matches its history".to_string()
+            } else {
+                format!(", {differ} objects drifted")
+            }
+        } else {
+            String::new()
+        }
     );
-    let status = if findings.iter().any(|f| f.severity == Severity::Error) { "fail" } else { "pass" };
-    Ok((findings, CheckResult { status: status.into(), summary, findings: Some(differ), ..CheckResult::not_run("") }))
+    let status = if findings.iter().any(|f| f.severity == Severity::Error) {
+        "fail"
+    } else {
+        "pass"
+    };
+    Ok((
+        findings,
+        CheckResult {
+            status: status.into(),
+            summary,
+            findings: Some(differ),
+            ..CheckResult::not_run("")
+        },
+    ))
 }
-
 
 /// The same failure seen by several runs (e.g. incremental and from scratch) is one finding.
 fn merge_same_failures(findings: Vec<Finding>) -> Vec<Finding> {

@@ -280,7 +280,13 @@ async fn equal_when_the_same_sql_runs_twice() {
             "lower_email"
         ]
     );
-    let col = |n: &str| user.columns.iter().find(|c| c.name == n).unwrap().definition();
+    let col = |n: &str| {
+        user.columns
+            .iter()
+            .find(|c| c.name == n)
+            .unwrap()
+            .definition()
+    };
     assert_eq!(
         col("id"),
         "integer NOT NULL DEFAULT nextval('public.\"User_id_seq\"'::regclass)"
@@ -302,8 +308,7 @@ async fn equal_when_the_same_sql_runs_twice() {
     assert_eq!(user.access.owner, "<owner>");
     assert_eq!(user.comment.as_deref(), Some("people"));
     assert!(
-        user.indexes
-            .contains_key("public.\"User_email_key\""),
+        user.indexes.contains_key("public.\"User_email_key\""),
         "{:?}",
         user.indexes
     );
@@ -329,12 +334,18 @@ async fn equal_when_the_same_sql_runs_twice() {
         ]
     );
     assert_eq!(
-        a.tables["public.\"events_2024\""].partition_bound.as_deref(),
+        a.tables["public.\"events_2024\""]
+            .partition_bound
+            .as_deref(),
         Some("FOR VALUES FROM ('2024-01-01 00:00:00+00') TO ('2025-01-01 00:00:00+00')")
     );
     assert_eq!(
         a.schemas["public"].access.grants,
-        Some(vec!["<owner>=ALL".into(), "PUBLIC=USAGE".into(), "anon=USAGE".into()])
+        Some(vec![
+            "<owner>=ALL".into(),
+            "PUBLIC=USAGE".into(),
+            "anon=USAGE".into()
+        ])
     );
     assert_eq!(
         a.default_privileges
@@ -377,7 +388,8 @@ async fn equal_when_built_by_differently_named_owners() {
     assert!(!text.contains("cigate_x"), "owner name leaked into: {text}");
 
     // But an object owned by someone other than the database owner is a difference.
-    pg.exec_in("eq_own_y", "ALTER TABLE cache OWNER TO anon").await;
+    pg.exec_in("eq_own_y", "ALTER TABLE cache OWNER TO anon")
+        .await;
     let y = pg.catalog("eq_own_y").await;
     let c = only(
         &diff(&x, &y),
@@ -460,11 +472,19 @@ async fn table_added_is_one_change_and_table_properties_are_seen() {
     );
     let table = right(&changes[0]);
     assert!(
-        table.starts_with("CREATE TABLE public.\"Account\" (\n    \"id\" integer NOT NULL DEFAULT nextval("),
+        table.starts_with(
+            "CREATE TABLE public.\"Account\" (\n    \"id\" integer NOT NULL DEFAULT nextval("
+        ),
         "{table}"
     );
-    assert!(table.contains("CONSTRAINT \"Account_email_key\" UNIQUE (email)"), "{table}");
-    assert!(table.contains("CREATE INDEX account_n ON public.\"Account\" USING btree (n);"), "{table}");
+    assert!(
+        table.contains("CONSTRAINT \"Account_email_key\" UNIQUE (email)"),
+        "{table}"
+    );
+    assert!(
+        table.contains("CREATE INDEX account_n ON public.\"Account\" USING btree (n);"),
+        "{table}"
+    );
     assert_eq!(left(&changes[1]), "row level security: disabled");
     assert_eq!(right(&changes[1]), "row level security: enabled");
     assert_eq!(summary(&changes), "2 tables, 1 sequence differ");
@@ -480,7 +500,12 @@ async fn partition_bound_changed() {
             "CREATE TABLE ev_2024 PARTITION OF ev FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');",
         )
         .await;
-    only(&changes, ObjectKind::Table, "public.\"ev_2024\"", ChangeKind::Added);
+    only(
+        &changes,
+        ObjectKind::Table,
+        "public.\"ev_2024\"",
+        ChangeKind::Added,
+    );
     let pg2 = pg
         .changes(
             "k_partition2",
@@ -490,7 +515,12 @@ async fn partition_bound_changed() {
              ALTER TABLE ev ATTACH PARTITION ev_p FOR VALUES FROM ('2024-01-01') TO ('2026-01-01');",
         )
         .await;
-    let c = only(&pg2, ObjectKind::Table, "public.\"ev_p\"", ChangeKind::Changed);
+    let c = only(
+        &pg2,
+        ObjectKind::Table,
+        "public.\"ev_p\"",
+        ChangeKind::Changed,
+    );
     assert_eq!(
         left(&c),
         "partition of: public.\"ev\" FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')"
@@ -544,7 +574,12 @@ async fn column_order_is_one_minor_table_change() {
     let a = pg.catalog("k_order_a").await;
     let b = pg.catalog("k_order_b").await;
     let c = pg.catalog("k_order_c").await;
-    let change = only(&diff(&a, &b), ObjectKind::Table, "public.\"t\"", ChangeKind::Changed);
+    let change = only(
+        &diff(&a, &b),
+        ObjectKind::Table,
+        "public.\"t\"",
+        ChangeKind::Changed,
+    );
     assert_eq!(left(&change), "column order: \"id\", \"a\", \"b\"");
     assert_eq!(right(&change), "column order: \"id\", \"b\", \"a\"");
     assert!(change.is_minor());
@@ -554,9 +589,14 @@ async fn column_order_is_one_minor_table_change() {
 #[tokio::test]
 async fn constraint_not_valid_then_validated() {
     let pg = pg().await;
-    let base = "CREATE TABLE t (n int); ALTER TABLE t ADD CONSTRAINT n_pos CHECK (n > 0) NOT VALID;";
+    let base =
+        "CREATE TABLE t (n int); ALTER TABLE t ADD CONSTRAINT n_pos CHECK (n > 0) NOT VALID;";
     let changes = pg
-        .changes("k_constraint", base, "ALTER TABLE t VALIDATE CONSTRAINT n_pos;")
+        .changes(
+            "k_constraint",
+            base,
+            "ALTER TABLE t VALIDATE CONSTRAINT n_pos;",
+        )
         .await;
     let c = only(
         &changes,
@@ -617,10 +657,16 @@ async fn index_changed_and_invalid_index_seen() {
     let base = "CREATE TABLE t (k int); INSERT INTO t VALUES (1), (1);";
     pg.build("k_invalid_a", OWNER, base).await;
     pg.build("k_invalid_b", OWNER, base).await;
-    pg.exec_in("k_invalid_a", "DELETE FROM t WHERE ctid = (SELECT min(ctid) FROM t)")
-        .await;
-    pg.exec_in("k_invalid_a", "CREATE UNIQUE INDEX CONCURRENTLY t_k ON t (k)")
-        .await;
+    pg.exec_in(
+        "k_invalid_a",
+        "DELETE FROM t WHERE ctid = (SELECT min(ctid) FROM t)",
+    )
+    .await;
+    pg.exec_in(
+        "k_invalid_a",
+        "CREATE UNIQUE INDEX CONCURRENTLY t_k ON t (k)",
+    )
+    .await;
     let mut conn = connect(&pg.admin.clone().database("k_invalid_b")).await;
     let failed = sqlx::raw_sql("CREATE UNIQUE INDEX CONCURRENTLY t_k ON t (k)")
         .execute(&mut conn)
@@ -631,7 +677,12 @@ async fn index_changed_and_invalid_index_seen() {
         &pg.catalog("k_invalid_a").await,
         &pg.catalog("k_invalid_b").await,
     );
-    let c = only(&changes, ObjectKind::Index, "public.\"t_k\"", ChangeKind::Changed);
+    let c = only(
+        &changes,
+        ObjectKind::Index,
+        "public.\"t_k\"",
+        ChangeKind::Changed,
+    );
     assert_eq!(
         right(&c),
         "CREATE UNIQUE INDEX t_k ON public.t USING btree (k) -- INVALID"
@@ -668,7 +719,12 @@ async fn enum_label_added() {
     let changes = pg
         .changes("k_enum", base, r#"ALTER TYPE "Role" ADD VALUE 'OWNER';"#)
         .await;
-    let c = only(&changes, ObjectKind::Enum, "public.\"Role\"", ChangeKind::Changed);
+    let c = only(
+        &changes,
+        ObjectKind::Enum,
+        "public.\"Role\"",
+        ChangeKind::Changed,
+    );
     assert_eq!(left(&c), "ENUM ('USER', 'ADMIN')");
     assert_eq!(right(&c), "ENUM ('USER', 'ADMIN', 'OWNER')");
 
@@ -680,7 +736,12 @@ async fn enum_label_added() {
     )
     .await;
     let changes = diff(&pg.catalog("k_enum_b").await, &pg.catalog("k_enum_c").await);
-    let c = only(&changes, ObjectKind::Enum, "public.\"Role\"", ChangeKind::Changed);
+    let c = only(
+        &changes,
+        ObjectKind::Enum,
+        "public.\"Role\"",
+        ChangeKind::Changed,
+    );
     assert_eq!(right(&c), "ENUM ('USER', 'OWNER', 'ADMIN')");
 }
 
@@ -694,7 +755,12 @@ async fn domain_check_added() {
             "ALTER DOMAIN score ADD CONSTRAINT score_pos CHECK (VALUE >= 0); ALTER DOMAIN score SET NOT NULL;",
         )
         .await;
-    let c = only(&changes, ObjectKind::Domain, "public.\"score\"", ChangeKind::Changed);
+    let c = only(
+        &changes,
+        ObjectKind::Domain,
+        "public.\"score\"",
+        ChangeKind::Changed,
+    );
     assert_eq!(left(&c), "integer DEFAULT 0");
     assert_eq!(
         right(&c),
@@ -719,7 +785,10 @@ async fn composite_type_attribute_added() {
         ChangeKind::Changed,
     );
     assert_eq!(left(&c), "AS (\"street\" text)");
-    assert_eq!(right(&c), "AS (\"street\" text, \"zip\" character varying(10))");
+    assert_eq!(
+        right(&c),
+        "AS (\"street\" text, \"zip\" character varying(10))"
+    );
 }
 
 #[tokio::test]
@@ -733,7 +802,12 @@ async fn view_changed() {
             "CREATE OR REPLACE VIEW v AS SELECT id FROM t WHERE ok;",
         )
         .await;
-    let c = only(&changes, ObjectKind::View, "public.\"v\"", ChangeKind::Changed);
+    let c = only(
+        &changes,
+        ObjectKind::View,
+        "public.\"v\"",
+        ChangeKind::Changed,
+    );
     // (PostgreSQL versions differ in how they qualify the column names.)
     assert!(left(&c).starts_with("AS SELECT "), "{c:?}");
     assert!(left(&c).ends_with("FROM public.t"), "{c:?}");
@@ -748,8 +822,16 @@ async fn materialized_view_added_and_its_index() {
     let changes = pg
         .changes("k_matview", base, "CREATE INDEX mv_id ON mv (id);")
         .await;
-    let c = only(&changes, ObjectKind::Index, "public.\"mv_id\"", ChangeKind::Added);
-    assert_eq!(right(&c), "CREATE INDEX mv_id ON public.mv USING btree (id)");
+    let c = only(
+        &changes,
+        ObjectKind::Index,
+        "public.\"mv_id\"",
+        ChangeKind::Added,
+    );
+    assert_eq!(
+        right(&c),
+        "CREATE INDEX mv_id ON public.mv USING btree (id)"
+    );
 
     let changes = pg
         .changes(
@@ -829,13 +911,11 @@ async fn trigger_added() {
         "CREATE TRIGGER t_touch BEFORE UPDATE ON public.t FOR EACH ROW EXECUTE FUNCTION public.touch()"
     );
     // Disabling a trigger is a change too.
-    let changes = diff(
-        &pg.catalog("k_trigger_b").await,
-        &{
-            pg.exec_in("k_trigger_b", "ALTER TABLE t DISABLE TRIGGER t_touch").await;
-            pg.catalog("k_trigger_b").await
-        },
-    );
+    let changes = diff(&pg.catalog("k_trigger_b").await, &{
+        pg.exec_in("k_trigger_b", "ALTER TABLE t DISABLE TRIGGER t_touch")
+            .await;
+        pg.catalog("k_trigger_b").await
+    });
     let c = only(
         &changes,
         ObjectKind::Trigger,
@@ -861,9 +941,16 @@ async fn policy_added() {
     assert_eq!(changes.len(), 2, "{changes:#?}");
     assert_eq!(
         (changes[0].object, changes[0].name.as_str(), changes[0].kind),
-        (ObjectKind::Policy, "public.\"doc\".\"admin\"", ChangeKind::Added)
+        (
+            ObjectKind::Policy,
+            "public.\"doc\".\"admin\"",
+            ChangeKind::Added
+        )
     );
-    assert_eq!(right(&changes[0]), "AS PERMISSIVE FOR ALL TO <owner> USING (true)");
+    assert_eq!(
+        right(&changes[0]),
+        "AS PERMISSIVE FOR ALL TO <owner> USING (true)"
+    );
     assert_eq!(
         right(&changes[1]),
         "AS RESTRICTIVE FOR UPDATE TO anon, authenticated USING ((owner = CURRENT_USER)) \
@@ -881,8 +968,16 @@ async fn extension_added_without_its_members() {
         &pg.catalog("k_extension_a").await,
         &pg.catalog("k_extension_b").await,
     );
-    let c = only(&changes, ObjectKind::Extension, "\"hstore\"", ChangeKind::Added);
-    assert!(right(&c).starts_with("EXTENSION \"hstore\" VERSION '"), "{c:?}");
+    let c = only(
+        &changes,
+        ObjectKind::Extension,
+        "\"hstore\"",
+        ChangeKind::Added,
+    );
+    assert!(
+        right(&c).starts_with("EXTENSION \"hstore\" VERSION '"),
+        "{c:?}"
+    );
     assert!(right(&c).ends_with("SCHEMA public"), "{c:?}");
 }
 
@@ -910,16 +1005,32 @@ async fn comments_added() {
     assert_eq!(
         got,
         [
-            (ObjectKind::Comment, "column public.\"User\".\"email\"", ChangeKind::Added),
+            (
+                ObjectKind::Comment,
+                "column public.\"User\".\"email\"",
+                ChangeKind::Added
+            ),
             (
                 ObjectKind::Comment,
                 "constraint public.\"User\".\"User_pkey\"",
                 ChangeKind::Added
             ),
-            (ObjectKind::Comment, "enum public.\"Role\"", ChangeKind::Added),
-            (ObjectKind::Comment, "index public.\"u_email\"", ChangeKind::Added),
+            (
+                ObjectKind::Comment,
+                "enum public.\"Role\"",
+                ChangeKind::Added
+            ),
+            (
+                ObjectKind::Comment,
+                "index public.\"u_email\"",
+                ChangeKind::Added
+            ),
             (ObjectKind::Comment, "schema public", ChangeKind::Changed),
-            (ObjectKind::Comment, "table public.\"User\"", ChangeKind::Added),
+            (
+                ObjectKind::Comment,
+                "table public.\"User\"",
+                ChangeKind::Added
+            ),
         ]
     );
     assert_eq!(right(&changes[0]), "'login name'");
@@ -984,7 +1095,10 @@ async fn grants_changed() {
     )
     .await;
     assert_eq!(
-        diff(&pg.catalog("k_grant_a").await, &pg.catalog("k_grant_c").await),
+        diff(
+            &pg.catalog("k_grant_a").await,
+            &pg.catalog("k_grant_c").await
+        ),
         Vec::<Change>::new()
     );
 }
@@ -1028,5 +1142,9 @@ async fn three_hundred_tables() {
     assert_eq!(catalog.tables.len(), 300);
     assert_eq!(catalog.sequences.len(), 300);
     assert_eq!(catalog, again);
-    assert!(catalog.object_count() > 300 * 10, "{}", catalog.object_count());
+    assert!(
+        catalog.object_count() > 300 * 10,
+        "{}",
+        catalog.object_count()
+    );
 }

@@ -33,38 +33,87 @@ impl Production {
     /// A cluster with database `prod` owned by the non-superuser `app`, deployed from a copy of
     /// examples/prisma-saas.
     async fn deploy() -> Production {
-        let req = ProvisionRequest { provider: ProviderChoice::Local, database_url: None, pg_version: None, image: None, pg_bin: None, run_id: "prod".into() };
+        let req = ProvisionRequest {
+            provider: ProviderChoice::Local,
+            database_url: None,
+            pg_version: None,
+            image: None,
+            pg_bin: None,
+            run_id: "prod".into(),
+        };
         let cluster = local::start(&req).await.unwrap_or_else(|e| panic!("{e}"));
         let admin = cluster.admin_options();
-        let mut conn = connect_quiet(&admin).await.unwrap_or_else(|e| panic!("{e}"));
-        sqlx::raw_sql("CREATE ROLE app LOGIN PASSWORD 'secret'").execute(&mut conn).await.unwrap_or_else(|e| panic!("{e}"));
-        sqlx::raw_sql("CREATE DATABASE prod OWNER app").execute(&mut conn).await.unwrap_or_else(|e| panic!("{e}"));
-        let opts = admin.clone().database("prod").username("app").password("secret");
+        let mut conn = connect_quiet(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        sqlx::raw_sql("CREATE ROLE app LOGIN PASSWORD 'secret'")
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        sqlx::raw_sql("CREATE DATABASE prod OWNER app")
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let opts = admin
+            .clone()
+            .database("prod")
+            .username("app")
+            .password("secret");
         let project = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         copy_dir(&root().join("examples/prisma-saas"), project.path());
-        let set = prisma::read(&FsTree::new(project.path()), "prisma/migrations").unwrap_or_else(|e| panic!("{e}"));
+        let set = prisma::read(&FsTree::new(project.path()), "prisma/migrations")
+            .unwrap_or_else(|e| panic!("{e}"));
         let mut app = connect_quiet(&opts).await.unwrap_or_else(|e| panic!("{e}"));
-        let apply = ApplyOptions { semantics: Semantics::WholeFile, statement_timeout: std::time::Duration::from_secs(60) };
-        prepare(&mut app, &apply).await.unwrap_or_else(|e| panic!("{e}"));
+        let apply = ApplyOptions {
+            semantics: Semantics::WholeFile,
+            statement_timeout: std::time::Duration::from_secs(60),
+        };
+        prepare(&mut app, &apply)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         let all: Vec<_> = set.migrations.iter().collect();
-        let out = apply_all(&mut app, &all, &apply).await.unwrap_or_else(|e| panic!("{e}"));
-        assert!(out.iter().all(|o| o.status == ci_gate::run::Status::Applied));
+        let out = apply_all(&mut app, &all, &apply)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            out.iter()
+                .all(|o| o.status == ci_gate::run::Status::Applied)
+        );
         sqlx::raw_sql("INSERT INTO \"Organization\" (\"id\", \"name\", \"slug\", \"billingEmail\", \"updatedAt\") SELECT gen_random_uuid()::text, 'Acme', 'acme', 'a@example.com', now() WHERE EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = 'Organization' AND column_name = 'billingEmail')")
             .execute(&mut app)
             .await
             .ok();
-        let url = format!("postgres://app:secret@localhost/prod?host={}&port={}", cluster.socket_dir().display(), cluster.port());
-        Production { cluster: Some(cluster), url, opts, project }
+        let url = format!(
+            "postgres://app:secret@localhost/prod?host={}&port={}",
+            cluster.socket_dir().display(),
+            cluster.port()
+        );
+        Production {
+            cluster: Some(cluster),
+            url,
+            opts,
+            project,
+        }
     }
 
     async fn app(&self) -> PgConnection {
-        connect_quiet(&self.opts).await.unwrap_or_else(|e| panic!("{e}"))
+        connect_quiet(&self.opts)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Catalog, history rows and row counts: everything a read-only visitor must not change.
     async fn snapshot(&self) -> String {
         let mut c = self.app().await;
-        let catalog = inspect(&mut c, &InspectOptions { exclude_tables: vec![] }).await.unwrap_or_else(|e| panic!("{e}"));
+        let catalog = inspect(
+            &mut c,
+            &InspectOptions {
+                exclude_tables: vec![],
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        #[allow(clippy::type_complexity)]
         let history: Vec<(String, String, Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
             "SELECT id, migration_name, finished_at::text, rolled_back_at::text, logs FROM _prisma_migrations ORDER BY started_at, id",
         )
@@ -95,7 +144,12 @@ fn verify_project(project: &Path, url: &str, extra: &[&str]) -> common::Run {
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    common::Run { code: out.status.code().unwrap_or(-1), json: serde_json::from_str(&stdout).ok(), stdout, stderr: String::from_utf8_lossy(&out.stderr).into_owned() }
+    common::Run {
+        code: out.status.code().unwrap_or(-1),
+        json: serde_json::from_str(&stdout).ok(),
+        stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
 }
 
 #[tokio::test]
@@ -105,8 +159,19 @@ async fn production_matching_its_history_passes_and_is_left_unchanged() {
     let run = prod.verify(&[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let json = run.json.clone().unwrap_or_default();
-    assert_eq!(json["checks"]["live"]["status"], "pass", "{}", json["checks"]["live"]);
-    assert!(json["checks"]["live"]["summary"].as_str().unwrap_or("").contains("0 pending"), "{}", json["checks"]["live"]);
+    assert_eq!(
+        json["checks"]["live"]["status"], "pass",
+        "{}",
+        json["checks"]["live"]
+    );
+    assert!(
+        json["checks"]["live"]["summary"]
+            .as_str()
+            .unwrap_or("")
+            .contains("0 pending"),
+        "{}",
+        json["checks"]["live"]
+    );
     assert_eq!(prod.snapshot().await, before, "the live database changed");
 }
 
@@ -121,11 +186,37 @@ async fn hand_added_column_and_index_are_live_drift() {
     let before = prod.snapshot().await;
     let run = prod.verify(&[]);
     assert_eq!(run.code, 1, "{}", run.stderr);
-    let drift: Vec<String> = run.findings().iter().filter(|f| f["rule"] == "live-drift").map(|f| f["message"].as_str().unwrap_or("").to_string()).collect();
-    assert!(drift.iter().any(|m| m.contains("nickname") && m.contains("column")), "{drift:?}");
-    assert!(drift.iter().any(|m| m.contains("User_nickname_idx")), "{drift:?}");
-    let f = run.findings().into_iter().find(|f| f["rule"] == "live-drift" && f["message"].as_str().unwrap_or("").contains("User_nickname_idx")).unwrap_or_default();
-    assert!(f["evidence"].to_string().contains("CREATE INDEX"), "both definitions: {f}");
+    let drift: Vec<String> = run
+        .findings()
+        .iter()
+        .filter(|f| f["rule"] == "live-drift")
+        .map(|f| f["message"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(
+        drift
+            .iter()
+            .any(|m| m.contains("nickname") && m.contains("column")),
+        "{drift:?}"
+    );
+    assert!(
+        drift.iter().any(|m| m.contains("User_nickname_idx")),
+        "{drift:?}"
+    );
+    let f = run
+        .findings()
+        .into_iter()
+        .find(|f| {
+            f["rule"] == "live-drift"
+                && f["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("User_nickname_idx")
+        })
+        .unwrap_or_default();
+    assert!(
+        f["evidence"].to_string().contains("CREATE INDEX"),
+        "both definitions: {f}"
+    );
     assert_eq!(prod.snapshot().await, before);
 }
 
@@ -151,30 +242,59 @@ async fn edited_and_pending_migrations_against_live_history() {
     let prod = Production::deploy().await;
     // An applied migration edited locally, and a new one pending.
     let dir = prod.project.path().join("prisma/migrations");
-    let first = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{e}")).flatten().map(|e| e.path()).filter(|p| p.is_dir()).min().unwrap_or_default();
+    let first = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .min()
+        .unwrap_or_default();
     let sql = first.join("migration.sql");
     let text = std::fs::read_to_string(&sql).unwrap_or_default();
     std::fs::write(&sql, format!("{text}\n-- edited\n")).unwrap_or_default();
     let new = dir.join("20991231000000_pending");
     std::fs::create_dir_all(&new).unwrap_or_default();
-    std::fs::write(new.join("migration.sql"), "CREATE TABLE \"Pending\" (\"id\" INTEGER);\n").unwrap_or_default();
+    std::fs::write(
+        new.join("migration.sql"),
+        "CREATE TABLE \"Pending\" (\"id\" INTEGER);\n",
+    )
+    .unwrap_or_default();
     let run = prod.verify(&[]);
     assert_eq!(run.code, 1);
     let f = run.finding("edited-applied-migration");
     assert_eq!(f["source"], "drift");
     let json = run.json.clone().unwrap_or_default();
-    assert!(json["notes"].to_string().contains("would apply on the live database: 20991231000000_pending"), "{}", json["notes"]);
-    assert!(json["checks"]["live"]["summary"].as_str().unwrap_or("").contains("1 pending"));
+    assert!(
+        json["notes"]
+            .to_string()
+            .contains("would apply on the live database: 20991231000000_pending"),
+        "{}",
+        json["notes"]
+    );
+    assert!(
+        json["checks"]["live"]["summary"]
+            .as_str()
+            .unwrap_or("")
+            .contains("1 pending")
+    );
 }
 
 #[tokio::test]
 async fn the_live_session_is_read_only() {
     let prod = Production::deploy().await;
-    let (mut conn, schema) = ci_gate::live::connect(&prod.url).await.unwrap_or_else(|e| panic!("{e}"));
+    let (mut conn, schema) = ci_gate::live::connect(&prod.url)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(schema, "public");
-    let err = sqlx::raw_sql("CREATE TABLE \"Sneaky\" (\"id\" INTEGER)").execute(&mut conn).await.err().unwrap_or_else(|| panic!("a write went through"));
+    let err = sqlx::raw_sql("CREATE TABLE \"Sneaky\" (\"id\" INTEGER)")
+        .execute(&mut conn)
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("a write went through"));
     assert!(err.to_string().contains("read-only"), "{err}");
-    let err = sqlx::raw_sql("BEGIN READ WRITE; CREATE TABLE \"Sneaky\" (\"id\" INTEGER); COMMIT;").execute(&mut conn).await;
+    let err = sqlx::raw_sql("BEGIN READ WRITE; CREATE TABLE \"Sneaky\" (\"id\" INTEGER); COMMIT;")
+        .execute(&mut conn)
+        .await;
     // default_transaction_read_only cannot stop an explicit READ WRITE transaction; ci-gate never
     // sends one, and this documents why the session only ever runs SELECTs.
     let _ = err;
@@ -184,10 +304,19 @@ async fn the_live_session_is_read_only() {
 async fn live_database_without_history_table_is_said_plainly() {
     let prod = Production::deploy().await;
     let mut app = prod.app().await;
-    sqlx::raw_sql("DROP TABLE _prisma_migrations").execute(&mut app).await.unwrap_or_else(|e| panic!("{e}"));
+    sqlx::raw_sql("DROP TABLE _prisma_migrations")
+        .execute(&mut app)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let run = prod.verify(&[]);
     let json = run.json.clone().unwrap_or_default();
-    assert!(json["notes"].to_string().contains("not managed by Prisma Migrate"), "{}", json["notes"]);
+    assert!(
+        json["notes"]
+            .to_string()
+            .contains("not managed by Prisma Migrate"),
+        "{}",
+        json["notes"]
+    );
 }
 
 #[test]
@@ -196,6 +325,10 @@ fn unreachable_live_database_is_an_environment_error() {
     copy_dir(&root().join("tests/fixtures/clean"), project.path());
     let run = verify_project(project.path(), "postgres://u:pw@127.0.0.1:1/db", &[]);
     assert_eq!(run.code, 3, "{}", run.stderr);
-    assert!(run.stderr.contains("u:***@127.0.0.1:1"), "password redacted: {}", run.stderr);
+    assert!(
+        run.stderr.contains("u:***@127.0.0.1:1"),
+        "password redacted: {}",
+        run.stderr
+    );
     assert!(!run.stderr.contains(":pw@"));
 }

@@ -260,7 +260,14 @@ fn unreachable_server_is_an_environment_error() {
 
 #[test]
 fn live_url_must_be_postgres() {
-    let run = ci_gate_raw(&["verify", path(&fixture("clean")), "--provider", "local", "--live-url", "mysql://x:secret@localhost/db"]);
+    let run = ci_gate_raw(&[
+        "verify",
+        path(&fixture("clean")),
+        "--provider",
+        "local",
+        "--live-url",
+        "mysql://x:secret@localhost/db",
+    ]);
     assert_clean_error(&run, 2, &["--live-url", "x:***@localhost"]);
 }
 
