@@ -532,6 +532,41 @@ async fn partition_bound_changed() {
 }
 
 #[tokio::test]
+async fn objects_on_a_partitioned_table_are_one_change_each() {
+    let pg = pg().await;
+    let base = "CREATE TABLE acct (id int, region text, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+        CREATE TABLE acct_eu PARTITION OF acct FOR VALUES IN ('eu');
+        CREATE TABLE acct_us PARTITION OF acct FOR VALUES IN ('us');
+        CREATE TABLE ev (at date NOT NULL, acct_id int, region text) PARTITION BY RANGE (at);
+        CREATE TABLE ev_1 PARTITION OF ev FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+        CREATE TABLE ev_2 PARTITION OF ev FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+        CREATE FUNCTION noop() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;";
+    let changes = pg
+        .changes(
+            "k_partobj",
+            base,
+            // A foreign key from a partitioned table to a partitioned table: PostgreSQL clones it
+            // per partition on both sides, all under the same name.
+            "ALTER TABLE ev ADD CONSTRAINT ev_acct_fk FOREIGN KEY (acct_id, region) REFERENCES acct;
+             CREATE INDEX ev_at ON ev (at);
+             CREATE TRIGGER ev_noop BEFORE INSERT ON ev FOR EACH ROW EXECUTE FUNCTION noop();",
+        )
+        .await;
+    assert_eq!(
+        changes
+            .iter()
+            .map(|c| (c.object, c.name.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            (ObjectKind::Constraint, "public.\"ev\".\"ev_acct_fk\""),
+            (ObjectKind::Index, "public.\"ev_at\""),
+            (ObjectKind::Trigger, "public.\"ev\".\"ev_noop\""),
+        ],
+        "{changes:#?}"
+    );
+}
+
+#[tokio::test]
 async fn column_default_added() {
     let pg = pg().await;
     let changes = pg
