@@ -2,8 +2,8 @@
 //! migration-history tables excluded) and compares two catalogs into typed [`Change`]s.
 //!
 //! - [`inspect`] (async, the only part that talks to the server) runs one query per object kind
-//!   over the whole database in a read-only transaction ([`queries`]); a database with a few
-//!   hundred tables is read in a few tens of milliseconds.
+//!   over the whole database in a read-only transaction (`queries.rs`); 300 tables
+//!   (4,500 objects) are read in about 0.1 s, even in a debug build.
 //! - [`Catalog`] ([`catalog`]) holds schemas, extensions, tables and partitions (with their
 //!   columns, constraints, indexes, triggers, policies and RLS flags), views and materialized
 //!   views, sequences, enums, domains, composite types, functions and procedures, default
@@ -12,7 +12,7 @@
 //!   relfilenodes, sequence values, internal triggers, and the names of the owner roles ci-gate
 //!   creates per run ([`normalize`]). A `CREATE DATABASE … TEMPLATE x` clone reads exactly like
 //!   `x`, and the same SQL run by two different `cigate_*_owner` roles reads the same.
-//! - [`diff`] (pure and sync) gives one [`Change`] per differing object, ordered by kind and
+//! - [`diff()`] (pure and sync) gives one [`Change`] per differing object, ordered by kind and
 //!   name; see [`diff`](mod@diff) for what counts as one object and how column order is treated.
 
 pub mod catalog;

@@ -552,14 +552,18 @@ async fn read_all(conn: &mut PgConnection, excluded: &[String]) -> Result<Catalo
     }
 
     // Table constraints (not-null constraints are the columns' `not_null`; constraint triggers
-    // are triggers).
+    // are triggers). Constraints, indexes and triggers a partition inherits from its partitioned
+    // parent are described once, on the parent: a foreign key on a partitioned table is one
+    // object, not one per partition (and one that references a partitioned table has a clone per
+    // referenced partition, all with the same name).
     let sql = format!(
         "SELECT n.nspname::text, c.relname::text, k.conname::text, k.contype::text, \
            pg_catalog.pg_get_constraintdef(k.oid, true), k.convalidated, \
            pg_catalog.obj_description(k.oid, 'pg_constraint') \
          FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid = k.conrelid \
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-         WHERE k.contype IN ('c', 'f', 'p', 'u', 'x') AND c.relkind IN ('r', 'p') AND {}",
+         WHERE k.contype IN ('c', 'f', 'p', 'u', 'x') AND k.conparentid = 0 \
+           AND c.relkind IN ('r', 'p') AND {}",
         rel_filter("c"),
     );
     for row in fetch(conn, sql, Some(x)).await? {
@@ -598,7 +602,7 @@ async fn read_all(conn: &mut PgConnection, excluded: &[String]) -> Result<Catalo
          FROM pg_catalog.pg_index x JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid \
          JOIN pg_catalog.pg_class c ON c.oid = x.indrelid \
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-         WHERE c.relkind IN ('r', 'p', 'm') AND {} \
+         WHERE c.relkind IN ('r', 'p', 'm') AND NOT i.relispartition AND {} \
            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conindid = x.indexrelid \
                            AND k.conrelid = x.indrelid AND k.contype IN ('p', 'u', 'x'))",
         rel_filter("c"),
@@ -620,13 +624,18 @@ async fn read_all(conn: &mut PgConnection, excluded: &[String]) -> Result<Catalo
         }
     }
 
-    // User triggers.
+    // User triggers (before PostgreSQL 13, clones on partitions are internal).
+    let cloned = if version_num >= 130000 {
+        "t.tgparentid = 0"
+    } else {
+        "true"
+    };
     let sql = format!(
         "SELECT n.nspname::text, c.relname::text, t.tgname::text, pg_catalog.pg_get_triggerdef(t.oid, true), \
            t.tgenabled::text, pg_catalog.obj_description(t.oid, 'pg_trigger') \
          FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid \
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-         WHERE NOT t.tgisinternal AND {}",
+         WHERE NOT t.tgisinternal AND {cloned} AND {}",
         rel_filter("c"),
     );
     for row in fetch(conn, sql, Some(x)).await? {
