@@ -75,9 +75,17 @@ pub struct VerifyArgs {
     /// Post the report as a pull-request comment (not yet available).
     #[arg(long, value_enum)]
     pub comment: Option<CommentMode>,
-    /// Pull request number for --comment.
+    /// Pull request number for --comment (default: from the GitHub event payload).
     #[arg(long, value_name = "N")]
     pub pr: Option<u64>,
+    /// Token for the PR comment (default: $GITHUB_TOKEN).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "GITHUB_TOKEN",
+        hide_env_values = true
+    )]
+    pub github_token: Option<String>,
     /// Which severity fails the gate (default: error).
     #[arg(long, value_enum)]
     pub fail_on: Option<FailOn>,

@@ -538,6 +538,7 @@ fn row(o: &Outcome, change: &str, new: bool) -> MigrationRow {
         change: change.to_string(),
         mode: o.mode,
         rules: Vec::new(),
+        lock: None,
         note: o.failure.as_ref().map(|f| {
             let code = f
                 .sqlstate

@@ -21,6 +21,7 @@ fn row(name: &str, status: Status, ms: u64) -> MigrationRow {
         change: "new".into(),
         mode: ApplyMode::WholeFile,
         rules: vec![],
+        lock: None,
         note: None,
     }
 }

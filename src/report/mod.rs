@@ -78,6 +78,10 @@ pub struct MigrationRow {
     pub mode: ApplyMode,
     /// Rule ids of the findings about this migration.
     pub rules: Vec<String>,
+    /// The strongest lock the migration took on a relation that existed before it, e.g.
+    /// "ACCESS EXCLUSIVE on public.\"User\"" (filled by the trace; null when not traced).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock: Option<String>,
     /// A short note for the table (e.g. the failure message).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
