@@ -272,10 +272,31 @@ async fn verify_inner(
         opts: &opts,
     };
 
+    // The team's own seed rows, read up front (bad input before any work).
+    let seed_sql = match &config.seed {
+        Some(p) => {
+            let abs = if p.is_absolute() {
+                p.clone()
+            } else {
+                project.join(p)
+            };
+            let sql = std::fs::read_to_string(&abs).map_err(|e| {
+                UserError::bad_input(format!(
+                    "cannot read the seed file {} (`seed:` in .ci-gate.yml): {e}",
+                    abs.display()
+                ))
+                .hint("fix the path, relative to the project directory")
+            })?;
+            Some((discover::tree::relative(&root, &abs), sql))
+        }
+        None => None,
+    };
     let mut timings = std::collections::BTreeMap::new();
     let outcome = match &base_set {
         None => build_scratch_only(&builder, &head, &mut timings).await?,
-        Some(base_set) => build_incremental(&builder, base_set, &head, &mut timings).await?,
+        Some(base_set) => {
+            build_incremental(&builder, base_set, &head, seed_sql.as_ref(), &mut timings).await?
+        }
     };
 
     // Production, read-only.
@@ -302,6 +323,23 @@ async fn verify_inner(
         findings.extend(migration_fails::check(outcomes, label));
     }
     findings.extend(history_drift::check(&outcome.drift));
+    if let Some(tr) = &outcome.traced {
+        findings.extend(observed_findings(&tr.traces, &outcome.runs));
+        let filled = tr.seed.filled.len();
+        if !tr.seed.skipped.is_empty() {
+            notes.push(format!(
+                "seeded run: {filled} tables filled with synthetic rows; skipped {}",
+                tr.seed
+                    .skipped
+                    .iter()
+                    .map(|(t, why)| format!("{t} ({why})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    } else if outcome.plan.is_none() {
+        notes.push("no base: the destructive-operation and lock checks need a base to compare with (--base)".into());
+    }
     let findings: Vec<Finding> = merge_same_failures(findings)
         .into_iter()
         .filter_map(|mut f| {
@@ -484,6 +522,8 @@ struct BuildOutcome {
     /// (label, outcomes) of every run, for failure findings.
     runs: Vec<(String, Vec<Outcome>)>,
     drift: Vec<crate::inspect::Change>,
+    /// The seeded, traced run of the new migrations (with a base only).
+    traced: Option<crate::run::build::TracedRun>,
     scratch: CheckResult,
     incremental: CheckResult,
     drift_check: CheckResult,
@@ -571,6 +611,7 @@ async fn build_scratch_only(
         scratch: run_check(&outcomes, took, &format!("{} migrations", outcomes.len())),
         runs: vec![("from scratch".into(), outcomes)],
         drift: vec![],
+        traced: None,
         incremental: CheckResult::not_run("no base: from scratch only"),
         drift_check: CheckResult::not_run("no base: nothing to compare"),
     })
@@ -581,6 +622,7 @@ async fn build_incremental(
     builder: &Builder<'_>,
     base: &MigrationSet,
     head: &MigrationSet,
+    seed: Option<&(String, String)>,
     timings: &mut std::collections::BTreeMap<String, u64>,
 ) -> Result<BuildOutcome, UserError> {
     let plan = plan::plan(base, head);
@@ -643,6 +685,20 @@ async fn build_incremental(
             },
         )
     };
+
+    // 3b. Seeded and traced: a clone of base with synthetic rows in every table, then the new
+    //     migrations statement by statement, observing locks, rewrites and catalog changes.
+    let mut traced = None;
+    if base_ok && !deploy.is_empty() {
+        let t = Instant::now();
+        let db = builder.create("seeded", Some(&base_db)).await?;
+        let seed_sql = match seed {
+            Some((path, sql)) => Some((path.as_str(), sql.as_str())),
+            None => None,
+        };
+        traced = Some(builder.trace(&db, &deploy, seed_sql).await?);
+        timings.insert("trace".into(), ms(t.elapsed()));
+    }
 
     // 4. Scratch: head from empty, sharing the prefix; skipped when it is provably the same
     //    sequence as incremental.
@@ -782,11 +838,23 @@ async fn build_incremental(
         rows.push(row(&outcome, change, new));
     }
 
+    // The strongest lock each traced migration took on a table that existed before.
+    if let Some(tr) = &traced {
+        for t in &tr.traces {
+            if let (Some(row), Some((mode, table))) = (
+                rows.iter_mut().find(|r| r.name == t.name),
+                crate::run::trace::strongest_lock(t),
+            ) {
+                row.lock = Some(format!("{mode} on {table}"));
+            }
+        }
+    }
     Ok(BuildOutcome {
         plan: Some(plan),
         rows,
         runs,
         drift,
+        traced,
         scratch,
         incremental,
         drift_check,
@@ -886,6 +954,46 @@ async fn check_live(
             ..CheckResult::not_run("")
         },
     ))
+}
+
+/// Findings from the traced run: the observed rules, and `fails-on-existing-rows` for a migration
+/// that failed there but applied on the empty incremental database.
+fn observed_findings(
+    traces: &[crate::run::trace::MigrationTrace],
+    runs: &[(String, Vec<Outcome>)],
+) -> Vec<Finding> {
+    use crate::check::rules::*;
+    let mut out = Vec::new();
+    for check in [
+        drops_table::check,
+        drops_column::check,
+        drops_schema::check,
+        drops_enum_value::check,
+        narrows_column_type::check,
+        deletes_rows::check,
+        renames_table::check,
+        renames_column::check,
+        rewrites_table::check,
+        blocks_reads_writes::check,
+        blocks_writes::check,
+        missing_lock_timeout::check,
+    ] {
+        out.extend(check(traces));
+    }
+    let applied_incrementally = |name: &str| {
+        runs.iter()
+            .filter(|(label, _)| label == "incremental")
+            .flat_map(|(_, o)| o.iter())
+            .any(|o| o.name == name && o.status == Status::Applied)
+    };
+    for t in traces {
+        if let Some(f) = &t.failure {
+            if applied_incrementally(&t.name) {
+                out.push(fails_on_existing_rows::finding(&t.name, &t.path, f));
+            }
+        }
+    }
+    out
 }
 
 /// The same failure seen by several runs (e.g. incremental and from scratch) is one finding.

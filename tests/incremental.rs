@@ -3,113 +3,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use common::ci_gate;
+use common::repo::{INIT, POSTS, Repo, git, verify};
 
-const INIT: &str = "-- CreateTable\nCREATE TABLE \"User\" (\n    \"id\" SERIAL NOT NULL,\n    \"email\" TEXT NOT NULL,\n\n    CONSTRAINT \"User_pkey\" PRIMARY KEY (\"id\")\n);\n\n-- CreateIndex\nCREATE UNIQUE INDEX \"User_email_key\" ON \"User\"(\"email\");\n";
-const POSTS: &str = "-- CreateTable\nCREATE TABLE \"Post\" (\n    \"id\" SERIAL NOT NULL,\n    \"title\" TEXT NOT NULL,\n    \"authorId\" INTEGER NOT NULL,\n\n    CONSTRAINT \"Post_pkey\" PRIMARY KEY (\"id\")\n);\n\n-- AddForeignKey\nALTER TABLE \"Post\" ADD CONSTRAINT \"Post_authorId_fkey\" FOREIGN KEY (\"authorId\") REFERENCES \"User\"(\"id\") ON DELETE RESTRICT ON UPDATE CASCADE;\n";
 const TAGS: &str = "-- CreateTable\nCREATE TABLE \"Tag\" (\n    \"id\" SERIAL NOT NULL,\n    \"name\" TEXT NOT NULL,\n\n    CONSTRAINT \"Tag_pkey\" PRIMARY KEY (\"id\")\n);\n";
 const USER_NAME: &str = "-- AlterTable\nALTER TABLE \"User\" ADD COLUMN     \"name\" TEXT;\n";
-
-/// A git repository with a Prisma project at its root.
-struct Repo {
-    dir: tempfile::TempDir,
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("git: {e}"));
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-impl Repo {
-    fn new() -> Repo {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        git(dir.path(), &["init", "-q", "-b", "main"]);
-        git(dir.path(), &["config", "user.email", "t@example.com"]);
-        git(dir.path(), &["config", "user.name", "t"]);
-        git(dir.path(), &["config", "commit.gpgsign", "false"]);
-        std::fs::write(
-            dir.path().join("package.json"),
-            r#"{"devDependencies":{"prisma":"6.19.0"}}"#,
-        )
-        .unwrap_or_default();
-        let m = dir.path().join("prisma/migrations");
-        std::fs::create_dir_all(&m).unwrap_or_default();
-        std::fs::write(m.join("migration_lock.toml"), "provider = \"postgresql\"\n")
-            .unwrap_or_default();
-        Repo { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn write(&self, name: &str, sql: &str) -> &Self {
-        let d = self.path().join("prisma/migrations").join(name);
-        std::fs::create_dir_all(&d).unwrap_or_default();
-        std::fs::write(d.join("migration.sql"), sql).unwrap_or_default();
-        self
-    }
-
-    fn remove(&self, name: &str) -> &Self {
-        std::fs::remove_dir_all(self.path().join("prisma/migrations").join(name))
-            .unwrap_or_default();
-        self
-    }
-
-    fn commit(&self, msg: &str) -> &Self {
-        git(self.path(), &["add", "-A"]);
-        git(self.path(), &["commit", "-q", "-m", msg]);
-        self
-    }
-
-    fn branch(&self, name: &str) -> &Self {
-        git(self.path(), &["checkout", "-q", "-b", name]);
-        self
-    }
-
-    /// A base branch with init + posts, and a `pr` branch checked out.
-    fn with_base() -> Repo {
-        let r = Repo::new();
-        r.write("20240101000000_init", INIT)
-            .write("20240201000000_posts", POSTS)
-            .commit("base");
-        r.branch("pr");
-        r
-    }
-}
-
-fn verify(dir: &Path, args: &[&str]) -> common::Run {
-    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let out = ci_gate(tmp.path())
-        .arg("verify")
-        .arg(dir)
-        .args(args)
-        .args(["--provider", "local", "--json", "-"])
-        .output()
-        .unwrap_or_else(|e| panic!("run: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let run = common::Run {
-        code: out.status.code().unwrap_or(-1),
-        json: serde_json::from_str(&stdout).ok(),
-        stdout,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    common::assert_no_leftovers(tmp.path(), &run);
-    run
-}
 
 fn rows(run: &common::Run) -> Vec<(String, String, String)> {
     run.json

@@ -1,7 +1,12 @@
 //! One [`Report`] value, rendered many ways. The verdict and the order of rows and findings are
 //! decided here, not in renderers.
 
+pub mod annotations;
+pub mod github;
 pub mod json;
+pub mod markdown;
+pub mod publish;
+pub mod sarif;
 pub mod terminal;
 
 use std::collections::BTreeMap;

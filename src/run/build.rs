@@ -110,3 +110,61 @@ impl<'a> Builder<'a> {
         Ok(catalog)
     }
 }
+
+/// What the seeded, traced run produced.
+#[derive(Debug, Clone, Default)]
+pub struct TracedRun {
+    pub seed: super::seed::SeedReport,
+    pub traces: Vec<super::trace::MigrationTrace>,
+}
+
+impl<'a> Builder<'a> {
+    /// Fill `db` (a clone of base) with synthetic rows and the team's `seed` SQL, then run
+    /// `migrations` traced, in order, stopping at the first failure.
+    pub async fn trace(
+        &self,
+        db: &str,
+        migrations: &[&Migration],
+        seed_sql: Option<(&str, &str)>,
+    ) -> Result<TracedRun, UserError> {
+        let mut admin = connect_quiet(&self.server.admin_options(db))
+            .await
+            .map_err(env_err(format!("could not connect to {db}")))?;
+        let seed = super::seed::seed(&mut admin, &["_prisma_migrations".to_string()])
+            .await
+            .map_err(env_err(
+                "could not fill the seeded database with synthetic rows".into(),
+            ))?;
+        if let Some((path, sql)) = seed_sql {
+            sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(&mut admin).await.map_err(|e| {
+                UserError::bad_input(format!("{path}: the seed SQL (`seed:` in .ci-gate.yml) fails on the base schema"))
+                    .detail(e.as_database_error().map(|d| d.message().to_string()).unwrap_or_else(|| e.to_string()))
+                    .hint("make the seed file apply on a database built from the base branch's migrations")
+            })?;
+        }
+        let _ = admin.close().await;
+        let mut conn = connect_quiet(&self.owner_options(db))
+            .await
+            .map_err(env_err(format!(
+                "could not connect to {db} as the migration owner"
+            )))?;
+        prisma_run::prepare(&mut conn, self.opts)
+            .await
+            .map_err(|e| UserError::environment(e.to_string()))?;
+        let mut baseline = super::trace::baseline(&mut conn)
+            .await
+            .map_err(env_err("could not read the seeded base".into()))?;
+        let mut traces = Vec::new();
+        for m in migrations {
+            let t = super::trace::trace_migration(&mut conn, m, self.opts.semantics, &mut baseline)
+                .await;
+            let failed = t.failure.is_some();
+            traces.push(t);
+            if failed {
+                break;
+            }
+        }
+        let _ = conn.close().await;
+        Ok(TracedRun { seed, traces })
+    }
+}

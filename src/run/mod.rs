@@ -6,6 +6,8 @@
 
 pub mod build;
 pub mod prisma;
+pub mod seed;
+pub mod trace;
 
 use std::time::Duration;
 
@@ -65,6 +67,10 @@ pub struct Failure {
     pub hint: Option<String>,
     /// The server's CONTEXT (e.g. the PL/pgSQL line).
     pub context: Option<String>,
+    /// The table, column and constraint the server named, when it did.
+    pub db_table: Option<String>,
+    pub db_column: Option<String>,
+    pub db_constraint: Option<String>,
     pub line: usize,
     pub column: usize,
     /// The failing statement's text, when known.

@@ -193,12 +193,15 @@ pub async fn apply_one(
 
 /// An error as it came back, before it is placed in the file.
 #[derive(Debug, Clone)]
-struct RawError {
+pub(crate) struct RawError {
     sqlstate: Option<String>,
     message: String,
     detail: Option<String>,
     hint: Option<String>,
     context: Option<String>,
+    table: Option<String>,
+    column: Option<String>,
+    constraint: Option<String>,
     /// Byte offset in the script of the server's position.
     position: Option<usize>,
     /// Byte range of the statement that was sent alone and failed.
@@ -207,7 +210,13 @@ struct RawError {
 }
 
 impl RawError {
-    fn from_sqlx(e: &sqlx::Error, sent: &str, base: usize) -> RawError {
+    /// Mark the statement (byte range) that was sent alone.
+    pub(crate) fn in_statement(mut self, start: usize, end: usize) -> RawError {
+        self.statement_start = Some((start, end));
+        self
+    }
+
+    pub(crate) fn from_sqlx(e: &sqlx::Error, sent: &str, base: usize) -> RawError {
         if let Some(db) = e.as_database_error()
             && let Some(pg) = db.try_downcast_ref::<PgDatabaseError>()
         {
@@ -221,6 +230,9 @@ impl RawError {
                 detail: pg.detail().map(str::to_owned),
                 hint: pg.hint().map(str::to_owned),
                 context: pg.r#where().map(str::to_owned),
+                table: pg.table().map(str::to_owned),
+                column: pg.column().map(str::to_owned),
+                constraint: pg.constraint().map(str::to_owned),
                 position,
                 statement_start: None,
                 timed_out: false,
@@ -232,6 +244,9 @@ impl RawError {
             detail: None,
             hint: None,
             context: None,
+            table: None,
+            column: None,
+            constraint: None,
             position: None,
             statement_start: None,
             timed_out: false,
@@ -248,6 +263,9 @@ impl RawError {
             detail: None,
             hint: None,
             context: None,
+            table: None,
+            column: None,
+            constraint: None,
             position: None,
             statement_start: None,
             timed_out: true,
@@ -349,7 +367,7 @@ async fn replay_to_find_statement(
     found
 }
 
-fn locate(script: &str, raw: RawError, replayed: Option<(usize, usize)>) -> Failure {
+pub(crate) fn locate(script: &str, raw: RawError, replayed: Option<(usize, usize)>) -> Failure {
     let stmts = split::split(script);
     let (offset, statement, located) = if let Some(pos) = raw.position {
         let stmt = stmts
@@ -378,6 +396,9 @@ fn locate(script: &str, raw: RawError, replayed: Option<(usize, usize)>) -> Fail
         detail: raw.detail,
         hint: raw.hint,
         context: raw.context,
+        db_table: raw.table,
+        db_column: raw.column,
+        db_constraint: raw.constraint,
         line,
         column,
         statement,
