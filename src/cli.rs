@@ -92,6 +92,10 @@ pub struct VerifyArgs {
     /// Config file (default: <project>/.ci-gate.yml).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Store the verified base state here, keyed by the base migrations' content and the server's
+    /// major version; later runs on the same base restore it instead of replaying it.
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
     /// Run migrations as the superuser instead of a database-owner role.
     #[arg(long)]
     pub superuser: bool,

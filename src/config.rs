@@ -36,6 +36,8 @@ pub struct Config {
     pub statement_timeout: Option<DurationSetting>,
     /// Run migrations as the superuser instead of a database-owner role.
     pub superuser: Option<bool>,
+    /// Where to keep the verified base state between runs (`--cache-dir`).
+    pub cache_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -184,7 +186,7 @@ impl Config {
             let hint = if msg.contains("unknown field") {
                 "remove or correct the key; valid keys: format, prisma-version, migrations, base, postgres \
                  (provider, version, image, url, bin), extensions, roles, seed, rules, fail-on, comment, \
-                 statement-timeout, superuser"
+                 statement-timeout, superuser, cache-dir"
             } else if msg.contains("unknown variant") {
                 "use one of the values listed in the message"
             } else {

@@ -295,7 +295,31 @@ async fn verify_inner(
     let outcome = match &base_set {
         None => build_scratch_only(&builder, &head, &mut timings).await?,
         Some(base_set) => {
-            build_incremental(&builder, base_set, &head, seed_sql.as_ref(), &mut timings).await?
+            let cache_dir = args
+                .cache_dir
+                .clone()
+                .or(config.cache_dir.clone())
+                .map(|d| if d.is_absolute() { d } else { project.join(d) });
+            let cache = cache_dir.map(|d| {
+                let settings = format!(
+                    "{:?}|{}|{:?}|{:?}",
+                    semantics,
+                    builder.owner.is_some(),
+                    config.extensions,
+                    config.roles
+                );
+                crate::run::cache::BaseCache::new(&d, server, base_set, &settings)
+            });
+            build_incremental(
+                &builder,
+                base_set,
+                &head,
+                seed_sql.as_ref(),
+                cache.as_ref(),
+                &mut notes,
+                &mut timings,
+            )
+            .await?
         }
     };
 
@@ -623,6 +647,8 @@ async fn build_incremental(
     base: &MigrationSet,
     head: &MigrationSet,
     seed: Option<&(String, String)>,
+    cache: Option<&crate::run::cache::BaseCache>,
+    notes: &mut Vec<String>,
     timings: &mut std::collections::BTreeMap<String, u64>,
 ) -> Result<BuildOutcome, UserError> {
     let plan = plan::plan(base, head);
@@ -632,11 +658,48 @@ async fn build_incremental(
     // 1. The shared prefix, applied once. When base is exactly that prefix, it *is* the base.
     let t = Instant::now();
     let prefix_is_base = k == base.migrations.len();
-    let prefix_db = builder
+    let mut prefix_db = builder
         .create(if prefix_is_base { "base" } else { "prefix" }, None)
         .await?;
     let prefix: Vec<&Migration> = head.migrations[..k].iter().collect();
-    let prefix_out = builder.apply(&prefix_db, &prefix).await?;
+    let owner = builder.owner.as_ref().map(|(n, _)| n.as_str());
+    // The base cache applies when base is exactly the shared prefix (the usual pull request).
+    let mut restored = false;
+    if let (true, Some(c)) = (prefix_is_base, cache) {
+        match c.restore(builder.server, &prefix_db, owner, base).await {
+            Ok(r) => restored = r,
+            Err(why) => {
+                notes.push(format!(
+                    "base cache entry unusable ({why}): rebuilt from the migrations"
+                ));
+                c.invalidate();
+                let _ = builder.server.drop_database(&prefix_db).await;
+                prefix_db = builder.create("base2", None).await?;
+            }
+        }
+    }
+    let prefix_out = if restored {
+        prefix
+            .iter()
+            .map(|m| Outcome {
+                name: m.name.clone(),
+                path: m.path.clone(),
+                status: Status::Applied,
+                duration: Duration::ZERO,
+                mode: crate::run::ApplyMode::WholeFile,
+                failure: None,
+            })
+            .collect()
+    } else {
+        builder.apply(&prefix_db, &prefix).await?
+    };
+    if let (true, false, Some(c)) = (prefix_is_base, restored, cache) {
+        if prefix_out.iter().all(|o| o.status == Status::Applied) {
+            if let Err(why) = c.save(builder.server, &prefix_db, owner, base) {
+                notes.push(format!("base cache not written: {why}"));
+            }
+        }
+    }
     let prefix_ok = prefix_out.iter().all(|o| o.status == Status::Applied);
     runs.push(("base".to_string(), prefix_out.clone()));
 
@@ -669,9 +732,14 @@ async fn build_incremental(
             &out,
             took - clone_took,
             &format!(
-                "{} new on base ({} migrations, applied once in {})",
+                "{} new on base ({} migrations, {} in {})",
                 deploy.len(),
                 base.migrations.len(),
+                if restored {
+                    "restored from the base cache"
+                } else {
+                    "applied once"
+                },
                 human_ms(ms(base_took))
             ),
         );

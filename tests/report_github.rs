@@ -235,15 +235,17 @@ impl Respond for GithubSim {
                 };
                 st.comments.push(c.clone());
                 if let Some(CreateFault::AfterCommit(status)) = fault {
-                    return ResponseTemplate::new(status).set_body_string(
-                        "<html><body><h1>502 Bad Gateway</h1></body></html>",
-                    );
+                    return ResponseTemplate::new(status)
+                        .set_body_string("<html><body><h1>502 Bad Gateway</h1></body></html>");
                 }
                 ResponseTemplate::new(201)
                     .insert_header(
                         "location",
-                        format!("{}/repos/{OWNER}/{REPO}/issues/comments/{}", self.base, c.id)
-                            .as_str(),
+                        format!(
+                            "{}/repos/{OWNER}/{REPO}/issues/comments/{}",
+                            self.base, c.id
+                        )
+                        .as_str(),
                     )
                     .set_body_json(self.comment_json(&c))
             }
@@ -346,7 +348,10 @@ fn body(report: &Report) -> String {
     )
 }
 
-async fn upsert(sim: &Sim, body: &str) -> Result<CommentAction, ci_gate::report::github::GithubError> {
+async fn upsert(
+    sim: &Sim,
+    body: &str,
+) -> Result<CommentAction, ci_gate::report::github::GithubError> {
     sim.client()
         .upsert_comment(OWNER, REPO, PR, body, &marker())
         .await
@@ -359,7 +364,10 @@ async fn first_run_creates_exactly_one_comment() {
     let action = upsert(&sim, &body(&reports::failing()))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert!(matches!(action, CommentAction::Created { .. }), "{action:?}");
+    assert!(
+        matches!(action, CommentAction::Created { .. }),
+        "{action:?}"
+    );
     let st = sim.st();
     assert_eq!(st.posts, 1);
     assert_eq!(st.patches, 0);
@@ -380,7 +388,10 @@ async fn second_run_updates_the_same_comment() {
     let second = upsert(&sim, &body(&reports::passing()))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert!(matches!(second, CommentAction::Updated { .. }), "{second:?}");
+    assert!(
+        matches!(second, CommentAction::Updated { .. }),
+        "{second:?}"
+    );
     assert_eq!(first.id(), second.id());
     let st = sim.st();
     assert_eq!((st.posts, st.patches), (1, 1), "{:#?}", st.log);
@@ -404,7 +415,11 @@ async fn our_comment_is_found_on_the_second_page() {
     }
     // A reviewer quoting our comment (marker not on the first line) is not ours.
     sim.add_comment(&format!("> quoting\n{}\nfoo", marker()), "octocat", "User");
-    let ours = sim.add_comment(&format!("{}\nold body", marker()), "github-actions[bot]", "Bot");
+    let ours = sim.add_comment(
+        &format!("{}\nold body", marker()),
+        "github-actions[bot]",
+        "Bot",
+    );
     for i in 0..20 {
         sim.add_comment(&format!("later {i}"), "octocat", "User");
     }
@@ -439,7 +454,10 @@ async fn unchanged_body_sends_no_patch() {
     let text = body(&reports::failing());
     upsert(&sim, &text).await.unwrap_or_else(|e| panic!("{e}"));
     let again = upsert(&sim, &text).await.unwrap_or_else(|e| panic!("{e}"));
-    assert!(matches!(again, CommentAction::Unchanged { .. }), "{again:?}");
+    assert!(
+        matches!(again, CommentAction::Unchanged { .. }),
+        "{again:?}"
+    );
     let st = sim.st();
     assert_eq!((st.posts, st.patches), (1, 0));
 }
@@ -466,7 +484,10 @@ async fn a_502_after_the_comment_was_created_does_not_duplicate_it() {
         .push_back(CreateFault::AfterCommit(502));
     let text = body(&reports::failing());
     let action = upsert(&sim, &text).await.unwrap_or_else(|e| panic!("{e}"));
-    assert!(matches!(action, CommentAction::Created { .. }), "{action:?}");
+    assert!(
+        matches!(action, CommentAction::Created { .. }),
+        "{action:?}"
+    );
     let st = sim.st();
     assert_eq!(st.posts, 1, "the POST was not retried: {:#?}", st.log);
     assert_eq!(st.comments.len(), 1, "exactly one comment");
@@ -580,7 +601,11 @@ async fn enterprise_server_api_path_is_kept() {
     assert_eq!(a.id(), b.id());
     let st = sim.st();
     assert_eq!(st.lists, 4, "two pages, twice");
-    assert!(st.log.iter().all(|l| l.contains(" /api/v3/")), "{:#?}", st.log);
+    assert!(
+        st.log.iter().all(|l| l.contains(" /api/v3/")),
+        "{:#?}",
+        st.log
+    );
     assert_eq!(st.unauthorized, 0);
 }
 
@@ -613,6 +638,7 @@ fn options(env: GithubEnv, comment: CommentMode) -> PublishOptions {
         comment,
         pr: None,
         github_token: Some(TOKEN.into()),
+        stdout_is_data: false,
         env,
     }
 }
@@ -622,28 +648,47 @@ async fn publish_on_a_pull_request_writes_summary_and_upserts_one_comment_per_wo
     let sim = Sim::start().await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let report = reports::failing();
-    let warnings = publish(&report, &options(pr_env(&sim, dir.path(), "PR check"), CommentMode::Auto)).await;
+    let warnings = publish(
+        &report,
+        &options(pr_env(&sim, dir.path(), "PR check"), CommentMode::Auto),
+    )
+    .await;
     assert!(warnings.is_empty(), "{warnings:?}");
-    let summary = std::fs::read_to_string(dir.path().join("summary.md"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let summary =
+        std::fs::read_to_string(dir.path().join("summary.md")).unwrap_or_else(|e| panic!("{e}"));
     assert!(summary.contains("### ❌ ci-gate: fail — 3 errors, 1 warning"));
     assert_eq!(sim.bodies().len(), 1);
     let first = sim.bodies()[0].clone();
-    assert!(first.starts_with("<!-- ci-gate:v1 key=PR_check/prisma/migrations -->\n"), "{first}");
+    assert!(
+        first.starts_with("<!-- ci-gate:v1 key=PR_check/prisma/migrations -->\n"),
+        "{first}"
+    );
     assert!(first.contains("(https://github.com/acme/app/actions/runs/4242)"));
 
     // Next push: same workflow updates; another workflow keeps its own comment.
-    let warnings = publish(&reports::passing(), &options(pr_env(&sim, dir.path(), "PR check"), CommentMode::Auto)).await;
+    let warnings = publish(
+        &reports::passing(),
+        &options(pr_env(&sim, dir.path(), "PR check"), CommentMode::Auto),
+    )
+    .await;
     assert!(warnings.is_empty(), "{warnings:?}");
-    let warnings = publish(&reports::passing(), &options(pr_env(&sim, dir.path(), "Nightly"), CommentMode::Auto)).await;
+    let warnings = publish(
+        &reports::passing(),
+        &options(pr_env(&sim, dir.path(), "Nightly"), CommentMode::Auto),
+    )
+    .await;
     assert!(warnings.is_empty(), "{warnings:?}");
     let st = sim.st();
     assert_eq!((st.posts, st.patches), (2, 1), "{:#?}", st.log);
     assert!(st.comments[0].body.contains("ci-gate: pass"));
-    assert!(st.comments[1].body.starts_with("<!-- ci-gate:v1 key=Nightly/prisma/migrations -->"));
+    assert!(
+        st.comments[1]
+            .body
+            .starts_with("<!-- ci-gate:v1 key=Nightly/prisma/migrations -->")
+    );
     // The summary got every run appended.
-    let summary = std::fs::read_to_string(dir.path().join("summary.md"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let summary =
+        std::fs::read_to_string(dir.path().join("summary.md")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(summary.matches("<!-- ci-gate:v1").count(), 3);
 }
 
@@ -668,13 +713,17 @@ async fn a_403_on_create_is_a_warning_and_the_summary_is_still_written() {
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(warnings[0].contains("403"), "{}", warnings[0]);
     assert!(warnings[0].contains("Resource not accessible by integration"));
-    assert!(warnings[0].contains("fork"), "explains the fork case: {}", warnings[0]);
+    assert!(
+        warnings[0].contains("fork"),
+        "explains the fork case: {}",
+        warnings[0]
+    );
     // The verdict is the report's, untouched; the outputs are all there.
     assert_eq!(report.verdict, verdict);
     assert_eq!(report.verdict, Verdict::Fail);
     assert_eq!(ci_gate::pipeline::exit_code(&report), code);
-    let summary = std::fs::read_to_string(dir.path().join("summary.md"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let summary =
+        std::fs::read_to_string(dir.path().join("summary.md")).unwrap_or_else(|e| panic!("{e}"));
     assert!(summary.contains("ci-gate: fail"));
     assert!(sarif_path.exists());
     let md = std::fs::read_to_string(&md_path).unwrap_or_else(|e| panic!("{e}"));
@@ -688,17 +737,23 @@ async fn an_oversized_report_is_cut_to_a_valid_comment() {
     let sim = Sim::start().await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let report = reports::oversized();
-    let warnings = publish(&report, &options(pr_env(&sim, dir.path(), "PR check"), CommentMode::Always)).await;
+    let warnings = publish(
+        &report,
+        &options(pr_env(&sim, dir.path(), "PR check"), CommentMode::Always),
+    )
+    .await;
     assert!(warnings.is_empty(), "{warnings:?}");
     let bodies = sim.bodies();
     assert_eq!(bodies.len(), 1);
     let b = &bodies[0];
     assert!(b.len() <= 65_000, "{}", b.len());
     reports::check_markdown(b).unwrap_or_else(|e| panic!("{e}"));
-    assert!(b.contains("not shown here; see the [job summary](https://github.com/acme/app/actions/runs/4242)"));
+    assert!(b.contains(
+        "not shown here; see the [job summary](https://github.com/acme/app/actions/runs/4242)"
+    ));
     // The job summary has room for all of it.
-    let summary = std::fs::read_to_string(dir.path().join("summary.md"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let summary =
+        std::fs::read_to_string(dir.path().join("summary.md")).unwrap_or_else(|e| panic!("{e}"));
     assert!(summary.len() > 65_000);
     reports::check_markdown(&summary).unwrap_or_else(|e| panic!("{e}"));
     assert!(!summary.contains("not shown here"));
@@ -710,19 +765,31 @@ async fn no_comment_outside_pull_requests_or_when_never() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let mut env = pr_env(&sim, dir.path(), "Deploy");
     env.event_name = Some("push".into());
-    std::fs::write(dir.path().join("event.json"), r#"{"ref":"refs/heads/main"}"#)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let warnings = publish(&reports::failing(), &options(env.clone(), CommentMode::Auto)).await;
-    assert!(warnings.is_empty(), "{warnings:?}");
+    std::fs::write(
+        dir.path().join("event.json"),
+        r#"{"ref":"refs/heads/main"}"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let warnings = publish(
         &reports::failing(),
-        &options(pr_env(&sim, dir.path(), "PR"), CommentMode::Never),
+        &options(env.clone(), CommentMode::Auto),
+    )
+    .await;
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let other = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let warnings = publish(
+        &reports::failing(),
+        &options(pr_env(&sim, other.path(), "PR"), CommentMode::Never),
     )
     .await;
     assert!(warnings.is_empty(), "{warnings:?}");
     assert!(sim.st().log.is_empty(), "{:#?}", sim.st().log);
     // `always` on a push with no PR number: a warning, no request.
-    let warnings = publish(&reports::failing(), &options(env.clone(), CommentMode::Always)).await;
+    let warnings = publish(
+        &reports::failing(),
+        &options(env.clone(), CommentMode::Always),
+    )
+    .await;
     assert_eq!(warnings.len(), 1);
     assert!(warnings[0].contains("--pr"), "{}", warnings[0]);
     // … and with --pr it comments.
@@ -763,7 +830,10 @@ fn github_env_reads_the_event_payload() {
             _ => None,
         })
     };
-    let e = vars(r#"{"number": 12, "pull_request": {"number": 12}}"#, "pull_request");
+    let e = vars(
+        r#"{"number": 12, "pull_request": {"number": 12}}"#,
+        "pull_request",
+    );
     assert!(e.actions && e.is_pull_request_event());
     assert_eq!(e.pr_number(), Some(12));
     assert_eq!(e.api_url(), "https://api.github.com", "empty = unset");
@@ -789,7 +859,10 @@ fn annotations_are_escaped_worst_first_and_carry_location_and_title() {
     let r = reports::failing();
     let lines = annotations::lines(&r);
     assert_eq!(lines.len(), 4);
-    assert!(lines[..3].iter().all(|l| l.starts_with("::error ")), "{lines:#?}");
+    assert!(
+        lines[..3].iter().all(|l| l.starts_with("::error ")),
+        "{lines:#?}"
+    );
     assert!(lines[3].starts_with("::warning "));
     let fails = lines
         .iter()
@@ -800,16 +873,16 @@ fn annotations_are_escaped_worst_first_and_carry_location_and_title() {
         "::error file=prisma/migrations/20240415120000_post_published_at/migration.sql,line=7,col=39,title=migration-fails::from scratch: column \"slug\" does not exist (SQLSTATE 42703)%0AFix: fix the statement so that it applies on a database built from the migrations before it"
     );
     // A finding about a directory has no line.
-    assert!(lines.iter().any(|l| l.starts_with(
-        "::error file=prisma/migrations/x,title=invalid-migration-layout::"
-    )));
+    assert!(lines.iter().any(|l| {
+        l.starts_with("::error file=prisma/migrations/x,title=invalid-migration-layout::")
+    }));
     // Allowed findings are notices, with the reason.
     let allowed = annotations::lines(&reports::allowed());
     assert!(allowed[0].starts_with("::warning "));
     assert!(
-        allowed
-            .iter()
-            .any(|l| l.starts_with("::notice ") && l.contains("title=drops-column (allowed)") && l.contains("%0AAllowed: column unused since v2.3, see #812")),
+        allowed.iter().any(|l| l.starts_with("::notice ")
+            && l.contains("title=drops-column (allowed)")
+            && l.contains("%0AAllowed: column unused since v2.3, see #812")),
         "{allowed:#?}"
     );
 }
@@ -826,7 +899,9 @@ fn annotation_escaping_of_properties_and_data() {
     let lines = annotations::lines(&r);
     assert_eq!(
         lines,
-        ["::error file=db/a%2Cb%3Ac%25.sql,line=1,col=1,title=squawk/ban-drop-column::50%25 done%0D%0Anext: line, with comma"]
+        [
+            "::error file=db/a%2Cb%3Ac%25.sql,line=1,col=1,title=squawk/ban-drop-column::50%25 done%0D%0Anext: line, with comma"
+        ]
     );
 }
 
@@ -839,10 +914,20 @@ fn annotations_at_most_ten_per_level_then_one_notice() {
     assert_eq!(count("::warning "), 10);
     assert_eq!(count("::notice "), 4, "3 notices + the count");
     let last = lines.last().cloned().unwrap_or_default();
-    assert!(last.starts_with("::notice title=ci-gate::6 more findings are not annotated"), "{last}");
+    assert!(
+        last.starts_with("::notice title=ci-gate::6 more findings are not annotated"),
+        "{last}"
+    );
     // Worst first.
-    let first_warning = lines.iter().position(|l| l.starts_with("::warning")).unwrap_or(0);
-    assert!(lines[..first_warning].iter().all(|l| l.starts_with("::error")));
+    let first_warning = lines
+        .iter()
+        .position(|l| l.starts_with("::warning"))
+        .unwrap_or(0);
+    assert!(
+        lines[..first_warning]
+            .iter()
+            .all(|l| l.starts_with("::error"))
+    );
 
     // Many notices: 9 + the count, so the count itself is not dropped.
     let lines = annotations::lines(&reports::many_findings(0, 0, 15));
@@ -858,6 +943,9 @@ fn marker_helpers_match_only_the_first_line() {
     let m = marker();
     assert!(markdown::has_marker(&format!("{m}\n### x"), &m));
     assert!(!markdown::has_marker(&format!("x\n{m}"), &m));
-    assert!(!markdown::has_marker(&format!("{}\n", markdown::marker("other")), &m));
+    assert!(!markdown::has_marker(
+        &format!("{}\n", markdown::marker("other")),
+        &m
+    ));
     let _ = PathBuf::new();
 }

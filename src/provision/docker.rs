@@ -343,6 +343,7 @@ pub async fn provision(req: &ProvisionRequest) -> Result<Server, ProvisionError>
         Guard::Docker(guard),
     )
     .await?;
+    server.admin_password = Some(password);
     server.notes.append(&mut notes);
     Ok(server)
 }

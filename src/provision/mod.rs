@@ -109,6 +109,8 @@ pub struct Server {
     pub kind: ProviderKind,
     /// Admin connection options (database `postgres` unless the URL named another).
     pub admin: PgConnectOptions,
+    /// The admin password, when there is one (sqlx does not expose it); for client tools.
+    pub admin_password: Option<String>,
     /// Whether `admin` is a superuser (false for some `url` servers).
     pub admin_is_superuser: bool,
     /// `SHOW server_version`, e.g. "15.18 (Debian 15.18-0+deb12u1)" trimmed to "15.18".
@@ -157,6 +159,7 @@ impl Server {
         let mut server = Server {
             kind,
             admin,
+            admin_password: None,
             admin_is_superuser: false,
             version: String::new(),
             version_num: 0,
@@ -198,6 +201,14 @@ impl Server {
         server.admin_is_superuser = row.2;
         server.startup = started.elapsed();
         Ok(server)
+    }
+
+    /// The directory of the server binaries ci-gate started (local provider).
+    pub fn bin_dir(&self) -> Option<PathBuf> {
+        match &self.guard {
+            Some(Guard::Local(c)) => Some(c.bin_dir().to_path_buf()),
+            _ => None,
+        }
     }
 
     /// Major version, e.g. 15.

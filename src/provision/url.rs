@@ -42,6 +42,29 @@ pub async fn provision(req: &ProvisionRequest) -> Result<Server, ProvisionError>
     .await
 }
 
+/// The password in a URL (percent-decoded), if any.
+pub fn password(url: &str) -> Option<String> {
+    let scheme = url.find("://")?;
+    let at = url.rfind('@')?;
+    let creds = &url[scheme + 3..at];
+    let (_, pw) = creds.split_once(':')?;
+    let bytes = pw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&pw[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
 /// The URL with its password replaced by `***`, for messages.
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -63,6 +86,15 @@ pub fn redact(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn extracts_percent_encoded_passwords() {
+        assert_eq!(
+            super::password("postgres://u:p%40ss@h/d"),
+            Some("p@ss".into())
+        );
+        assert_eq!(super::password("postgres://u@h/d"), None);
+    }
+
     #[test]
     fn redacts_passwords() {
         assert_eq!(

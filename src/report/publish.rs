@@ -125,6 +125,9 @@ pub struct PublishOptions {
     pub pr: Option<u64>,
     /// `--github-token` / `GITHUB_TOKEN`.
     pub github_token: Option<String>,
+    /// Stdout carries a report (`--json -`): annotations and warnings go to stderr instead
+    /// (GitHub reads workflow commands from both). Implied by `--markdown -` and `--sarif -`.
+    pub stdout_is_data: bool,
     pub env: GithubEnv,
 }
 
@@ -132,6 +135,8 @@ pub struct PublishOptions {
 pub async fn publish(report: &Report, opts: &PublishOptions) -> Vec<String> {
     let mut warnings = Vec::new();
     let env = &opts.env;
+    let dash = |p: &Option<PathBuf>| p.as_deref().is_some_and(|p| p.as_os_str() == "-");
+    let to_stderr = opts.stdout_is_data || dash(&opts.markdown) || dash(&opts.sarif);
     let key = env.comment_key(report);
     let comment_body = || {
         markdown::render(
@@ -180,9 +185,7 @@ pub async fn publish(report: &Report, opts: &PublishOptions) -> Vec<String> {
         }
         let lines = annotations::render(report);
         if !lines.is_empty() {
-            let mut out = std::io::stdout().lock();
-            let _ = out.write_all(lines.as_bytes());
-            let _ = out.flush();
+            emit(to_stderr, &lines);
         }
     }
 

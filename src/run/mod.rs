@@ -5,6 +5,7 @@
 //! file.
 
 pub mod build;
+pub mod cache;
 pub mod prisma;
 pub mod seed;
 pub mod trace;
