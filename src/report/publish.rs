@@ -195,10 +195,26 @@ pub async fn publish(report: &Report, opts: &PublishOptions) -> Vec<String> {
 
     if env.actions {
         for w in &warnings {
-            println!("::warning title=ci-gate::{}", annotations::escape_data(w));
+            emit(
+                to_stderr,
+                &format!("::warning title=ci-gate::{}\n", annotations::escape_data(w)),
+            );
         }
     }
     warnings
+}
+
+/// Workflow commands to stdout, or to stderr when stdout carries a report.
+fn emit(to_stderr: bool, text: &str) {
+    if to_stderr {
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(text.as_bytes());
+        let _ = err.flush();
+    } else {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
 }
 
 /// Post or update the PR comment when asked; a warning when it cannot be done.

@@ -89,6 +89,12 @@ pub fn render(report: &Report, opts: &TerminalOptions) -> String {
                 s => s.to_string(),
             };
             let mut notes = row.rules.join(", ");
+            if let Some(lock) = &row.lock {
+                if !notes.is_empty() {
+                    notes.push_str("; ");
+                }
+                notes.push_str(&format!("lock: {lock}"));
+            }
             if let Some(n) = &row.note {
                 if !notes.is_empty() {
                     notes.push_str(": ");
