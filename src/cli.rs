@@ -42,7 +42,7 @@ pub struct VerifyArgs {
     /// Migration format (default: auto-detected).
     #[arg(long, value_enum)]
     pub format: Option<Format>,
-    /// Git ref of the base (incremental runs; not yet used: scratch only).
+    /// Git ref of the base (default: the PR base in GitHub Actions, else config, else origin/main).
     #[arg(long, value_name = "REF")]
     pub base: Option<String>,
     /// Where the throwaway Postgres comes from.
@@ -60,19 +60,19 @@ pub struct VerifyArgs {
     /// Directory with initdb and postgres for --provider local.
     #[arg(long, value_name = "DIR")]
     pub pg_bin: Option<PathBuf>,
-    /// Read-only drift check against a real database (not yet available).
+    /// Read-only drift check against a real database (production), before deploying.
     #[arg(long, value_name = "URL")]
     pub live_url: Option<String>,
     /// Write the JSON report here ('-' for stdout).
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
-    /// Write SARIF 2.1.0 here (not yet available).
+    /// Write SARIF 2.1.0 here ('-' for stdout).
     #[arg(long, value_name = "PATH")]
     pub sarif: Option<PathBuf>,
-    /// Write the Markdown report here (not yet available).
+    /// Write the Markdown report (the PR comment's body) here ('-' for stdout).
     #[arg(long, value_name = "PATH")]
     pub markdown: Option<PathBuf>,
-    /// Post the report as a pull-request comment (not yet available).
+    /// Post the report as one pull-request comment, updated in place (auto: on pull-request events in GitHub Actions).
     #[arg(long, value_enum)]
     pub comment: Option<CommentMode>,
     /// Pull request number for --comment (default: from the GitHub event payload).

@@ -195,7 +195,7 @@ impl Config {
             ConfigError { file: path.to_path_buf(), line: e.location().map(|l| l.line()), message: msg, hint: hint.into() }
         })?;
         for id in config.rules.keys() {
-            if find_rule(id).is_none() {
+            if find_rule(id).is_none() && !crate::check::squawk::is_squawk_rule(id) {
                 return Err(ConfigError {
                     file: path.to_path_buf(),
                     line: line_of(text, id),

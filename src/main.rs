@@ -8,8 +8,10 @@ use clap::Parser;
 
 use ci_gate::check::ALL_RULES;
 use ci_gate::cli::{Cli, Command, VerifyArgs};
+use ci_gate::config::CommentMode;
 use ci_gate::error::UserError;
 use ci_gate::pipeline;
+use ci_gate::report::publish::{self, GithubEnv, PublishOptions};
 use ci_gate::report::{json, terminal};
 
 fn main() -> ExitCode {
@@ -69,6 +71,16 @@ fn verify(args: VerifyArgs) -> ExitCode {
     };
     let json_path = args.json.clone();
     let (quiet, verbose) = (args.quiet, args.verbose);
+    let mut publish_opts = PublishOptions {
+        markdown: args.markdown.clone(),
+        sarif: args.sarif.clone(),
+        comment: args.comment.unwrap_or(CommentMode::Auto),
+        pr: args.pr,
+        github_token: args.github_token.clone(),
+        stdout_is_data: json_path.as_deref().is_some_and(|p| p.as_os_str() == "-"),
+        env: GithubEnv::from_process_env(),
+    };
+    let in_actions = std::env::var("GITHUB_ACTIONS").ok().as_deref() == Some("true");
     match runtime.block_on(pipeline::verify(args)) {
         Ok(report) => {
             let json_to_stdout = json_path.as_deref().is_some_and(|p| p.as_os_str() == "-");
@@ -94,6 +106,12 @@ fn verify(args: VerifyArgs) -> ExitCode {
                     .join("\n")
                     + "\n";
             }
+            if in_actions {
+                // SQL excerpts come from the pull request: stop GitHub from reading workflow
+                // commands (::error::, ::add-mask::…) out of them.
+                let token = format!("ci-gate-{}", std::process::id());
+                text = format!("::stop-commands::{token}\n{text}::{token}::\n");
+            }
             if json_to_stdout {
                 eprint!("{text}");
             } else {
@@ -112,6 +130,12 @@ fn verify(args: VerifyArgs) -> ExitCode {
                     eprintln!("{err}");
                     return ExitCode::from(err.exit_code());
                 }
+            }
+            if let Some(mode) = report.comment {
+                publish_opts.comment = mode;
+            }
+            for w in runtime.block_on(publish::publish(&report, &publish_opts)) {
+                eprintln!("warning: {w}");
             }
             let _ = std::io::stdout().flush();
             ExitCode::from(pipeline::exit_code(&report))

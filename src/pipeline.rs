@@ -120,16 +120,6 @@ async fn verify_inner(
     let project = project_dir(args.project_dir.as_deref())?;
     let (config, _config_path) = Config::load(&project, args.config.as_deref())?;
     let mut notes = Vec::new();
-    for (flag, given) in [
-        ("--sarif", args.sarif.is_some()),
-        ("--markdown", args.markdown.is_some()),
-    ] {
-        if given {
-            notes.push(format!(
-                "{flag} is not available in this version yet; ignored"
-            ));
-        }
-    }
 
     // Where the migrations are (exit 2 before anything starts).
     let dir = locate::migrations_dir(
@@ -438,7 +428,9 @@ async fn verify_inner(
         findings,
         notes,
         timings_ms: timings,
+        comment: None,
     };
+    report.comment = args.comment.or(config.comment);
     report.finalize();
     Ok(report)
 }
@@ -693,12 +685,11 @@ async fn build_incremental(
     } else {
         builder.apply(&prefix_db, &prefix).await?
     };
-    if let (true, false, Some(c)) = (prefix_is_base, restored, cache) {
-        if prefix_out.iter().all(|o| o.status == Status::Applied) {
-            if let Err(why) = c.save(builder.server, &prefix_db, owner, base) {
-                notes.push(format!("base cache not written: {why}"));
-            }
-        }
+    if let (true, false, Some(c)) = (prefix_is_base, restored, cache)
+        && prefix_out.iter().all(|o| o.status == Status::Applied)
+        && let Err(why) = c.save(builder.server, &prefix_db, owner, base)
+    {
+        notes.push(format!("base cache not written: {why}"));
     }
     let prefix_ok = prefix_out.iter().all(|o| o.status == Status::Applied);
     runs.push(("base".to_string(), prefix_out.clone()));
@@ -760,10 +751,7 @@ async fn build_incremental(
     if base_ok && !deploy.is_empty() {
         let t = Instant::now();
         let db = builder.create("seeded", Some(&base_db)).await?;
-        let seed_sql = match seed {
-            Some((path, sql)) => Some((path.as_str(), sql.as_str())),
-            None => None,
-        };
+        let seed_sql = seed.map(|(path, sql)| (path.as_str(), sql.as_str()));
         traced = Some(builder.trace(&db, &deploy, seed_sql).await?);
         timings.insert("trace".into(), ms(t.elapsed()));
     }
@@ -1055,10 +1043,10 @@ fn observed_findings(
             .any(|o| o.name == name && o.status == Status::Applied)
     };
     for t in traces {
-        if let Some(f) = &t.failure {
-            if applied_incrementally(&t.name) {
-                out.push(fails_on_existing_rows::finding(&t.name, &t.path, f));
-            }
+        if let Some(f) = &t.failure
+            && applied_incrementally(&t.name)
+        {
+            out.push(fails_on_existing_rows::finding(&t.name, &t.path, f));
         }
     }
     out

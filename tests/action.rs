@@ -683,7 +683,7 @@ fn dockerfile_is_multi_stage_with_postgres_tini_and_ci_gate_entrypoint() {
     ] {
         assert!(apt.contains(pkg), "{pkg} in {apt}");
     }
-    assert!(runtime.iter().any(|l| *l == "ARG PG_MAJOR=15"));
+    assert!(runtime.contains(&"ARG PG_MAJOR=15"));
     assert!(apt.contains("rm -rf /var/lib/apt/lists/*"));
     assert!(
         runtime

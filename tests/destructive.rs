@@ -61,7 +61,9 @@ fn base_repo() -> Repo {
 }
 
 /// (migration, sql, expected (rule, line))
-const PROBLEMS: &[(&str, &str, &[(&str, usize)])] = &[
+type Problem = (&'static str, &'static str, &'static [(&'static str, usize)]);
+
+const PROBLEMS: &[Problem] = &[
     (
         "20240301000000_drop_legacy",
         "SET lock_timeout = '5s';\n-- AlterTable\nALTER TABLE \"User\" DROP COLUMN \"legacy\";\n",

@@ -196,8 +196,28 @@ fn sarif_finding_without_file_points_at_its_migration_or_the_directory() {
 
 #[test]
 fn sarif_snapshot() {
-    let text = sarif::render(&reports::failing())
-        .replace(&format!("\"{}\"", env!("CARGO_PKG_VERSION")), "\"VERSION\"");
+    // Rule texts and the version live elsewhere (rule docs, Cargo.toml): placeholders keep this
+    // snapshot about the SARIF shape; `sarif_structure_for_every_fixture` checks the texts.
+    let mut v = log(&reports::failing());
+    if let Some(rules) = v["runs"][0]["tool"]["driver"]["rules"].as_array_mut() {
+        for rule in rules {
+            let id = rule["id"].as_str().unwrap_or_default().to_string();
+            for (key, sub) in [
+                ("shortDescription", "text"),
+                ("fullDescription", "text"),
+                ("help", "text"),
+                ("help", "markdown"),
+            ] {
+                if rule[key].get(sub).is_some() {
+                    rule[key][sub] = Value::String(format!("<{key}.{sub} of {id}>"));
+                }
+            }
+        }
+    }
+    for key in ["version", "semanticVersion"] {
+        v["runs"][0]["tool"]["driver"][key] = Value::String("VERSION".into());
+    }
+    let text = serde_json::to_string_pretty(&v).unwrap_or_default();
     insta::assert_snapshot!(text);
 }
 

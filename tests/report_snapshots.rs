@@ -74,6 +74,7 @@ fn base_report(rows: Vec<MigrationRow>, findings: Vec<Finding>, scratch: CheckRe
             ("provision".to_string(), 612),
             ("scratch".to_string(), 4100),
         ]),
+        comment: None,
     };
     r.finalize();
     r

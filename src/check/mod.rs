@@ -4,8 +4,10 @@
 //! `ci-gate rules` and `ci-gate explain RULE` print from that registry. Severity is per rule,
 //! overridable in `.ci-gate.yml`.
 
+pub mod allow;
 pub mod finding;
 pub mod rules;
+pub mod squawk;
 
 pub use finding::{Category, Finding, Severity, Source};
 pub use rules::{ALL_RULES, Rule, find_rule};

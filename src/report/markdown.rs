@@ -738,7 +738,7 @@ pub(crate) fn text(s: &str) -> String {
 fn inline(s: &str, in_table: bool) -> String {
     let one = single_line(s);
     let parts: Vec<&str> = one.split('`').collect();
-    if parts.len() < 3 || parts.len() % 2 == 0 {
+    if parts.len() < 3 || parts.len().is_multiple_of(2) {
         return text(&one);
     }
     let mut out = String::new();
@@ -788,7 +788,7 @@ fn html(s: &str) -> String {
 /// Text inside raw HTML, with `code` spans turned into `<code>`.
 fn html_inline(s: &str) -> String {
     let parts: Vec<&str> = s.split('`').collect();
-    if parts.len() < 3 || parts.len() % 2 == 0 {
+    if parts.len() < 3 || parts.len().is_multiple_of(2) {
         // No pair, or an odd backtick out: keep the text as it is.
         return html(s);
     }

@@ -138,6 +138,9 @@ pub struct Report {
     pub notes: Vec<String>,
     /// Phase timings in milliseconds.
     pub timings_ms: BTreeMap<String, u64>,
+    /// `--comment` or `comment:` from the config, for the sinks (not part of the JSON).
+    #[serde(skip)]
+    pub comment: Option<crate::config::CommentMode>,
 }
 
 impl Report {

@@ -54,13 +54,12 @@ pub fn to_value(report: &Report) -> Value {
         "version": env!("CARGO_PKG_VERSION"),
         "rules": rules,
     });
-    let info_uri = if env!("CARGO_PKG_REPOSITORY").is_empty() {
-        env!("CARGO_PKG_HOMEPAGE")
-    } else {
-        env!("CARGO_PKG_REPOSITORY")
-    };
-    if !info_uri.is_empty() {
-        driver["informationUri"] = json!(info_uri);
+    // The package's repository (or homepage) once Cargo.toml names one.
+    if let Some(uri) = [env!("CARGO_PKG_REPOSITORY"), env!("CARGO_PKG_HOMEPAGE")]
+        .into_iter()
+        .find(|u| !u.is_empty())
+    {
+        driver["informationUri"] = json!(uri);
     }
     json!({
         "$schema": SARIF_SCHEMA,

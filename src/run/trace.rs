@@ -603,14 +603,14 @@ async fn refine_row_changes(
             fingerprint(conn, rel, &present).await,
         ) {
             let same_columns = present.len() == table_columns(&base.snap, oid).len();
-            if same_columns && prev != fp {
-                if let Some(rc) = st
+            if same_columns
+                && prev != fp
+                && let Some(rc) = st
                     .row_changes
                     .iter_mut()
                     .find(|r| r.table == rel.qualified())
-                {
-                    rc.changed_existing_columns = true;
-                }
+            {
+                rc.changed_existing_columns = true;
             }
             if same_columns {
                 base.fingerprints.insert(oid, fp);

@@ -20,7 +20,7 @@ pub fn check(traces: &[MigrationTrace]) -> Vec<Finding> {
             .iter()
             .filter(|l| l.preexisting && l.mode == "AccessExclusiveLock")
         {
-            let scanned = st.scanned.iter().any(|s| *s == l.table);
+            let scanned = st.scanned.contains(&l.table);
             let rewritten = st.rewritten.iter().any(|(r, _)| *r == l.table);
             if !scanned || rewritten || l.relation != l.table {
                 continue;

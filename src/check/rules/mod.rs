@@ -14,6 +14,7 @@ pub mod drops_table;
 pub mod edited_applied_migration;
 pub mod fails_on_existing_rows;
 pub mod history_drift;
+pub mod invalid_allow_directive;
 pub mod invalid_migration_layout;
 pub mod live_drift;
 pub mod live_failed_migration;
@@ -52,6 +53,7 @@ pub use drops_table::RULE as DROPS_TABLE;
 pub use edited_applied_migration::RULE as EDITED_APPLIED_MIGRATION;
 pub use fails_on_existing_rows::RULE as FAILS_ON_EXISTING_ROWS;
 pub use history_drift::RULE as HISTORY_DRIFT;
+pub use invalid_allow_directive::RULE as INVALID_ALLOW_DIRECTIVE;
 pub use invalid_migration_layout::RULE as INVALID_MIGRATION_LAYOUT;
 pub use live_drift::RULE as LIVE_DRIFT;
 pub use live_failed_migration::RULE as LIVE_FAILED_MIGRATION;
@@ -88,6 +90,7 @@ pub static ALL_RULES: &[&Rule] = &[
     &BLOCKS_WRITES,
     &MISSING_LOCK_TIMEOUT,
     &INVALID_MIGRATION_LAYOUT,
+    &INVALID_ALLOW_DIRECTIVE,
 ];
 
 /// Look a rule up by id.
