@@ -39,12 +39,24 @@ fn main() -> ExitCode {
                     r.summary
                 ));
             }
+            out.push_str("\nStatic lint (squawk-linter; rules that fire on nearly every Prisma file are off, turn them on under `rules:`):\n");
+            for (id, summary, severity, on) in ci_gate::check::squawk::squawk_rules() {
+                let sev = if on {
+                    pipeline::severity_name(severity)
+                } else {
+                    "off"
+                };
+                out.push_str(&format!("{id:<45} {sev:<8} {summary}\n"));
+            }
             print!("{out}");
             ExitCode::SUCCESS
         }
-        Command::Explain { rule } => match ci_gate::check::find_rule(&rule) {
-            Some(r) => {
-                print!("{}", r.doc);
+        Command::Explain { rule } => match ci_gate::check::find_rule(&rule)
+            .map(|r| r.doc.to_string())
+            .or_else(|| ci_gate::check::squawk::explain(&rule))
+        {
+            Some(doc) => {
+                print!("{doc}");
                 ExitCode::SUCCESS
             }
             None => {

@@ -354,7 +354,58 @@ async fn verify_inner(
     } else if outcome.plan.is_none() {
         notes.push("no base: the destructive-operation and lock checks need a base to compare with (--base)".into());
     }
-    let findings: Vec<Finding> = merge_same_failures(findings)
+    // Static layer (squawk) over the new and edited migrations, merged with what the trace saw.
+    let linted: Vec<&Migration> = match &outcome.plan {
+        Some(plan) => plan
+            .head
+            .iter()
+            .filter(|e| !matches!(e.class, Classification::Unchanged))
+            .map(|e| &head.migrations[e.index])
+            .collect(),
+        None => head.migrations.iter().collect(),
+    };
+    let t_lint = Instant::now();
+    let ctx = crate::check::squawk::LintContext::for_prisma(server.major(), prisma.as_ref());
+    let mut statics = Vec::new();
+    let mut raw_static = 0usize;
+    let mut dismissed = 0usize;
+    for m in &linted {
+        let out = crate::check::squawk::lint(m, &ctx, &config);
+        raw_static += out.raw_counts.values().sum::<usize>();
+        dismissed += out.dismissed.len();
+        statics.extend(out.findings);
+    }
+    let traced_names: Vec<&str> = outcome
+        .traced
+        .as_ref()
+        .map(|t| t.traces.iter().map(|t| t.name.as_str()).collect())
+        .unwrap_or_default();
+    let (mut kept, merged, by_trace) = merge_static(statics, &mut findings, &traced_names);
+    dismissed += by_trace;
+    if outcome.plan.is_none() && !kept.is_empty() {
+        // Without a base every migration counts as new, including years of deployed history:
+        // static findings inform, they do not gate.
+        for f in &mut kept {
+            f.severity = Severity::Notice;
+        }
+        notes.push(format!("no base: {} static findings over the whole history are shown as notices (give --base to gate new migrations)", kept.len()));
+    }
+    findings.extend(kept);
+    timings.insert("static".into(), ms(t_lint.elapsed()));
+    if raw_static > 0 {
+        notes.push(format!(
+            "static lint: squawk alone would report {raw_static} issues in the {} linted files; ci-gate keeps the ones that matter: \
+             {merged} merged into what the trace observed, {dismissed} dismissed as harmless (shown so by the trace or the file itself), \
+             rules that fire on every Prisma file off by default",
+            linted.len()
+        ));
+    }
+
+    // Allow directives, then configured severities (a rule turned off disappears).
+    let mut findings = merge_same_failures(findings);
+    let invalid_allows = crate::check::allow::apply(&mut findings, &linted);
+    findings.extend(invalid_allows);
+    let findings: Vec<Finding> = findings
         .into_iter()
         .filter_map(|mut f| {
             f.severity = config.severity_for(&f.rule, f.severity)?;
@@ -1050,6 +1101,49 @@ fn observed_findings(
         }
     }
     out
+}
+
+/// Merge static (squawk) findings with observed ones: a static finding whose observed twin fired on
+/// the same statement joins it as evidence; one whose twin did not fire in a traced migration is
+/// dismissed (the trace shows it harmless); the rest are kept. Returns (kept, merged, dismissed).
+fn merge_static(
+    statics: Vec<Finding>,
+    findings: &mut [Finding],
+    traced: &[&str],
+) -> (Vec<Finding>, usize, usize) {
+    let (mut kept, mut merged, mut dismissed) = (Vec::new(), 0, 0);
+    for s in statics {
+        let name = s.rule.trim_start_matches(crate::check::squawk::PREFIX);
+        let Some(twin) = crate::check::squawk::observed_equivalent(name) else {
+            kept.push(s);
+            continue;
+        };
+        // The observed finding of that rule in the same migration whose statement starts at or
+        // before the static finding's line (the statement containing it).
+        let target = findings
+            .iter_mut()
+            .filter(|o| {
+                o.rule == twin
+                    && o.migration == s.migration
+                    && o.line.is_some_and(|l| s.line.is_some_and(|sl| l <= sl))
+            })
+            .max_by_key(|o| o.line);
+        if let Some(o) = target {
+            o.evidence
+                .push(format!("static: {} — {}", s.rule, s.message));
+            merged += 1;
+            continue;
+        }
+        // The migration ran traced and the observed twin did not fire: harmless here. (A
+        // fails-on-existing-rows twin depends on the seeded rows reaching that table: kept.)
+        let in_trace = s.migration.as_deref().is_some_and(|m| traced.contains(&m));
+        if in_trace && twin != crate::check::rules::FAILS_ON_EXISTING_ROWS.id {
+            dismissed += 1;
+            continue;
+        }
+        kept.push(s);
+    }
+    (kept, merged, dismissed)
 }
 
 /// The same failure seen by several runs (e.g. incremental and from scratch) is one finding.

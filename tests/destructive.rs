@@ -239,3 +239,104 @@ fn each_rule_stays_quiet_on_its_safe_counterpart() {
     assert!(observed.is_empty(), "{observed:#?}\n{}", run.stderr);
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
+
+#[test]
+fn static_findings_merge_into_observed_ones_or_are_dismissed_by_the_trace() {
+    let r = base_repo();
+    for (name, sql, _) in PROBLEMS {
+        r.write(name, sql);
+    }
+    r.commit("problems");
+    let run = verify(r.path(), &["--base", "main"]);
+    // Every squawk finding with an observed twin joined it or was dismissed: none stands alone.
+    let alone: Vec<_> = run
+        .findings()
+        .into_iter()
+        .filter(|f| f["rule"].as_str().is_some_and(|r| r.starts_with("squawk/")))
+        .collect();
+    assert!(alone.is_empty(), "{alone:#?}");
+    let idx = run
+        .findings()
+        .into_iter()
+        .find(|f| f["rule"] == "blocks-writes" && f["migration"] == "20240302000000_post_title_idx")
+        .unwrap_or_default();
+    assert!(
+        idx["evidence"]
+            .to_string()
+            .contains("static: squawk/require-concurrent-index-creation"),
+        "{idx}"
+    );
+    let notes = run.json.clone().unwrap_or_default()["notes"].to_string();
+    assert!(
+        notes.contains("merged into what the trace observed"),
+        "{notes}"
+    );
+}
+
+#[test]
+fn a_static_lock_warning_the_trace_shows_harmless_is_dismissed() {
+    let r = base_repo();
+    // squawk flags the foreign key (adding-foreign-key-constraint); the trace shows the referenced
+    // table only locked for an instant, since the new table is empty.
+    r.write(
+        "20240401000000_comments",
+        "SET lock_timeout = '5s';\nCREATE TABLE \"Comment\" (\"id\" SERIAL NOT NULL, \"postId\" INTEGER NOT NULL, CONSTRAINT \"Comment_pkey\" PRIMARY KEY (\"id\"));\nALTER TABLE \"Comment\" ADD CONSTRAINT \"Comment_postId_fkey\" FOREIGN KEY (\"postId\") REFERENCES \"Post\"(\"id\") ON DELETE RESTRICT ON UPDATE CASCADE;\n",
+    )
+    .commit("comments");
+    let run = verify(r.path(), &["--base", "main"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.findings()
+            .iter()
+            .all(|f| f["rule"] != "squawk/adding-foreign-key-constraint"),
+        "{:#?}",
+        run.findings()
+    );
+    let notes = run.json.clone().unwrap_or_default()["notes"].to_string();
+    assert!(notes.contains("dismissed as harmless"), "{notes}");
+}
+
+#[test]
+fn allow_directives_mark_findings_allowed_with_their_reason() {
+    let r = base_repo();
+    r.write(
+        "20240301000000_drop_legacy",
+        "SET lock_timeout = '5s';\n-- ci-gate: allow drops-column -- unused since v2.3, see #812\nALTER TABLE \"User\" DROP COLUMN \"legacy\";\n",
+    )
+    .write("20240302000000_drop_name", "SET lock_timeout = '5s';\n-- ci-gate: allow drops-column\nALTER TABLE \"User\" DROP COLUMN \"name\";\n")
+    .write("20240303000000_unused_allow", "SET lock_timeout = '5s';\n-- ci-gate: allow drops-table -- nothing is dropped here\nALTER TABLE \"Post\" ADD COLUMN \"x\" TEXT;\n")
+    .commit("allows");
+    let run = verify(r.path(), &["--base", "main"]);
+    let findings = run.findings();
+    let legacy = findings
+        .iter()
+        .find(|f| f["rule"] == "drops-column" && f["migration"] == "20240301000000_drop_legacy")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(legacy["allowed"], true, "{legacy}");
+    assert_eq!(legacy["allow_reason"], "unused since v2.3, see #812");
+    // no reason: not allowed, and the directive itself is a finding
+    let name = findings
+        .iter()
+        .find(|f| f["rule"] == "drops-column" && f["migration"] == "20240302000000_drop_name")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(name["allowed"], false);
+    let invalid: Vec<_> = findings
+        .iter()
+        .filter(|f| f["rule"] == "invalid-allow-directive")
+        .collect();
+    assert_eq!(
+        invalid.len(),
+        2,
+        "missing reason and unused allow: {invalid:#?}"
+    );
+    assert!(
+        invalid
+            .iter()
+            .any(|f| f["migration"] == "20240303000000_unused_allow" && f["line"] == 2)
+    );
+    assert_eq!(run.code, 1);
+    let json = run.json.clone().unwrap_or_default();
+    assert_eq!(json["counts"]["allowed"], 1);
+}

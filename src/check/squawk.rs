@@ -825,13 +825,22 @@ fn capitalize(s: &str) -> String {
 
 /// The configured level of a squawk rule (its own entry, else an alias naming it).
 fn configured(config: &Config, name: &str) -> Option<RuleLevel> {
-    if let Some(level) = config.rules.get(&format!("{PREFIX}{name}")) {
-        return Some(*level);
+    let mut via_alias = None;
+    for (key, level) in &config.rules {
+        let Some(n) = key.strip_prefix(PREFIX) else {
+            continue;
+        };
+        if n == name {
+            return Some(*level);
+        }
+        if ALIASES
+            .iter()
+            .any(|(alias, to)| *alias == n && to.contains(&name))
+        {
+            via_alias = Some(*level);
+        }
     }
-    ALIASES
-        .iter()
-        .filter(|(_, to)| to.contains(&name))
-        .find_map(|(alias, _)| config.rules.get(&format!("{PREFIX}{alias}")).copied())
+    via_alias
 }
 
 /// Severity of `e` under `config`; `None` when it is off.
@@ -984,45 +993,37 @@ impl<'a> Analysis<'a> {
         let mut tx = 0;
         for stmt in parse.tree().stmts() {
             let node = stmt.syntax();
-            let mut start = None;
-            let mut end = 0;
-            let mut words: Vec<String> = Vec::new();
-            let mut join_next = false;
-            for tok in node
-                .descendants_with_tokens()
-                .filter_map(|e| e.into_token())
-            {
-                let kind = tok.kind();
-                if matches!(kind, SyntaxKind::WHITESPACE | SyntaxKind::COMMENT) {
-                    continue;
+            let (start, end, words) = if keep_words {
+                match stmt_words(node) {
+                    Some(x) => x,
+                    None => continue,
                 }
-                let range = tok.text_range();
-                start.get_or_insert(usize::from(range.start()));
-                end = usize::from(range.end());
-                let t = tok.text();
-                if t == ";" || !(keep_words || words.is_empty()) {
-                    continue;
-                }
-                if t == "." {
-                    join_next = true;
-                    continue;
-                }
-                let word = if let Some(q) = t.strip_prefix('"').and_then(|q| q.strip_suffix('"')) {
-                    q.replace("\"\"", "\"")
-                } else if kind == SyntaxKind::IDENT {
-                    t.to_lowercase()
-                } else {
-                    t.to_uppercase()
+            } else {
+                // Only the bounds and the first word: walk in from both ends.
+                let range = node.text_range();
+                let trivia = |t: &squawk_syntax::SyntaxToken| {
+                    matches!(t.kind(), SyntaxKind::WHITESPACE | SyntaxKind::COMMENT)
                 };
-                if join_next && let Some(last) = words.last_mut() {
-                    // `schema.name` → `name`
-                    *last = word;
-                } else {
-                    words.push(word);
+                let mut first = node.first_token();
+                while let Some(t) = first.as_ref().filter(|t| trivia(t)) {
+                    first = t
+                        .next_token()
+                        .filter(|n| n.text_range().end() <= range.end());
                 }
-                join_next = false;
-            }
-            let Some(start) = start else { continue };
+                let Some(first) = first else { continue };
+                let mut last = node.last_token();
+                while let Some(t) = last.as_ref().filter(|t| trivia(t)) {
+                    last = t
+                        .prev_token()
+                        .filter(|p| p.text_range().start() >= range.start());
+                }
+                let end = last.map_or(range.end(), |t| t.text_range().end());
+                (
+                    usize::from(first.text_range().start()),
+                    usize::from(end),
+                    vec![first.text().to_uppercase()],
+                )
+            };
             let first = words.first().map(String::as_str).unwrap_or("");
             let is_begin = matches!(first, "BEGIN" | "START");
             let is_end = matches!(first, "COMMIT" | "END" | "ROLLBACK" | "ABORT");
@@ -1296,6 +1297,49 @@ impl<'a> Analysis<'a> {
     }
 }
 
+/// A statement's bounds (first to last non-trivia token) and its words: keywords upper-cased,
+/// quoted identifiers unquoted, unquoted ones lower-cased, `schema.name` reduced to `name`, no `;`.
+fn stmt_words(node: &squawk_syntax::SyntaxNode) -> Option<(usize, usize, Vec<String>)> {
+    let mut start = None;
+    let mut end = 0;
+    let mut words: Vec<String> = Vec::new();
+    let mut join_next = false;
+    for tok in node
+        .descendants_with_tokens()
+        .filter_map(|e| e.into_token())
+    {
+        let kind = tok.kind();
+        if matches!(kind, SyntaxKind::WHITESPACE | SyntaxKind::COMMENT) {
+            continue;
+        }
+        let range = tok.text_range();
+        start.get_or_insert(usize::from(range.start()));
+        end = usize::from(range.end());
+        let t = tok.text();
+        if t == ";" {
+            continue;
+        }
+        if t == "." {
+            join_next = true;
+            continue;
+        }
+        let word = if let Some(q) = t.strip_prefix('"').and_then(|q| q.strip_suffix('"')) {
+            q.replace("\"\"", "\"")
+        } else if kind == SyntaxKind::IDENT {
+            t.to_lowercase()
+        } else {
+            t.to_uppercase()
+        };
+        if join_next && let Some(last) = words.last_mut() {
+            *last = word;
+        } else {
+            words.push(word);
+        }
+        join_next = false;
+    }
+    Some((start?, end, words))
+}
+
 /// ci-gate's own fix where squawk's help would fail the way the tool runs the file, or where
 /// squawk gives none.
 fn own_fix(name: &str, ctx: &LintContext) -> Option<String> {
@@ -1423,6 +1467,16 @@ mod tests {
         for r in Linter::with_default_rules().rules {
             assert!(entry_for(r).is_some(), "no entry for squawk rule {r}");
         }
+    }
+
+    #[test]
+    fn prisma_files_are_one_transaction_up_to_7_3() {
+        use crate::discover::prisma_version::parse;
+        assert!(LintContext::for_prisma(16, None).assume_in_transaction);
+        let v63 = parse("6.19.0", "package.json");
+        let v74 = parse("^7.4.1", "package.json");
+        assert!(LintContext::for_prisma(16, v63.as_ref()).assume_in_transaction);
+        assert!(!LintContext::for_prisma(16, v74.as_ref()).assume_in_transaction);
     }
 
     #[test]

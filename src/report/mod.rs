@@ -171,7 +171,10 @@ impl Report {
             let mut rules: Vec<String> = self
                 .findings
                 .iter()
-                .filter(|f| f.migration.as_deref() == Some(&row.name))
+                // Notices inform; they do not flag a migration.
+                .filter(|f| {
+                    f.migration.as_deref() == Some(&row.name) && f.severity > Severity::Notice
+                })
                 .map(|f| f.rule.clone())
                 .collect();
             rules.dedup();

@@ -134,7 +134,12 @@ pub fn render(report: &Report, opts: &TerminalOptions) -> String {
         let _ = writeln!(out, "{table}");
     }
 
+    let mut hidden_notices = 0usize;
     for f in &report.findings {
+        if f.severity == Severity::Notice && !opts.verbose {
+            hidden_notices += 1;
+            continue;
+        }
         let (label, code) = match f.severity {
             Severity::Error => ("error", "1;31"),
             Severity::Warning => ("warning", "1;33"),
@@ -164,6 +169,9 @@ pub fn render(report: &Report, opts: &TerminalOptions) -> String {
         }
     }
 
+    if hidden_notices > 0 {
+        let _ = writeln!(out, " {hidden_notices} notices (--verbose lists them)");
+    }
     for note in &report.notes {
         let _ = writeln!(out, " note: {note}");
     }

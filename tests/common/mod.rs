@@ -33,11 +33,12 @@ impl Run {
             .unwrap_or_default()
     }
 
-    /// Rule ids of the findings, sorted.
+    /// Rule ids of the findings that gate (errors and warnings; notices inform), sorted.
     pub fn rules(&self) -> Vec<String> {
         let mut r: Vec<String> = self
             .findings()
             .iter()
+            .filter(|f| f["severity"] != "notice")
             .filter_map(|f| f["rule"].as_str().map(str::to_owned))
             .collect();
         r.sort();
