@@ -101,3 +101,10 @@ impl From<crate::provision::ProvisionError> for UserError {
         }
     }
 }
+
+/// The server's message for a database error, else the error's text.
+pub fn db_message(e: &sqlx::Error) -> String {
+    e.as_database_error()
+        .map(|d| d.message().to_string())
+        .unwrap_or_else(|| e.to_string())
+}

@@ -575,7 +575,7 @@ async fn prepare_roles(
         Err(e) => {
             notes.push(format!(
                 "migrations ran as the server's user, not a separate owner role (could not create a role: {})",
-                e.as_database_error().map(|d| d.message().to_string()).unwrap_or_else(|| e.to_string())
+                crate::error::db_message(&e)
             ));
             Ok(None)
         }

@@ -10,7 +10,7 @@ use sqlx::{AssertSqlSafe, Connection};
 use super::Outcome;
 use super::prisma::{self as prisma_run, ApplyOptions};
 use crate::discover::Migration;
-use crate::error::UserError;
+use crate::error::{UserError, db_message};
 use crate::inspect::{self, Catalog, InspectOptions};
 use crate::provision::{Server, connect_quiet, quote_ident};
 
@@ -24,13 +24,7 @@ pub struct Builder<'a> {
 }
 
 fn env_err(what: String) -> impl FnOnce(sqlx::Error) -> UserError {
-    move |e| {
-        UserError::environment(what).detail(
-            e.as_database_error()
-                .map(|d| d.message().to_string())
-                .unwrap_or_else(|| e.to_string()),
-        )
-    }
+    move |e| UserError::environment(what).detail(db_message(&e))
 }
 
 impl<'a> Builder<'a> {
@@ -57,7 +51,7 @@ impl<'a> Builder<'a> {
                 );
                 sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await.map_err(|e| {
                     UserError::environment(format!("could not create extension `{ext}` (from `extensions:` in .ci-gate.yml)"))
-                        .detail(e.as_database_error().map(|d| d.message().to_string()).unwrap_or_else(|| e.to_string()))
+                        .detail(db_message(&e))
                         .hint("use a server that ships it (--image, --pg-bin or --database-url), or remove it from `extensions:`")
                 })?;
             }
@@ -73,15 +67,9 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// Apply `migrations` to `db` as the owner, the way the tool does.
-    pub async fn apply(
-        &self,
-        db: &str,
-        migrations: &[&Migration],
-    ) -> Result<Vec<Outcome>, UserError> {
-        if migrations.is_empty() {
-            // Still create the history table, as the tool's first deploy would.
-        }
+    /// A session on `db` as the owner, prepared the way the tool's is (search_path, timeout,
+    /// history table).
+    async fn owner_session(&self, db: &str) -> Result<sqlx::PgConnection, UserError> {
         let mut conn = connect_quiet(&self.owner_options(db))
             .await
             .map_err(env_err(format!(
@@ -90,6 +78,16 @@ impl<'a> Builder<'a> {
         prisma_run::prepare(&mut conn, self.opts)
             .await
             .map_err(|e| UserError::environment(e.to_string()))?;
+        Ok(conn)
+    }
+
+    /// Apply `migrations` to `db` as the owner, the way the tool does.
+    pub async fn apply(
+        &self,
+        db: &str,
+        migrations: &[&Migration],
+    ) -> Result<Vec<Outcome>, UserError> {
+        let mut conn = self.owner_session(db).await?;
         let outcomes = prisma_run::apply_all(&mut conn, migrations, self.opts).await.map_err(|e| {
             UserError::environment(format!("the server failed while applying migrations: {e}"))
                 .hint("the server may have crashed or run out of resources; run again with --verbose")
@@ -138,19 +136,12 @@ impl<'a> Builder<'a> {
         if let Some((path, sql)) = seed_sql {
             sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(&mut admin).await.map_err(|e| {
                 UserError::bad_input(format!("{path}: the seed SQL (`seed:` in .ci-gate.yml) fails on the base schema"))
-                    .detail(e.as_database_error().map(|d| d.message().to_string()).unwrap_or_else(|| e.to_string()))
+                    .detail(db_message(&e))
                     .hint("make the seed file apply on a database built from the base branch's migrations")
             })?;
         }
         let _ = admin.close().await;
-        let mut conn = connect_quiet(&self.owner_options(db))
-            .await
-            .map_err(env_err(format!(
-                "could not connect to {db} as the migration owner"
-            )))?;
-        prisma_run::prepare(&mut conn, self.opts)
-            .await
-            .map_err(|e| UserError::environment(e.to_string()))?;
+        let mut conn = self.owner_session(db).await?;
         let mut baseline = super::trace::baseline(&mut conn)
             .await
             .map_err(env_err("could not read the seeded base".into()))?;

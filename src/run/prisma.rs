@@ -238,28 +238,24 @@ impl RawError {
                 timed_out: false,
             };
         }
-        RawError {
-            sqlstate: None,
-            message: e.to_string(),
-            detail: None,
-            hint: None,
-            context: None,
-            table: None,
-            column: None,
-            constraint: None,
-            position: None,
-            statement_start: None,
-            timed_out: false,
-        }
+        RawError::plain(e.to_string(), false)
     }
 
     fn timeout(after: Duration) -> RawError {
-        RawError {
-            sqlstate: None,
-            message: format!(
+        RawError::plain(
+            format!(
                 "no answer from the server within {} s (statement timeout plus grace)",
                 after.as_secs()
             ),
+            true,
+        )
+    }
+
+    /// An error with only a message (not from the server).
+    fn plain(message: String, timed_out: bool) -> RawError {
+        RawError {
+            sqlstate: None,
+            message,
             detail: None,
             hint: None,
             context: None,
@@ -268,7 +264,7 @@ impl RawError {
             constraint: None,
             position: None,
             statement_start: None,
-            timed_out: true,
+            timed_out,
         }
     }
 }
