@@ -148,7 +148,7 @@ async fn verify_inner(
                 .hint("pass a branch or commit that shares history with HEAD"));
             }
             Ok(Err(reason)) => {
-                notes.push(format!("{reason}: from scratch only"));
+                notes.push(format!("{reason}: from scratch only (the incremental, drift, destructive and lock checks need a base: --base REF)"));
                 None
             }
             Err(e) => return Err(UserError::environment(e.what).detail(e.detail).hint(e.hint)),
@@ -161,7 +161,7 @@ async fn verify_inner(
             .hint("run ci-gate inside the repository's work tree, or drop --base"));
         }
         None => {
-            notes.push("not a git repository: from scratch only".into());
+            notes.push("not a git repository: from scratch only (the incremental, drift, destructive and lock checks need a base)".into());
             None
         }
     };
@@ -351,8 +351,6 @@ async fn verify_inner(
                     .join(", ")
             ));
         }
-    } else if outcome.plan.is_none() {
-        notes.push("no base: the destructive-operation and lock checks need a base to compare with (--base)".into());
     }
     // Static layer (squawk) over the new and edited migrations, merged with what the trace saw.
     let linted: Vec<&Migration> = match &outcome.plan {
