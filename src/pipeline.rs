@@ -758,19 +758,40 @@ async fn build_incremental(
     let base_took = t.elapsed();
     timings.insert("base".into(), ms(base_took));
 
-    // 3. Incremental: base + the migrations deploy would apply, in deploy order.
     let deploy: Vec<&Migration> = plan.deploy.iter().map(|&i| &head.migrations[i]).collect();
+    // 3a. Seeded and traced: a clone of base with synthetic rows in every table, then the new
+    //     migrations statement by statement, observing locks, rewrites and catalog changes.
+    let mut traced = None;
+    if base_ok && !deploy.is_empty() {
+        let t = Instant::now();
+        let db = builder.create("seeded", Some(&base_db)).await?;
+        let seed_sql = seed.map(|(path, sql)| (path.as_str(), sql.as_str()));
+        traced = Some(builder.trace(&db, &deploy, seed_sql).await?);
+        timings.insert("trace".into(), ms(t.elapsed()));
+    }
+
+    // 3b. The scratch database is cloned from the prefix now, before incremental changes base
+    //     (which may be the prefix) in place.
+    let scratch_db = if !plan.identical_sequences && prefix_ok {
+        let t = Instant::now();
+        let db = builder.create("scratch", Some(&prefix_db)).await?;
+        timings.insert("clone".into(), ms(t.elapsed()));
+        Some(db)
+    } else {
+        None
+    };
+
+    // 3. Incremental: base + the migrations deploy would apply, in deploy order, applied in place
+    //    on the base database (every clone of base was taken above).
     let (inc_out, incremental) = if base_ok {
         let t = Instant::now();
-        let db = builder.create("incremental", Some(&base_db)).await?;
-        let clone_took = t.elapsed();
+        let db = base_db.clone();
         let out = builder.apply(&db, &deploy).await?;
         let took = t.elapsed();
-        timings.insert("clone".into(), ms(clone_took));
-        timings.insert("incremental".into(), ms(took - clone_took));
+        timings.insert("incremental".into(), ms(took));
         let check = run_check(
             &out,
-            took - clone_took,
+            took,
             &format!(
                 "{} new on base ({} migrations, {} in {})",
                 deploy.len(),
@@ -794,17 +815,6 @@ async fn build_incremental(
         )
     };
 
-    // 3b. Seeded and traced: a clone of base with synthetic rows in every table, then the new
-    //     migrations statement by statement, observing locks, rewrites and catalog changes.
-    let mut traced = None;
-    if base_ok && !deploy.is_empty() {
-        let t = Instant::now();
-        let db = builder.create("seeded", Some(&base_db)).await?;
-        let seed_sql = seed.map(|(path, sql)| (path.as_str(), sql.as_str()));
-        traced = Some(builder.trace(&db, &deploy, seed_sql).await?);
-        timings.insert("trace".into(), ms(t.elapsed()));
-    }
-
     // 4. Scratch: head from empty, sharing the prefix; skipped when it is provably the same
     //    sequence as incremental.
     let mut scratch_out: Option<(String, Vec<Outcome>)> = None;
@@ -824,7 +834,7 @@ async fn build_incremental(
         }
     } else {
         let t = Instant::now();
-        let db = builder.create("scratch", Some(&prefix_db)).await?;
+        let db = scratch_db.clone().unwrap_or_default();
         let rest: Vec<&Migration> = head.migrations[k..].iter().collect();
         let out = builder.apply(&db, &rest).await?;
         let took = t.elapsed();
