@@ -22,6 +22,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 
@@ -88,6 +89,28 @@ def main() -> int:
     os.close(fd)
     try:
         with open(log, "ab") as logf:
+            state = {"main": None, "hwm": 0, "pss": 0, "rss": 0, "samples": 0}
+            done = threading.Event()
+
+            def sample(time_pid: int) -> None:
+                # Runs beside the command; the main thread only waits, so the wall time is exact.
+                while not done.is_set():
+                    kids = children_map()
+                    if state["main"] is None:
+                        c = kids.get(time_pid, [])
+                        state["main"] = c[0] if c else None
+                    if state["main"] is not None:
+                        hwm = status_kb(state["main"], "VmHWM")
+                        state["hwm"] = max(state["hwm"], hwm)
+                        rss = pss = 0
+                        for p in descendants(state["main"], kids):
+                            r, s_ = rollup_kb(p)
+                            rss += r
+                            pss += s_
+                        state["rss"], state["pss"] = max(state["rss"], rss), max(state["pss"], pss)
+                        state["samples"] += 1
+                    done.wait(interval)
+
             t0 = time.perf_counter()
             proc = subprocess.Popen(
                 ["/usr/bin/time", "-v", "-o", timefile] + cmd,
@@ -95,25 +118,13 @@ def main() -> int:
                 stderr=logf,
                 stdin=subprocess.DEVNULL,
             )
-            main_pid = None
-            self_hwm = pss_peak = rss_peak = samples = 0
-            while proc.poll() is None:
-                kids = children_map()
-                if main_pid is None:
-                    c = kids.get(proc.pid, [])
-                    main_pid = c[0] if c else None
-                if main_pid is not None:
-                    self_hwm = max(self_hwm, status_kb(main_pid, "VmHWM"))
-                    rss = pss = 0
-                    for p in descendants(main_pid, kids):
-                        r, s = rollup_kb(p)
-                        rss += r
-                        pss += s
-                    rss_peak, pss_peak = max(rss_peak, rss), max(pss_peak, pss)
-                    samples += 1
-                time.sleep(interval)
+            sampler = threading.Thread(target=sample, args=(proc.pid,), daemon=True)
+            sampler.start()
             rc = proc.wait()
             wall = time.perf_counter() - t0
+            done.set()
+            sampler.join()
+            self_hwm, pss_peak, rss_peak, samples = state["hwm"], state["pss"], state["rss"], state["samples"]
         tv = read(timefile)
         m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", tv)
         st = re.search(r"Exit status: (\d+)", tv)

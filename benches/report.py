@@ -19,7 +19,7 @@ import sys
 # at the same time; `total` is the whole. Any other key a newer ci-gate reports is counted as one
 # more sequential phase.
 PARALLEL = ("provision", "discover")
-ORDER = ["provision", "discover", "base", "clone", "incremental", "trace", "scratch", "inspect", "live"]
+ORDER = ["provision", "discover", "base", "clone", "incremental", "trace", "scratch", "inspect", "static", "live"]
 STATIC_KEYS = ("static", "lint", "squawk")
 
 
@@ -53,6 +53,22 @@ def fmt_mb(kb):
 
 def n_fmt(n):
     return f"{n:,}"
+
+
+def phase_medians(runs):
+    """Median of each timings_ms key, plus `_untimed` (inside `total` but in no phase: git, plan,
+    checks, report) and `_exit` (wall − total: server shutdown, cleanup, process start and exit)."""
+    phases = {}
+    for r in runs:
+        t = dict(r.get("timings_ms") or {})
+        for k, v in t.items():
+            phases.setdefault(k, []).append(v)
+        seq = sum(v for k, v in t.items() if k not in PARALLEL and k != "total")
+        par = max([t.get(k, 0) for k in PARALLEL] or [0])
+        if "total" in t:
+            phases.setdefault("_untimed", []).append(t["total"] - seq - par)
+            phases.setdefault("_exit", []).append(r["wall_ms"] - t["total"])
+    return {k: med(v) for k, v in phases.items()}
 
 
 def machine():
@@ -113,18 +129,10 @@ def main():
         sq = kind(n, "squawk")
         st = kind(n, "static")
         c1, c2 = kind(n, "cache_first"), kind(n, "cache_second")
-        phases = {}
-        for r in ver:
-            for k, v in (r.get("timings_ms") or {}).items():
-                phases.setdefault(k, []).append(v)
-        ph = {k: med(v) for k, v in phases.items()}
-        # Wall time minus the phases verify times: git, plan, checks, report, process start/exit.
-        others = []
-        for r in ver:
-            t = r.get("timings_ms") or {}
-            seq = sum(v for k, v in t.items() if k not in PARALLEL and k != "total")
-            par = max([t.get(k, 0) for k in PARALLEL] or [0])
-            others.append(r["wall_ms"] - seq - par)
+        ph = phase_medians(ver)
+        phc1, phc2 = phase_medians(c1), phase_medians(c2)
+        limp = kind(n, "limit_prisma")
+        probe = next((r for r in limp if "db_bytes" in r), {})
         static_phase_key = next((k for k in ph if any(s in k for s in STATIC_KEYS)), None)
         s = {
             "files": meta["files"],
@@ -141,7 +149,11 @@ def main():
                 [v["wall_ms"] / l["apply_ms"] for v, l in zip(ver, lim) if l["apply_ms"]]
             ),
             "phases": ph,
-            "other": med(others),
+            "phases_cache_first": phc1,
+            "phases_cache_second": phc2,
+            "other": ph.get("_untimed"),
+            "limit_prisma": med([r["apply_ms"] for r in limp]) if limp else None,
+            "probe": probe,
             "hwm": max([r["self_hwm_kb"] for r in ver] or [0]),
             "tree_maxrss": max([r["time_maxrss_kb"] or 0 for r in ver] or [0]),
             "pg_pss": max([r["pg_pss_peak_kb"] for r in ver] or [0]),
@@ -163,6 +175,7 @@ def main():
             if st
             else None,
             "static_phase_key": static_phase_key,
+            "breakdown": (kind(n, "static_breakdown") or [None])[0],
             "cache_first": med([r["wall_ms"] for r in c1]) if c1 else None,
             "cache_second": med([r["wall_ms"] for r in c2]) if c2 else None,
             "cache_ratio": med(
@@ -187,6 +200,8 @@ def main():
       "`local` provider makes it: `initdb --no-sync`, unix socket only, `fsync=off`, "
       "`synchronous_commit=off`, `full_page_writes=off`, `wal_level=minimal`, autovacuum and JIT off; "
       f"server start (initdb + start until it answers): {fmt_ms(server_start)} (median of 3)")
+    w(f"- data directories, ci-gate's `TMPDIR` and the repositories under `{run.get('tmp', '/tmp')}` "
+      f"({run.get('tmp_fs', '?')})")
     w(f"- ci-gate: {run.get('profile', '?')}, {mach['rustc']}; squawk-cli {run.get('squawk_version', '?')} "
       "from PyPI (the squawk-linter release ci-gate links)")
     loads = ", ".join(
@@ -231,24 +246,54 @@ def main():
     w("")
 
     # ---------------------------------------------------------------- phases
-    keys = [k for k in ORDER if any(k in S[n]["phases"] for n in sizes)]
-    keys += sorted({k for n in sizes for k in S[n]["phases"] if k not in ORDER and k != "total"})
+    def phase_keys(*dicts):
+        ks = [k for k in ORDER if any(k in d for d in dicts)]
+        ks += sorted({k for d in dicts for k in d if k not in ORDER and k != "total" and not k.startswith("_")})
+        return ks
+
+    all_ph = [S[n][f] for n in sizes for f in ("phases", "phases_cache_first", "phases_cache_second")]
+    keys = phase_keys(*all_ph)
     w("## Where verify's time goes (median `timings_ms`)")
     w("")
-    w("| migrations | " + " | ".join(keys) + " | other | total (wall) | limit |")
-    w("|---:|" + "---:|" * (len(keys) + 3))
+    w("| migrations | run | " + " | ".join(keys) + " | untimed | shutdown + exit | wall | limit |")
+    w("|---:|---|" + "---:|" * (len(keys) + 4))
     for n in sizes:
         s = S[n]
-        cells = [fmt_ms(s["phases"].get(k)) for k in keys]
-        w(f"| {n_fmt(n)} | " + " | ".join(cells) + f" | {fmt_ms(s['other'])} | {fmt_ms(s['verify'])} | {fmt_ms(s['limit'])} |")
+        runs = [("verify", s["phases"], s["verify"])]
+        if s["phases_cache_first"]:
+            runs.append(("1st, --cache-dir", s["phases_cache_first"], s["cache_first"]))
+            runs.append(("2nd, same cache", s["phases_cache_second"], s["cache_second"]))
+        for label, ph, wall in runs:
+            cells = [fmt_ms(ph.get(k)) for k in keys]
+            w(f"| {n_fmt(n)} | {label} | " + " | ".join(cells) +
+              f" | {fmt_ms(ph.get('_untimed'))} | {fmt_ms(ph.get('_exit'))} | {fmt_ms(wall)} | {fmt_ms(s['limit'])} |")
     w("")
-    w("`provision` (initdb + server start) runs while `discover` reads the files; `base` applies the "
-      "N base migrations once, with Prisma's `_prisma_migrations` bookkeeping; `clone` is "
-      "`CREATE DATABASE … TEMPLATE`; `incremental` applies the 5 new ones; `trace` clones base again, "
-      "fills every table with synthetic rows and runs the 5 new migrations statement by statement; "
-      "`scratch` and `inspect` are skipped when the pull request only adds migrations (same sequence); "
-      "`other` is the wall time outside the timed phases (git base resolution and reading the base from "
-      "git objects before the server starts, plan, checks, report, process start and exit).")
+    w("`provision` (initdb + server start) runs while `discover` reads the files (head from disk, base "
+      "from git objects); `base` builds the N base migrations once (applied with Prisma's "
+      "`_prisma_migrations` bookkeeping, or restored from the cache); `clone` is `CREATE DATABASE … "
+      "TEMPLATE`; `incremental` applies the 5 new ones; `trace` clones base again, fills every table "
+      "with synthetic rows and runs the 5 new migrations statement by statement; `scratch` and "
+      "`inspect` are skipped when the pull request only adds migrations (same sequence); `static` is "
+      "squawk on the new and edited migrations; `untimed` is inside verify's `total` but in no phase "
+      "(config, git base resolution, plan, checks, report); `shutdown + exit` is the wall time after "
+      "`total` (server stop, temp dir removal, process exit).")
+    w("")
+    w("Evidence from the same run (the limit's server, the same files):")
+    w("")
+    w("| migrations | limit | limit + Prisma history rows | verify `base` | database size after N + 5 | clone, WAL_LOG (PG 15 default) | clone, FILE_COPY | verify `clone` | tables | ANALYZE (empty tables) | verify `trace` |")
+    w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for n in sizes:
+        s = S[n]
+        pr = s["probe"]
+        size = f"{pr['db_bytes'] / 1024 / 1024:.0f} MB" if pr.get("db_bytes") else "–"
+        w(f"| {n_fmt(n)} | {fmt_ms(s['limit'])} | {fmt_ms(s['limit_prisma'])} | {fmt_ms(s['phases'].get('base'))} | "
+          f"{size} | {fmt_ms(pr.get('clone_wal_log_ms'))} | {fmt_ms(pr.get('clone_file_copy_ms'))} | "
+          f"{fmt_ms(s['phases'].get('clone'))} | {pr.get('tables', '–')} | {fmt_ms(pr.get('analyze_ms'))} | "
+          f"{fmt_ms(s['phases'].get('trace'))} |")
+    w("")
+    w("The history-rows loop sends, per migration, the INSERT before and the two UPDATEs after as "
+      "prepared statements, as ci-gate's apply loop does (`src/run/prisma.rs`); the clone probe "
+      "(first repetition only) clones the applied database both ways.")
     checks = S[big]["checks"] if big else {}
     if checks:
         w("")
@@ -304,7 +349,9 @@ def main():
                     ("incremental (5 new)", ph.get("incremental")),
                     ("scratch", ph.get("scratch")),
                     ("inspect", ph.get("inspect")),
-                    ("outside the timed phases", s["other"]),
+                    ("static lint", ph.get("static")),
+                    ("untimed inside verify (git, plan, checks, report)", ph.get("_untimed")),
+                    ("server shutdown and exit", ph.get("_exit")),
                 ]
                 parts = [(k, v) for k, v in parts if v]
                 parts.sort(key=lambda kv: -kv[1])
@@ -329,6 +376,15 @@ def main():
               f"ci-gate's layer counts {b['static_raw']:.0f} raw squawk violations, of which it reports "
               f"{b['static_findings']:.0f} with its Prisma-aware defaults and dismissals. Peak RSS: "
               f"static {fmt_mb(b['static_rss'])}, squawk {fmt_mb(b['squawk_rss'])}.")
+            bds = [(n, S[n]["breakdown"]) for n in sizes if S[n]["breakdown"]]
+            if bds:
+                w("")
+                w("In process, same files (one pass each, `static_layer --breakdown`): " + "; ".join(
+                    f"N={n_fmt(n)}: squawk-syntax parse {fmt_ms(bd['parse_ms'])}, parse + squawk-linter with "
+                    f"squawk's default rules {fmt_ms(bd['squawk_lib_ms'])}, ci-gate's `lint` "
+                    f"{fmt_ms(bd['cigate_lint_ms'])} ({bd['cigate_lint_ms'] / bd['squawk_lib_ms']:.2f}× the library)"
+                    for n, bd in bds) + ".")
+                w("")
             if b["static_phase_key"]:
                 w(f"Inside verify the static layer is the `{b['static_phase_key']}` phase: "
                   f"{fmt_ms(b['phases'].get(b['static_phase_key']))} at N={n_fmt(big)}.")
@@ -377,6 +433,16 @@ def main():
             w("second / first: " + ", ".join(
                 f"N={n_fmt(n)} {fmt_x(S[n]['cache_ratio'])} ({fmt_ms(S[n]['cache_second'])} vs {fmt_ms(S[n]['cache_first'])})"
                 for n in sizes) + ".")
+            if not met:
+                p2 = b["phases_cache_second"]
+                parts = [(k, v) for k, v in p2.items() if k not in ("total", "discover") and v]
+                parts = [("untimed" if k == "_untimed" else "shutdown + exit" if k == "_exit" else k, v) for k, v in parts]
+                parts.sort(key=lambda kv: -kv[1])
+                w("")
+                w(f"What the second run still spends at N={n_fmt(big)} ({fmt_ms(b['cache_second'])}): " +
+                  ", ".join(f"{k} {fmt_ms(v)}" for k, v in parts) +
+                  f". The first run's `base` is {fmt_ms(b['phases_cache_first'].get('base'))} "
+                  f"(replay + writing the entry), the second's {fmt_ms(p2.get('base'))} (restoring it).")
         w("")
     w("<!-- generated:end -->")
     generated = "\n".join(L)

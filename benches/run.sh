@@ -5,6 +5,8 @@
 #   bash benches/run.sh --quick    # 100 and 1,000 only (smoke run); writes benches/out/BENCHMARKS.quick.md
 #
 # Options: --sizes "100 1000"  --reps N (same for every size)  --out FILE (the Markdown report)
+#          --tmp DIR (where the clusters, ci-gate's TMPDIR and the repositories live; default
+#          $TMPDIR or /tmp; e.g. --tmp /dev/shm to compare with a tmpfs)
 # Environment: CI_GATE_BIN=PATH (skip `cargo build --release`, use this binary; the static-layer
 #              probe then still links target/release/libci_gate.rlib), PG_BIN=DIR (server
 #              binaries; default: the highest /usr/lib/postgresql/*/bin), SQUAWK_VERSION (default
@@ -13,7 +15,8 @@
 # What it measures, per size N (a generated Prisma 6.19 history of N migrations on `main`, and a
 # `pr` branch adding 5 more in the same style), repetitions interleaved:
 #   limit    the N+5 files applied back to back on one connection by a minimal libpq loop
-#            (benches/limit.py), on a cluster made exactly as ci-gate's local provider makes it
+#            (benches/limit.py), on a cluster made exactly as ci-gate's local provider makes it;
+#            also, as evidence, the same loop with Prisma's history rows, and clone costs
 #   verify   `ci-gate verify REPO --base main --provider local` end to end: wall time, the JSON
 #            report's timings_ms, peak memory (benches/measure.py)
 #   cache    first and second run with the same --cache-dir, when `verify --help` lists it
@@ -31,13 +34,15 @@ QUICK=0
 SIZES=""
 REPS=""
 REPORT=""
+TMPBASE="${TMPDIR:-/tmp}"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
     --sizes) SIZES="$2"; shift ;;
     --reps) REPS="$2"; shift ;;
     --out) REPORT="$2"; shift ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    --tmp) TMPBASE="$2"; shift ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -89,7 +94,7 @@ trap cleanup EXIT
 trap 'echo "run.sh: interrupted" >&2; exit 130' INT
 trap 'echo "run.sh: terminated" >&2; exit 143' TERM HUP
 
-WORK=$(mktemp -d /tmp/ci-gate-bench.XXXXXX)
+WORK=$(mktemp -d "$TMPBASE/ci-gate-bench.XXXXXX")
 chmod 755 "$WORK"
 mkdir -m 1777 "$WORK/tmp"   # ci-gate's TMPDIR (world-traversable: as root its server runs as postgres)
 
@@ -127,10 +132,20 @@ rustc --edition 2024 -O "$ROOT/benches/gen.rs" -o "$OUT/gen" 2> "$LOGDIR/gen-bui
 STATIC_BIN=""
 STATIC_WHY=""
 say "building the static-layer probe (benches/static_layer.rs against target/release/libci_gate.rlib)"
-if [ -f "$ROOT/target/release/libci_gate.rlib" ] \
-  && rustc --edition 2024 -O "$ROOT/benches/static_layer.rs" \
-       --extern ci_gate="$ROOT/target/release/libci_gate.rlib" \
-       -L dependency="$ROOT/target/release/deps" -o "$OUT/static_layer" 2> "$LOGDIR/static-build.log"; then
+DEPS="$ROOT/target/release/deps"
+static_build() { # extra rustc args...
+  rustc --edition 2024 -O "$ROOT/benches/static_layer.rs" --check-cfg 'cfg(breakdown)' \
+    --extern ci_gate="$ROOT/target/release/libci_gate.rlib" -L dependency="$DEPS" \
+    -o "$OUT/static_layer" "$@" 2> "$LOGDIR/static-build.log"
+}
+BREAKDOWN=0
+SQ_SYNTAX=$(ls "$DEPS"/libsquawk_syntax-*.rlib 2>/dev/null | head -1)
+SQ_LINTER=$(ls "$DEPS"/libsquawk_linter-*.rlib 2>/dev/null | head -1)
+if [ -f "$ROOT/target/release/libci_gate.rlib" ] && [ -n "$SQ_SYNTAX" ] && [ -n "$SQ_LINTER" ] \
+  && static_build --cfg breakdown --extern squawk_syntax="$SQ_SYNTAX" --extern squawk_linter="$SQ_LINTER"; then
+  STATIC_BIN="$OUT/static_layer"
+  BREAKDOWN=1
+elif [ -f "$ROOT/target/release/libci_gate.rlib" ] && static_build; then
   STATIC_BIN="$OUT/static_layer"
 else
   STATIC_WHY="benches/static_layer.rs did not build against this library: $(grep -m1 '^error' "$LOGDIR/static-build.log" 2>/dev/null || echo 'no target/release/libci_gate.rlib')"
@@ -157,9 +172,10 @@ if "$BIN" verify --help 2>/dev/null | grep -q -- '--cache-dir'; then HAS_CACHE=1
 
 # ------------------------------------------------------------------------------------------
 # The limit's server: made as ci-gate's local provider makes it (src/provision/local.rs).
-as_pg() {
-  if [ "$(id -u)" = 0 ]; then setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"; else "$@"; fi
-}
+# As root the server runs as `postgres` (PostgreSQL refuses root), like ci-gate's. setpriv execs,
+# so a background "${AS_PG[@]}" postgres … has the postmaster's own pid in $!.
+AS_PG=()
+if [ "$(id -u)" = 0 ]; then AS_PG=(setpriv --reuid=postgres --regid=postgres --init-groups --); fi
 CL="$WORK/limit"
 START_MS=0
 start_limit_cluster() { # sets PG_PID and START_MS (not to be called in a subshell)
@@ -168,9 +184,9 @@ start_limit_cluster() { # sets PG_PID and START_MS (not to be called in a subshe
   [ "$(id -u)" = 0 ] && chown -R postgres: "$CL"
   local t0 t1
   t0=$(date +%s%N)
-  as_pg "$PG_BIN/initdb" -D "$CL/data" --username=postgres --auth=trust --encoding=UTF8 \
+  "${AS_PG[@]}" "$PG_BIN/initdb" -D "$CL/data" --username=postgres --auth=trust --encoding=UTF8 \
     --locale=C --no-sync > "$LOGDIR/limit-initdb.log" 2>&1 || die "initdb failed (see $LOGDIR/limit-initdb.log)"
-  as_pg "$PG_BIN/postgres" -D "$CL/data" -k "$CL/sock" -p 5432 \
+  "${AS_PG[@]}" "$PG_BIN/postgres" -D "$CL/data" -k "$CL/sock" -p 5432 \
     -c listen_addresses= -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
     -c wal_level=minimal -c max_wal_senders=0 -c max_connections=100 -c autovacuum=off \
     -c jit=off -c huge_pages=off -c dynamic_shared_memory_type=mmap -c log_checkpoints=off \
@@ -191,6 +207,8 @@ stop_limit_cluster() {
   PG_PID=""
   rm -rf "$CL"
 }
+
+jget() { "$PY" -c 'import json,sys; print(json.loads(sys.argv[1]).get(sys.argv[2]))' "$1" "$2"; }
 
 # One result line: {"n":N,"rep":R,"kind":K, ...fields}.
 record() { # n rep kind json-object
@@ -260,7 +278,13 @@ PY
 )
   rm -f "$json"
   record "$n" "$rep" "$kind" "$merged"
-  say "  $("$PY" -c 'import json,sys; m=json.loads(sys.argv[1]); t=m["timings_ms"]; print(f"wall {m[\"wall_ms\"]/1e3:.2f} s, ci-gate rss {m[\"self_hwm_kb\"]/1024:.0f} MB, verdict {m[\"verdict\"]}, phases "+" ".join(f"{k}={v}" for k,v in t.items()))' "$merged")"
+  say "  $("$PY" - "$merged" <<'PY'
+import json, sys
+m = json.loads(sys.argv[1])
+phases = " ".join(f"{k}={v}" for k, v in m["timings_ms"].items())
+print(f"wall {m['wall_ms'] / 1e3:.2f} s, ci-gate rss {m['self_hwm_kb'] / 1024:.0f} MB, verdict {m['verdict']}, phases {phases}")
+PY
+)"
 }
 
 for n in $SIZES; do
@@ -280,6 +304,16 @@ for n in $SIZES; do
     record "$n" "$rep" limit "$lim"
     say "  $lim"
 
+    # Evidence, not the limit: the same loop plus Prisma's history rows (ci-gate's base phase
+    # does this work), and on the first repetition the cost of cloning the result.
+    probe=""
+    [ "$rep" = 1 ] && probe="--clone-probe"
+    say "N=$n rep $rep/$reps: limit + Prisma history rows${probe:+ + clone probe}"
+    limp=$("$PY" "$ROOT/benches/limit.py" --socket "$CL/sock" --port 5432 --project "$repo" \
+      --db "limitp_${n}_$rep" --bookkeeping $probe) || die "the bookkeeping loop failed at N=$n"
+    record "$n" "$rep" limit_prisma "$limp"
+    say "  $limp"
+
     say "N=$n rep $rep/$reps: ci-gate verify"
     run_verify "$n" "$rep" verify "$repo"
 
@@ -293,24 +327,28 @@ for n in $SIZES; do
       rm -rf "$cache"
     fi
 
-    say "N=$n rep $rep/$reps: squawk $SQUAWK_VERSION"
-    sq=$(cd "$repo" && "$PY" "$ROOT/benches/measure.py" --log "$LOGDIR/squawk-$n-$rep.log" -- \
-      "$SQUAWK" --pg-version 15 --assume-in-transaction --reporter gcc 'prisma/migrations/*/migration.sql')
-    sqn=$(grep -c ': warning: \|: error: ' "$LOGDIR/squawk-$n-$rep.log" || true)
-    sq=$("$PY" -c 'import json,sys; m=json.loads(sys.argv[1]); m["violations"]=int(sys.argv[2]); print(json.dumps(m))' "$sq" "$sqn")
-    record "$n" "$rep" squawk "$sq"
-    : > "$LOGDIR/squawk-$n-$rep.log"   # thousands of lines; the count is kept
-    say "  $sq"
-
-    if [ -n "$STATIC_BIN" ]; then
-      say "N=$n rep $rep/$reps: ci-gate static layer"
-      st=$("$PY" "$ROOT/benches/measure.py" --log "$LOGDIR/static-$n-$rep.log" -- "$STATIC_BIN" "$repo")
-      inner=$(tail -1 "$LOGDIR/static-$n-$rep.log")
-      st=$("$PY" -c 'import json,sys; m=json.loads(sys.argv[1]); m["inner"]=json.loads(sys.argv[2]); print(json.dumps(m))' "$st" "$inner") \
-        || die "the static layer probe failed at N=$n (see $LOGDIR/static-$n-$rep.log)"
-      record "$n" "$rep" static "$st"
-      say "  $st"
+    if [ -n "$STATIC_BIN" ] && [ "$BREAKDOWN" = 1 ] && [ "$rep" = 1 ]; then
+      bd=$("$STATIC_BIN" --breakdown "$repo") || die "static_layer --breakdown failed at N=$n"
+      record "$n" "$rep" static_breakdown "$bd"
+      say "N=$n: static layer breakdown (in process): $bd"
     fi
+    # The peer and the static layer: short runs, so 3 alternating pairs per repetition.
+    for pair in 1 2 3; do
+      sq=$(cd "$repo" && "$PY" "$ROOT/benches/measure.py" --log "$LOGDIR/squawk-$n-$rep.log" -- \
+        "$SQUAWK" --pg-version 15 --assume-in-transaction --reporter gcc 'prisma/migrations/*/migration.sql')
+      sqn=$(grep -c ': warning: \|: error: ' "$LOGDIR/squawk-$n-$rep.log" || true)
+      sq=$("$PY" -c 'import json,sys; m=json.loads(sys.argv[1]); m["violations"]=int(sys.argv[2]); m["pair"]=int(sys.argv[3]); print(json.dumps(m))' "$sq" "$sqn" "$pair")
+      record "$n" "$rep" squawk "$sq"
+      : > "$LOGDIR/squawk-$n-$rep.log"   # thousands of lines; the count is kept
+      if [ -n "$STATIC_BIN" ]; then
+        st=$("$PY" "$ROOT/benches/measure.py" --log "$LOGDIR/static-$n-$rep.log" -- "$STATIC_BIN" "$repo")
+        inner=$(tail -1 "$LOGDIR/static-$n-$rep.log")
+        st=$("$PY" -c 'import json,sys; m=json.loads(sys.argv[1]); m["inner"]=json.loads(sys.argv[2]); m["pair"]=int(sys.argv[3]); print(json.dumps(m))' "$st" "$inner" "$pair") \
+          || die "the static layer probe failed at N=$n (see $LOGDIR/static-$n-$rep.log)"
+        record "$n" "$rep" static "$st"
+      fi
+    done
+    say "N=$n rep $rep/$reps: squawk $SQUAWK_VERSION vs static layer, 3 pairs: last squawk $(jget "$sq" wall_ms) ms ($(jget "$sq" violations) violations)${STATIC_BIN:+, static $(jget "$st" wall_ms) ms}"
   done
   record "$n" 0 meta_end "{\"load_after\": $(load1)}"
   rm -rf "$repo"
@@ -323,7 +361,7 @@ import json
 with open("$RES", "a") as f:
     f.write(json.dumps({"n": 0, "rep": 0, "kind": "run", "seconds": $((T_END - T_START)),
         "profile": "$PROFILE", "bin": "$BIN", "pg_bin": "$PG_BIN", "squawk_version": "$SQUAWK_VERSION",
-        "has_cache": $HAS_CACHE, "static_why": """$STATIC_WHY""", "quick": $QUICK,
+        "has_cache": $HAS_CACHE, "static_why": """$STATIC_WHY""", "quick": $QUICK, "tmp": "$TMPBASE", "tmp_fs": "$(stat -f -c %T "$TMPBASE")",
         "stamp": "$STAMP"}) + "\n")
 PY
 say "writing $REPORT"

@@ -10,6 +10,12 @@
 //!       -L dependency=target/release/deps -o benches/out/static_layer
 //! If the library's API moved and this no longer compiles, the harness reports the static layer
 //! as "not measured" and says why.
+//!
+//! With `--breakdown` (built with `--cfg breakdown` and `--extern` squawk_syntax/squawk_linter,
+//! as run.sh does when it finds them) it instead times, over the same files, each layer alone:
+//! squawk-syntax's parse, parse + squawk-linter with squawk's default rules (what `squawk`
+//! itself does per file, in process), and ci-gate's `lint`, printing
+//! `{"files":N,"parse_ms":..,"squawk_lib_ms":..,"cigate_lint_ms":..}`.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -19,8 +25,10 @@ use ci_gate::config::Config;
 use ci_gate::discover::{FsTree, prisma, prisma_version};
 
 fn main() -> ExitCode {
-    let Some(project) = std::env::args().nth(1) else {
-        eprintln!("usage: static_layer PROJECT_DIR");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let breakdown = args.iter().any(|a| a == "--breakdown");
+    let Some(project) = args.iter().find(|a| !a.starts_with("--")).cloned() else {
+        eprintln!("usage: static_layer [--breakdown] PROJECT_DIR");
         return ExitCode::from(2);
     };
     let t0 = Instant::now();
@@ -37,6 +45,44 @@ fn main() -> ExitCode {
     let version = prisma_version::parse("6.19.0", "benchmark");
     let ctx = LintContext::for_prisma(15, version.as_ref());
     let config = Config::default();
+    if breakdown {
+        #[cfg(breakdown)]
+        {
+            let texts: Vec<&str> = set.migrations.iter().map(|m| m.text.as_str()).collect();
+            let t = Instant::now();
+            for text in &texts {
+                std::hint::black_box(squawk_syntax::SourceFile::parse(text));
+            }
+            let parse = t.elapsed();
+            let t = Instant::now();
+            for text in &texts {
+                let parse = squawk_syntax::SourceFile::parse(text);
+                let mut linter = squawk_linter::Linter::with_default_rules();
+                linter.settings.pg_version = "15".parse().unwrap_or_default();
+                linter.settings.assume_in_transaction = ctx.assume_in_transaction;
+                std::hint::black_box(linter.lint(&parse, text));
+            }
+            let lib = t.elapsed();
+            let t = Instant::now();
+            for m in &set.migrations {
+                std::hint::black_box(lint(m, &ctx, &config));
+            }
+            let ours = t.elapsed();
+            println!(
+                "{{\"files\":{},\"parse_ms\":{:.3},\"squawk_lib_ms\":{:.3},\"cigate_lint_ms\":{:.3}}}",
+                texts.len(),
+                parse.as_secs_f64() * 1e3,
+                lib.as_secs_f64() * 1e3,
+                ours.as_secs_f64() * 1e3
+            );
+            return ExitCode::SUCCESS;
+        }
+        #[cfg(not(breakdown))]
+        {
+            eprintln!("static_layer: built without --cfg breakdown");
+            return ExitCode::from(2);
+        }
+    }
     let t1 = Instant::now();
     let (mut findings, mut raw) = (0usize, 0usize);
     for m in &set.migrations {
