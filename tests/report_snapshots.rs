@@ -1,84 +1,14 @@
 //! Snapshot tests of the renderers on fixed reports (no server, no timing noise).
 
-use std::collections::BTreeMap;
+#[path = "fixtures/reports/reports.rs"]
+mod reports;
+
+use reports::{check, report as base_report, row};
 
 use ci_gate::check::rules::{INVALID_MIGRATION_LAYOUT, MIGRATION_FAILS};
 use ci_gate::check::{Finding, Source};
-use ci_gate::config::FailOn;
-use ci_gate::report::{
-    CheckResult, Checks, Counts, MigrationRow, PrismaInfo, Report, ServerInfo, Verdict, json,
-    terminal,
-};
-use ci_gate::run::{ApplyMode, Status};
-
-fn row(name: &str, status: Status, ms: u64) -> MigrationRow {
-    MigrationRow {
-        name: name.into(),
-        path: format!("prisma/migrations/{name}/migration.sql"),
-        status,
-        duration_ms: ms,
-        new: true,
-        change: "new".into(),
-        mode: ApplyMode::WholeFile,
-        rules: vec![],
-        lock: None,
-        note: None,
-    }
-}
-
-fn check(status: &str, summary: &str) -> CheckResult {
-    CheckResult {
-        status: status.into(),
-        summary: summary.into(),
-        applied: None,
-        failed: None,
-        skipped: None,
-        findings: None,
-        duration_ms: None,
-    }
-}
-
-fn base_report(rows: Vec<MigrationRow>, findings: Vec<Finding>, scratch: CheckResult) -> Report {
-    let mut r = Report {
-        schema_version: 1,
-        verdict: Verdict::Pass,
-        fail_on: FailOn::Error,
-        format: "prisma".into(),
-        project: "/repo".into(),
-        migrations_dir: "prisma/migrations".into(),
-        base: None,
-        head: None,
-        base_ref: None,
-        prisma: Some(PrismaInfo {
-            version: Some("6.19.0".into()),
-            source: Some("package.json".into()),
-            semantics: "whole-file".into(),
-        }),
-        server: Some(ServerInfo {
-            provider: "local".into(),
-            version: "15.18".into(),
-            startup_ms: 612,
-        }),
-        counts: Counts::default(),
-        migrations: rows,
-        checks: Checks {
-            scratch,
-            incremental: CheckResult::not_run("no base"),
-            drift: CheckResult::not_run("no base"),
-            history: check("pass", "layout ok"),
-            live: CheckResult::not_run("no --live-url"),
-        },
-        findings,
-        notes: vec![],
-        timings_ms: BTreeMap::from([
-            ("provision".to_string(), 612),
-            ("scratch".to_string(), 4100),
-        ]),
-        comment: None,
-    };
-    r.finalize();
-    r
-}
+use ci_gate::report::{MigrationRow, Report, Verdict, json, terminal};
+use ci_gate::run::Status;
 
 fn passing() -> Report {
     base_report(
