@@ -207,7 +207,11 @@ def main():
     loads = ", ".join(
         f"N={n_fmt(n)}: {S[n]['load_before']} → {S[n]['load_after']}" for n in sizes
     )
-    w(f"- load average (1 min) before → after each size: {loads}")
+    during = [r["load1"] for r in rows if "load1" in r and r["kind"] in ("limit", "verify")]
+    w(f"- load average (1 min) before → after each size: {loads}"
+      + (f"; over the limit and verify measurements: median {statistics.median(during):.2f}, max {max(during):.2f}"
+         if during else "")
+      + " (other engineers' builds and tests share the 2 cores and the disk)")
     w("")
     w("## Results (medians)")
     w("")

@@ -53,8 +53,8 @@ fi
 if [ -z "$REPORT" ]; then
   if [ "$QUICK" = 1 ]; then REPORT="$OUT/BENCHMARKS.quick.md"; else REPORT="$ROOT/BENCHMARKS.md"; fi
 fi
-reps_for() { # median of 5 for small N, 3 for large
-  if [ -n "$REPS" ]; then echo "$REPS"; elif [ "$1" -le 1000 ]; then echo 5; else echo 3; fi
+reps_for() { # medians of 5 (3 in a quick run); the machine is shared, so more is better
+  if [ -n "$REPS" ]; then echo "$REPS"; elif [ "$QUICK" = 1 ]; then echo 3; else echo 5; fi
 }
 
 T_START=$(date +%s)
@@ -215,7 +215,8 @@ record() { # n rep kind json-object
   "$PY" - "$@" >> "$RES" <<'PY'
 import json, sys
 n, rep, kind, obj = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
-print(json.dumps({"n": int(n), "rep": int(rep), "kind": kind, **obj}))
+load1 = float(open("/proc/loadavg").read().split()[0])
+print(json.dumps({"n": int(n), "rep": int(rep), "kind": kind, "load1": load1, **obj}))
 PY
 }
 
@@ -361,7 +362,7 @@ import json
 with open("$RES", "a") as f:
     f.write(json.dumps({"n": 0, "rep": 0, "kind": "run", "seconds": $((T_END - T_START)),
         "profile": "$PROFILE", "bin": "$BIN", "pg_bin": "$PG_BIN", "squawk_version": "$SQUAWK_VERSION",
-        "has_cache": $HAS_CACHE, "static_why": """$STATIC_WHY""", "quick": $QUICK, "tmp": "$TMPBASE", "tmp_fs": "$(stat -f -c %T "$TMPBASE")",
+        "has_cache": $HAS_CACHE, "static_why": """$STATIC_WHY""", "quick": $QUICK, "tmp": "$TMPBASE", "tmp_fs": "$(df -T "$TMPBASE" | awk 'NR==2{print $2}')",
         "stamp": "$STAMP"}) + "\n")
 PY
 say "writing $REPORT"
