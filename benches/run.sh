@@ -42,7 +42,7 @@ while [ $# -gt 0 ]; do
     --reps) REPS="$2"; shift ;;
     --out) REPORT="$2"; shift ;;
     --tmp) TMPBASE="$2"; shift ;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,28{s/^# \{0,1\}//;p;}' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -357,13 +357,18 @@ done
 
 stop_limit_cluster
 T_END=$(date +%s)
-"$PY" - "$RES" <<PY
-import json
-with open("$RES", "a") as f:
-    f.write(json.dumps({"n": 0, "rep": 0, "kind": "run", "seconds": $((T_END - T_START)),
-        "profile": "$PROFILE", "bin": "$BIN", "pg_bin": "$PG_BIN", "squawk_version": "$SQUAWK_VERSION",
-        "has_cache": $HAS_CACHE, "static_why": """$STATIC_WHY""", "quick": $QUICK, "tmp": "$TMPBASE", "tmp_fs": "$(df -T "$TMPBASE" | awk 'NR==2{print $2}')",
-        "stamp": "$STAMP"}) + "\n")
+STATIC_WHY="$STATIC_WHY" PROFILE="$PROFILE" BIN="$BIN" PG_BIN="$PG_BIN" SQUAWK_VERSION="$SQUAWK_VERSION" \
+  TMPBASE="$TMPBASE" TMP_FS="$(df -T "$TMPBASE" | awk 'NR==2{print $2}')" \
+  "$PY" - "$RES" "$((T_END - T_START))" "$HAS_CACHE" "$QUICK" "$STAMP" <<'PY'
+import json, os, sys
+res, seconds, has_cache, quick, stamp = sys.argv[1:]
+e = os.environ
+with open(res, "a") as f:
+    f.write(json.dumps({"n": 0, "rep": 0, "kind": "run", "seconds": int(seconds),
+        "profile": e["PROFILE"], "bin": e["BIN"], "pg_bin": e["PG_BIN"],
+        "squawk_version": e["SQUAWK_VERSION"], "has_cache": int(has_cache),
+        "static_why": e["STATIC_WHY"], "quick": int(quick), "tmp": e["TMPBASE"],
+        "tmp_fs": e["TMP_FS"], "stamp": stamp}) + "\n")
 PY
 say "writing $REPORT"
 "$PY" "$ROOT/benches/report.py" "$RES" "$REPORT"
