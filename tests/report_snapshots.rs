@@ -3,11 +3,11 @@
 #[path = "fixtures/reports/reports.rs"]
 mod reports;
 
-use reports::{check, report as base_report, row};
+use reports::{check, long_history, report as base_report, row};
 
 use ci_gate::check::rules::{INVALID_MIGRATION_LAYOUT, MIGRATION_FAILS};
 use ci_gate::check::{Finding, Source};
-use ci_gate::report::{MigrationRow, Report, Verdict, json, terminal};
+use ci_gate::report::{Report, Verdict, json, terminal};
 use ci_gate::run::Status;
 
 fn passing() -> Report {
@@ -50,27 +50,6 @@ fn failing() -> Report {
         ],
         vec![finding, layout],
         check("fail", "1 applied, 1 failed, 1 skipped (331 ms)"),
-    )
-}
-
-fn long_history() -> Report {
-    let mut rows: Vec<MigrationRow> = (0..40)
-        .map(|i| row(&format!("2024010100{i:04}_m{i}"), Status::Applied, 2))
-        .collect();
-    rows[39].status = Status::Failed;
-    rows[39].note = Some("line 1: relation \"Nope\" does not exist [42P01]".into());
-    let finding = Finding::new(
-        &MIGRATION_FAILS,
-        Source::History,
-        "from scratch: relation \"Nope\" does not exist (SQLSTATE 42P01)",
-    )
-    .migration(rows[39].name.clone())
-    .file(rows[39].path.clone())
-    .at(1, 1);
-    base_report(
-        rows,
-        vec![finding],
-        check("fail", "39 applied, 1 failed, 0 skipped (80 ms)"),
     )
 }
 
