@@ -56,10 +56,6 @@ impl Plan {
     pub fn new_count(&self) -> usize {
         self.deploy.len()
     }
-
-    pub fn class_of(&self, head_index: usize) -> Option<&Classification> {
-        self.head.get(head_index).map(|e| &e.class)
-    }
 }
 
 /// Compare `base` and `head`.

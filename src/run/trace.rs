@@ -11,7 +11,7 @@
 //! ≥ 7.4 commits each statement. A file with its own transaction control, or whose only statement
 //! refuses transactions, runs in autocommit as the tool would.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use sqlx::{AssertSqlSafe, PgConnection};
@@ -652,12 +652,4 @@ pub fn lock_words(mode: &str) -> &'static str {
         "AccessExclusiveLock" => "ACCESS EXCLUSIVE",
         _ => "UNKNOWN",
     }
-}
-
-/// Group row changes by table, for messages.
-pub fn tables_touched(st: &StatementTrace) -> BTreeMap<String, &RowChanges> {
-    st.row_changes
-        .iter()
-        .map(|r| (r.table.clone(), r))
-        .collect()
 }
