@@ -192,7 +192,7 @@ def main():
     w("<!-- generated:begin -->")
     if run.get("quick"):
         label = "quick run"
-    elif sizes == [100, 1000, 5000] and run.get("tmp", "/tmp") == "/tmp":
+    elif sizes == [100, 1000, 5000] and run.get("tmp", "/tmp") in ("/tmp", "/dev/shm"):
         label = "full run"
     else:
         label = f"custom run: sizes {', '.join(n_fmt(n) for n in sizes)}, temp dirs in {run.get('tmp')}"

@@ -6,7 +6,8 @@
 #
 # Options: --sizes "100 1000"  --reps N (same for every size)  --out FILE (the Markdown report)
 #          --tmp DIR (where the clusters, ci-gate's TMPDIR and the repositories live; default
-#          $TMPDIR or /tmp; e.g. --tmp /dev/shm to compare with a tmpfs)
+#          $TMPDIR, else /dev/shm when ci-gate itself would use it, else /tmp; e.g. --tmp /tmp
+#          to measure on disk)
 # Environment: CI_GATE_BIN=PATH (skip `cargo build --release`, use this binary; the static-layer
 #              probe then still links target/release/libci_gate.rlib), PG_BIN=DIR (server
 #              binaries; default: the highest /usr/lib/postgresql/*/bin), SQUAWK_VERSION (default
@@ -34,7 +35,15 @@ QUICK=0
 SIZES=""
 REPS=""
 REPORT=""
-TMPBASE="${TMPDIR:-/tmp}"
+# Default: where ci-gate's local provider puts its cluster when TMPDIR is not set (src/provision/
+# local.rs `choose_base`): /dev/shm when it is a tmpfs with >= 1 GiB free, else /tmp. The limit's
+# cluster and ci-gate's then share a filesystem, so the ratio compares like with like.
+shm_ok() {
+  local t a s
+  read -r t a s < <(stat -f -c '%T %a %S' /dev/shm 2>/dev/null) || return 1
+  [ "$t" = tmpfs ] && [ $(( a * s )) -ge $(( 1 << 30 )) ] && [ -w /dev/shm ]
+}
+if [ -n "${TMPDIR:-}" ]; then TMPBASE="$TMPDIR"; elif shm_ok; then TMPBASE=/dev/shm; else TMPBASE=/tmp; fi
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;

@@ -464,6 +464,7 @@ async fn verify_inner(
             provider: server.kind.to_string(),
             version: server.version.clone(),
             startup_ms: server.startup.as_millis() as u64,
+            notes: server.notes.clone(),
         }),
         counts: Counts::default(),
         migrations: outcome.rows,

@@ -408,3 +408,65 @@ fn sigkill_of_ci_gate_leaves_no_server_running() {
     local::remove_leftover(&dir).expect("remove leftover");
     assert!(!dir.exists());
 }
+
+/// Whether `/dev/shm` is a tmpfs with at least 1 GiB free (the local provider's rule).
+fn shm_eligible() -> bool {
+    let Ok(out) = std::process::Command::new("stat")
+        .args(["-f", "-c", "%T %a %S", "/dev/shm"])
+        .output()
+    else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let parts: Vec<&str> = text.split_whitespace().collect();
+    match parts.as_slice() {
+        ["tmpfs", avail, size] => {
+            let (a, s) = (avail.parse::<u64>(), size.parse::<u64>());
+            matches!((a, s), (Ok(a), Ok(s)) if a * s >= 1 << 30)
+        }
+        _ => false,
+    }
+}
+
+#[test]
+fn without_tmpdir_the_cluster_lives_on_tmpfs_and_is_removed() {
+    let project = tempfile::tempdir().expect("tempdir");
+    let mig = project.path().join("prisma/migrations/20240101000000_init");
+    std::fs::create_dir_all(&mig).expect("mkdir");
+    std::fs::write(
+        mig.join("migration.sql"),
+        "-- CreateTable\nCREATE TABLE \"User\" (\n    \"id\" SERIAL NOT NULL,\n\n    CONSTRAINT \"User_pkey\" PRIMARY KEY (\"id\")\n);\n",
+    )
+    .expect("write");
+    std::fs::write(
+        project.path().join("prisma/migrations/migration_lock.toml"),
+        "provider = \"postgresql\"\n",
+    )
+    .expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ci-gate"))
+        .arg("verify")
+        .arg(project.path())
+        .args(["--provider", "local", "--verbose"])
+        .env_remove("TMPDIR")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run ci-gate");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("local cluster in "))
+        .unwrap_or_else(|| panic!("no cluster location in --verbose output:\n{stdout}"));
+    let dir = line
+        .split("local cluster in ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .expect("a path");
+    if shm_eligible() {
+        assert!(dir.starts_with("/dev/shm/ci-gate-"), "{line}");
+        assert!(line.contains("tmpfs"), "{line}");
+    } else {
+        assert!(!dir.starts_with("/dev/shm/"), "{line}");
+    }
+    assert!(!Path::new(dir).exists(), "{dir} was left behind");
+}

@@ -97,6 +97,9 @@ pub struct ServerInfo {
     pub provider: String,
     pub version: String,
     pub startup_ms: u64,
+    /// What the provider found and decided (binaries, where the data directory is, …).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

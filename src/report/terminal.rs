@@ -216,6 +216,11 @@ pub fn render(report: &Report, opts: &TerminalOptions) -> String {
     if !timing.is_empty() && opts.verbose {
         let _ = writeln!(out, " timings: {}", timing.join(" · "));
     }
+    if let (Some(server), true) = (&report.server, opts.verbose) {
+        for note in &server.notes {
+            let _ = writeln!(out, " server: {note}");
+        }
+    }
     let c = report.counts;
     let verdict = match report.verdict {
         Verdict::Pass => paint(opts.color, "1;32", "pass"),
