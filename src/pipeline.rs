@@ -733,7 +733,7 @@ async fn build_incremental(
             })
             .collect()
     } else {
-        builder.apply(&prefix_db, &prefix).await?
+        builder.replay(&prefix_db, &prefix).await?
     };
     if let (true, false, Some(c)) = (prefix_is_base, restored, cache)
         && prefix_out.iter().all(|o| o.status == Status::Applied)
@@ -751,7 +751,7 @@ async fn build_incremental(
     } else {
         let db = builder.create("base", Some(&prefix_db)).await?;
         let rest: Vec<&Migration> = base.migrations[k..].iter().collect();
-        let out = builder.apply(&db, &rest).await?;
+        let out = builder.replay(&db, &rest).await?;
         base_ok = out.iter().all(|o| o.status == Status::Applied);
         runs.push(("base".to_string(), out));
         db
@@ -1022,7 +1022,7 @@ async fn check_live(
             .iter()
             .map(|&i| &head.migrations[i])
             .collect();
-        let out = builder.apply(&db, &applied).await?;
+        let out = builder.replay(&db, &applied).await?;
         if let Some(failed) = out.iter().find(|o| o.status == Status::Failed) {
             notes.push(format!("the migrations production recorded as applied do not apply here ({} fails): live drift not compared", failed.name));
         } else {

@@ -503,7 +503,10 @@ fn temp_base(run_as: Option<&RunAs>) -> (PathBuf, &'static str) {
     if needed <= MAX_SOCKET_PATH && reachable {
         (preferred, why)
     } else {
-        (PathBuf::from("/tmp"), "/tmp (TMPDIR too long or not reachable)")
+        (
+            PathBuf::from("/tmp"),
+            "/tmp (TMPDIR too long or not reachable)",
+        )
     }
 }
 
@@ -1132,7 +1135,10 @@ mod tests {
         assert_eq!(choose_base(None, Some(64 << 20)).0, std::env::temp_dir());
         assert_eq!(choose_base(None, None).0, std::env::temp_dir());
         // An empty TMPDIR is no choice.
-        assert_eq!(choose_base(Some(OsStr::new("")), Some(8 * gib)).0, PathBuf::from("/dev/shm"));
+        assert_eq!(
+            choose_base(Some(OsStr::new("")), Some(8 * gib)).0,
+            PathBuf::from("/dev/shm")
+        );
     }
 
     #[test]

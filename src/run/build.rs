@@ -8,7 +8,7 @@
 use sqlx::{AssertSqlSafe, Connection};
 
 use super::Outcome;
-use super::prisma::{self as prisma_run, ApplyOptions};
+use super::prisma::{self as prisma_run, ApplyOptions, History};
 use crate::discover::Migration;
 use crate::error::{UserError, db_message};
 use crate::inspect::{self, Catalog, InspectOptions};
@@ -87,8 +87,27 @@ impl<'a> Builder<'a> {
         db: &str,
         migrations: &[&Migration],
     ) -> Result<Vec<Outcome>, UserError> {
+        self.apply_with(db, migrations, History::PerMigration).await
+    }
+
+    /// Replay history that production already has (the base branch's migrations): each script
+    /// exactly as the tool runs it, the history rows written together ([`History::Batched`]).
+    pub async fn replay(
+        &self,
+        db: &str,
+        migrations: &[&Migration],
+    ) -> Result<Vec<Outcome>, UserError> {
+        self.apply_with(db, migrations, History::Batched).await
+    }
+
+    async fn apply_with(
+        &self,
+        db: &str,
+        migrations: &[&Migration],
+        history: History,
+    ) -> Result<Vec<Outcome>, UserError> {
         let mut conn = self.owner_session(db).await?;
-        let outcomes = prisma_run::apply_all(&mut conn, migrations, self.opts).await.map_err(|e| {
+        let outcomes = prisma_run::apply_all_with(&mut conn, migrations, self.opts, history).await.map_err(|e| {
             UserError::environment(format!("the server failed while applying migrations: {e}"))
                 .hint("the server may have crashed or run out of resources; run again with --verbose")
         })?;
