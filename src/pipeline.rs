@@ -367,8 +367,7 @@ async fn verify_inner(
     let mut statics = Vec::new();
     let mut raw_static = 0usize;
     let mut dismissed = 0usize;
-    for m in &linted {
-        let out = crate::check::squawk::lint(m, &ctx, &config);
+    for out in crate::check::squawk::lint_all(&linted, &ctx, &config) {
         raw_static += out.raw_counts.values().sum::<usize>();
         dismissed += out.dismissed.len();
         statics.extend(out.findings);
@@ -767,7 +766,20 @@ async fn build_incremental(
         let t = Instant::now();
         let db = builder.create("seeded", Some(&base_db)).await?;
         let seed_sql = seed.map(|(path, sql)| (path.as_str(), sql.as_str()));
-        traced = Some(builder.trace(&db, &deploy, seed_sql).await?);
+        let mut tr = builder.trace(&db, &deploy, seed_sql, false).await?;
+        if !tr.outside.is_empty() {
+            // The statements reached tables the focus did not seed: trace again with all of
+            // them, so every observed check covers what it claims.
+            notes.push(format!(
+                "seeded run: the new migrations reached {} beyond the tables they name and those tables' foreign-key parents; traced again with all {} tables seeded",
+                tr.outside.join(", "),
+                tr.focus.total
+            ));
+            let _ = builder.server.drop_database(&db).await;
+            let db = builder.create("seeded_all", Some(&base_db)).await?;
+            tr = builder.trace(&db, &deploy, seed_sql, true).await?;
+        }
+        traced = Some(tr);
         timings.insert("trace".into(), ms(t.elapsed()));
     }
 

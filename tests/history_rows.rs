@@ -3,22 +3,14 @@
 //! protocol (`History::PerMigration`) leaves: same rows, same columns, same failure row and the
 //! same error location, with the same schema.
 
+mod common;
+
 use ci_gate::discover::Migration;
-use ci_gate::provision::{ProviderChoice, ProvisionRequest, connect_quiet, local};
+use ci_gate::provision::{connect_quiet, local};
 use ci_gate::run::Status;
 use ci_gate::run::prisma::{ApplyOptions, History, Semantics, apply_all_with, prepare};
-use sha2::{Digest, Sha256};
+use common::{local_request, migration};
 use sqlx::PgConnection;
-
-fn migration(name: &str, sql: &str) -> Migration {
-    Migration {
-        name: name.into(),
-        path: format!("prisma/migrations/{name}/migration.sql"),
-        bytes: sql.as_bytes().to_vec(),
-        text: sql.into(),
-        checksum: format!("{:x}", Sha256::digest(sql.as_bytes())),
-    }
-}
 
 fn history() -> Vec<Migration> {
     vec![
@@ -79,15 +71,9 @@ async fn both_ways(
     Vec<(String, String, bool, Option<String>, i32, bool)>,
     Vec<(String, String)>,
 )> {
-    let req = ProvisionRequest {
-        provider: ProviderChoice::Local,
-        database_url: None,
-        pg_version: None,
-        image: None,
-        pg_bin: None,
-        run_id: "history-rows".into(),
-    };
-    let cluster = local::start(&req).await.unwrap_or_else(|e| panic!("{e}"));
+    let cluster = local::start(&local_request("history-rows"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let opts = ApplyOptions {
         semantics,
         statement_timeout: std::time::Duration::from_secs(60),

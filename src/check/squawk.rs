@@ -23,9 +23,14 @@
 //!   the report, marked allowed, with the comment as the reason (a reviewer sees every exception).
 //!
 //! Each file is parsed once (squawk-syntax) and linted once (twice only when it contains a
-//! `squawk-ignore` comment).
+//! `squawk-ignore` comment). [`lint_all`] lints many files on every core, with the rule set
+//! prepared once.
 
+use std::cell::{OnceCell, RefCell};
 use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use squawk_linter::{Linter, Rule as SquawkRule, Violation};
 use squawk_syntax::ast::AstNode;
@@ -34,8 +39,8 @@ use squawk_syntax::{SourceFile, SyntaxKind};
 use crate::check::rules::INVALID_ALLOW_DIRECTIVE;
 use crate::check::{Category, Finding, Severity, Source};
 use crate::config::{Config, RuleLevel};
+use crate::discover::Migration;
 use crate::discover::prisma_version::PrismaVersion;
-use crate::discover::{Migration, line_col};
 use crate::sql::split::excerpt;
 
 /// Prefix of every squawk rule id in ci-gate.
@@ -851,107 +856,284 @@ fn severity(config: &Config, e: &Entry) -> Option<Severity> {
     }
 }
 
-/// The squawk rules to run: squawk's own default set (for [`LintOutput::raw_counts`]) plus every
-/// rule the config turns on.
-fn linter_rules(config: &Config) -> Vec<SquawkRule> {
-    let mut out: Vec<SquawkRule> = Linter::with_default_rules().rules.into_iter().collect();
-    for e in RULES {
-        if severity(config, e).is_some()
-            && let Ok(r) = e.name.parse::<SquawkRule>()
-            && !out.contains(&r)
-        {
-            out.push(r);
+/// What linting needs that does not depend on the file, built once per process: squawk's default
+/// rule set, each [`RULES`] entry's squawk rule, and every squawk code ci-gate knows with its
+/// entry.
+struct Tables {
+    default_rules: Vec<SquawkRule>,
+    /// Parallel to [`RULES`]: the squawk rule its name parses to.
+    parsed: Vec<Option<SquawkRule>>,
+    /// Every rule squawk can report under a rule set ci-gate builds, with [`entry_for`] of it.
+    known: Vec<(SquawkRule, Option<&'static Entry>)>,
+}
+
+fn tables() -> &'static Tables {
+    static TABLES: OnceLock<Tables> = OnceLock::new();
+    TABLES.get_or_init(|| {
+        let default_rules: Vec<SquawkRule> =
+            Linter::with_default_rules().rules.into_iter().collect();
+        let parsed: Vec<Option<SquawkRule>> = RULES.iter().map(|e| e.name.parse().ok()).collect();
+        let aliases = ALIASES
+            .iter()
+            .filter_map(|(a, _)| a.parse::<SquawkRule>().ok());
+        // `Linter::from` adds what a rule expands to.
+        let every = Linter::from(
+            default_rules
+                .iter()
+                .copied()
+                .chain(parsed.iter().flatten().copied())
+                .chain(aliases),
+        )
+        .rules;
+        let known = every.into_iter().map(|r| (r, entry_for(r))).collect();
+        Tables {
+            default_rules,
+            parsed,
+            known,
+        }
+    })
+}
+
+/// What linting needs that depends on the context and the config but not on the file, built once
+/// per run and shared by every file (and thread): the squawk rule set to run (squawk's own default
+/// set, for [`LintOutput::raw_counts`], plus every rule the config turns on) with squawk's
+/// settings, and each rule's entry and severity under the config. It depends on the context and
+/// on `config.rules` only (what [`severity`] reads).
+struct Prepared {
+    /// The rule set and settings; each file gets a fresh `Linter` with copies of them (squawk's
+    /// `Linter` collects per-file state and is used once).
+    template: Linter,
+    /// (code, [`entry_for`] it, [`severity`] of that entry under the config).
+    codes: Vec<(SquawkRule, Option<&'static Entry>, Option<Severity>)>,
+}
+
+impl Prepared {
+    fn new(ctx: &LintContext, config: &Config) -> Self {
+        let t = tables();
+        let mut rules = t.default_rules.clone();
+        for (e, parsed) in RULES.iter().zip(&t.parsed) {
+            if severity(config, e).is_some()
+                && let Some(r) = *parsed
+                && !rules.contains(&r)
+            {
+                rules.push(r);
+            }
+        }
+        let mut template = Linter::from(rules);
+        template.settings.pg_version = ctx.pg_major.to_string().parse().unwrap_or_default();
+        template.settings.assume_in_transaction = ctx.assume_in_transaction;
+        let codes = t
+            .known
+            .iter()
+            .map(|&(r, e)| (r, e, e.and_then(|e| severity(config, e))))
+            .collect();
+        Prepared { template, codes }
+    }
+
+    /// squawk over one parsed text, with the prepared rules and settings.
+    fn run(&self, parse: &squawk_syntax::Parse<SourceFile>, text: &str) -> Vec<Violation> {
+        let mut linter = Linter::from(std::iter::empty());
+        linter.rules.clone_from(&self.template.rules);
+        linter.settings = self.template.settings.clone();
+        linter.lint(parse, text)
+    }
+
+    /// [`entry_for`] `code`, and the entry's severity under `config` (`None`: off).
+    fn resolve(
+        &self,
+        code: SquawkRule,
+        config: &Config,
+    ) -> (Option<&'static Entry>, Option<Severity>) {
+        match self.codes.iter().find(|(r, ..)| *r == code) {
+            Some(&(_, e, sev)) => (e, sev),
+            None => {
+                let e = entry_for(code);
+                (e, e.and_then(|e| severity(config, e)))
+            }
         }
     }
-    out
+
+    fn lint(&self, m: &Migration, ctx: &LintContext, config: &Config) -> LintOutput {
+        let text = m.text.as_str();
+        let parse = SourceFile::parse(text);
+        let violations = self.run(&parse, text);
+        let has_ignores = text.contains(IGNORE);
+        // Findings silenced by `squawk-ignore` comments: lint a copy where those comments no
+        // longer parse as ignores (same length, so every range stays valid). Only for files that
+        // have one.
+        let ignored: Vec<Violation> = if has_ignores {
+            let neutral = text.replace(IGNORE, "squawk_ignore");
+            self.run(&SourceFile::parse(&neutral), &neutral)
+                .into_iter()
+                .filter(|v| {
+                    v.code != SquawkRule::UnusedIgnore
+                        && !violations
+                            .iter()
+                            .any(|o| o.code == v.code && o.text_range == v.text_range)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+
+        let mut out = LintOutput::default();
+        for v in &violations {
+            match self.resolve(v.code, config).0 {
+                // `e.id` is `squawk/<canonical name>` (tested).
+                Some(e) => match out.raw_counts.get_mut(e.id) {
+                    Some(n) => *n += 1,
+                    None => {
+                        out.raw_counts.insert(e.id.to_string(), 1);
+                    }
+                },
+                None => {
+                    *out.raw_counts
+                        .entry(format!("{PREFIX}{}", canonical(v.code)))
+                        .or_default() += 1
+                }
+            }
+        }
+
+        let dismissable = violations.iter().chain(&ignored).any(|v| {
+            matches!(
+                v.code,
+                SquawkRule::RenamingObject
+                    | SquawkRule::BanDropType
+                    | SquawkRule::BanDropDefault
+                    | SquawkRule::BanDropConstraint
+            )
+        });
+        let file = Analysis::new(
+            &parse,
+            text,
+            ctx.assume_in_transaction,
+            dismissable,
+            has_ignores,
+        );
+        for e in parse.errors() {
+            let (line, column) = file.line_col(usize::from(e.range().start()));
+            out.syntax_errors.push(SyntaxError {
+                line,
+                column,
+                message: e.message().to_string(),
+            });
+        }
+
+        let mut all: Vec<(&Violation, Option<String>)> =
+            violations.iter().map(|v| (v, None)).collect();
+        for v in &ignored {
+            all.push((v, Some(file.ignore_reason(v))));
+        }
+        all.sort_by_key(|(v, _)| v.text_range.start());
+
+        for (v, ignore_reason) in all {
+            let (Some(e), Some(sev)) = self.resolve(v.code, config) else {
+                continue;
+            };
+            let mut f = file.finding(m, e, sev, v, ctx);
+            if let Some(reason) = ignore_reason {
+                f.allowed = true;
+                f.allow_reason = Some(reason);
+            }
+            match file.dismissal(v, &violations) {
+                Some(reason) => out.dismissed.push(Dismissed { finding: f, reason }),
+                None => out.findings.push(f),
+            }
+        }
+        out
+    }
 }
 
 /// Lint one migration with squawk, keeping the rules `config` enables (its `rules:` map over
-/// ci-gate's defaults), at their configured severity.
+/// ci-gate's defaults), at their configured severity. To lint many files, [`lint_all`] prepares
+/// the rule set once and uses every core.
 pub fn lint(m: &Migration, ctx: &LintContext, config: &Config) -> LintOutput {
-    let text = m.text.as_str();
-    let parse = SourceFile::parse(text);
-    let rules = linter_rules(config);
-    let violations = run_squawk(&rules, ctx, &parse, text);
-    // Findings silenced by `squawk-ignore` comments: lint a copy where those comments no longer
-    // parse as ignores (same length, so every range stays valid). Only for files that have one.
-    let ignored: Vec<Violation> = if text.contains(IGNORE) {
-        let neutral = text.replace(IGNORE, "squawk_ignore");
-        run_squawk(&rules, ctx, &SourceFile::parse(&neutral), &neutral)
-            .into_iter()
-            .filter(|v| {
-                v.code != SquawkRule::UnusedIgnore
-                    && !violations
-                        .iter()
-                        .any(|o| o.code == v.code && o.text_range == v.text_range)
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-
-    let mut out = LintOutput::default();
-    for v in &violations {
-        *out.raw_counts
-            .entry(format!("{PREFIX}{}", canonical(v.code)))
-            .or_default() += 1;
+    /// A [`Prepared`] with what it was built from (all it depends on).
+    type Built = (LintContext, BTreeMap<String, RuleLevel>, Rc<Prepared>);
+    thread_local! {
+        /// The last [`Prepared`] built by `lint` on this thread: the files of one run share it
+        /// instead of each building it.
+        static LAST: RefCell<Option<Built>> = const { RefCell::new(None) };
     }
-    for e in parse.errors() {
-        let (line, column) = line_col(text, usize::from(e.range().start()));
-        out.syntax_errors.push(SyntaxError {
-            line,
-            column,
-            message: e.message().to_string(),
-        });
-    }
-
-    let dismissable = violations.iter().chain(&ignored).any(|v| {
-        matches!(
-            v.code,
-            SquawkRule::RenamingObject
-                | SquawkRule::BanDropType
-                | SquawkRule::BanDropDefault
-                | SquawkRule::BanDropConstraint
-        )
+    let prepared = LAST.with_borrow_mut(|last| match last {
+        Some((c, rules, p)) if c == ctx && *rules == config.rules => Rc::clone(p),
+        _ => {
+            let p = Rc::new(Prepared::new(ctx, config));
+            *last = Some((*ctx, config.rules.clone(), Rc::clone(&p)));
+            p
+        }
     });
-    let file = Analysis::new(&parse, text, ctx.assume_in_transaction, dismissable);
-    let mut all: Vec<(&Violation, Option<String>)> = violations.iter().map(|v| (v, None)).collect();
-    for v in &ignored {
-        all.push((v, Some(file.ignore_reason(v))));
-    }
-    all.sort_by_key(|(v, _)| v.text_range.start());
+    prepared.lint(m, ctx, config)
+}
 
-    for (v, ignore_reason) in all {
-        let Some(e) = entry_for(v.code) else { continue };
-        let Some(sev) = severity(config, e) else {
-            continue;
-        };
-        let mut f = file.finding(m, e, sev, v, ctx);
-        if let Some(reason) = ignore_reason {
-            f.allowed = true;
-            f.allow_reason = Some(reason);
-        }
-        match file.dismissal(v, &violations) {
-            Some(reason) => out.dismissed.push(Dismissed { finding: f, reason }),
-            None => out.findings.push(f),
-        }
+/// Below this many files [`lint_all`] stays on the calling thread (a thread costs more than
+/// linting a few files).
+const PARALLEL_MIN_FILES: usize = 8;
+
+/// Stack of [`lint_all`]'s worker threads: squawk's parser recurses, so as much as a main thread
+/// gets, not the 2 MiB default of spawned threads.
+const WORKER_STACK: usize = 8 << 20;
+
+/// [`lint`] over many migrations on all available cores, with the rule set prepared once. The
+/// outputs are in input order, each equal to what [`lint`] returns for that migration.
+pub fn lint_all(migrations: &[&Migration], ctx: &LintContext, config: &Config) -> Vec<LintOutput> {
+    let prepared = Prepared::new(ctx, config);
+    let n = migrations.len();
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let threads = cores.min(n / (PARALLEL_MIN_FILES / 2));
+    if n < PARALLEL_MIN_FILES || threads < 2 {
+        return migrations
+            .iter()
+            .map(|m| prepared.lint(m, ctx, config))
+            .collect();
     }
-    out
+    // Files are handed out one at a time from a shared index (their cost varies with their
+    // length); each thread keeps (index, output) pairs, put back in input order at the end.
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(m) = migrations.get(i) else {
+                return done;
+            };
+            done.push((i, prepared.lint(m, ctx, config)));
+        }
+    };
+    let parts: Vec<Vec<(usize, LintOutput)>> = std::thread::scope(|s| {
+        let spawned: Vec<_> = (1..threads)
+            .map(|_| {
+                std::thread::Builder::new()
+                    .name("ci-gate-lint".into())
+                    .stack_size(WORKER_STACK)
+                    .spawn_scoped(s, work)
+            })
+            .collect();
+        // The calling thread works too; a thread that could not be spawned leaves its share to
+        // the others.
+        let mut parts = vec![work()];
+        for h in spawned.into_iter().flatten() {
+            match h.join() {
+                Ok(p) => parts.push(p),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        parts
+    });
+    let mut slots: Vec<Option<LintOutput>> = std::iter::repeat_with(|| None).take(n).collect();
+    for (i, out) in parts.into_iter().flatten() {
+        slots[i] = Some(out);
+    }
+    slots
+        .into_iter()
+        .zip(migrations)
+        // Every index below `n` was taken by exactly one thread; lint on this thread anything
+        // missing rather than lose a file.
+        .map(|(out, m)| out.unwrap_or_else(|| prepared.lint(m, ctx, config)))
+        .collect()
 }
 
 const IGNORE: &str = "squawk-ignore";
-
-fn run_squawk(
-    rules: &[SquawkRule],
-    ctx: &LintContext,
-    parse: &squawk_syntax::Parse<SourceFile>,
-    text: &str,
-) -> Vec<Violation> {
-    let mut linter = Linter::from(rules.iter().copied());
-    linter.settings.pg_version = ctx.pg_major.to_string().parse().unwrap_or_default();
-    linter.settings.assume_in_transaction = ctx.assume_in_transaction;
-    linter.lint(parse, text)
-}
 
 /// squawk's display name, mapped to the name ci-gate uses (`prefer-timestamp-tz` →
 /// `prefer-timestamptz`, as in squawk's docs).
@@ -978,6 +1160,8 @@ struct Analysis<'a> {
     stmts: Vec<Stmt>,
     /// (start, end, comment text) of each `squawk-ignore` comment.
     ignores: Vec<(usize, usize, String)>,
+    /// Byte offset of each line's start, built on first use by [`Analysis::line_col`].
+    line_starts: OnceCell<Vec<usize>>,
 }
 
 impl<'a> Analysis<'a> {
@@ -987,6 +1171,7 @@ impl<'a> Analysis<'a> {
         text: &'a str,
         assume_in_transaction: bool,
         keep_words: bool,
+        has_ignores: bool,
     ) -> Self {
         let mut stmts = Vec::new();
         let mut in_tx = assume_in_transaction;
@@ -1047,7 +1232,7 @@ impl<'a> Analysis<'a> {
             }
         }
         let mut ignores = Vec::new();
-        if text.contains(IGNORE) {
+        if has_ignores {
             for tok in parse
                 .syntax_node()
                 .descendants_with_tokens()
@@ -1067,7 +1252,27 @@ impl<'a> Analysis<'a> {
             text,
             stmts,
             ignores,
+            line_starts: OnceCell::new(),
         }
+    }
+
+    /// 1-based line and column (in characters) of a byte offset, exactly as
+    /// [`crate::discover::line_col`] computes them, without rescanning the text for each one.
+    fn line_col(&self, offset: usize) -> (usize, usize) {
+        let text = self.text;
+        let mut offset = offset.min(text.len());
+        while offset > 0 && !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let starts = self.line_starts.get_or_init(|| {
+            std::iter::once(0)
+                .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect()
+        });
+        // `starts[0]` is 0, so `line` ≥ 1.
+        let line = starts.partition_point(|&s| s <= offset);
+        let column = text[starts[line - 1]..offset].chars().count() + 1;
+        (line, column)
     }
 
     fn stmt_index(&self, offset: usize) -> Option<usize> {
@@ -1086,8 +1291,8 @@ impl<'a> Analysis<'a> {
     ) -> Finding {
         let start = usize::from(v.text_range.start());
         let end = usize::from(v.text_range.end()).min(self.text.len());
-        let (line, column) = line_col(self.text, start);
-        let (end_line, end_column) = line_col(self.text, end);
+        let (line, column) = self.line_col(start);
+        let (end_line, end_column) = self.line_col(end);
         // A finding for a registered rule, re-labelled: keeps this module independent of the
         // `Finding` fields that may be added later.
         let mut f = Finding::new(&INVALID_ALLOW_DIRECTIVE, Source::Static, v.message.clone())
@@ -1284,7 +1489,7 @@ impl<'a> Analysis<'a> {
             .max_by_key(|(s, _, c)| (*s < start && !c.contains("squawk-ignore-file"), *s));
         match comment {
             Some((s, _, c)) => {
-                let (line, _) = line_col(self.text, *s);
+                let (line, _) = self.line_col(*s);
                 let body = c.trim_start_matches("--").trim();
                 let reason = body.split_once("--").map(|(_, r)| r.trim().to_string());
                 match reason.filter(|r| !r.is_empty()) {
@@ -1467,6 +1672,178 @@ mod tests {
         for r in Linter::with_default_rules().rules {
             assert!(entry_for(r).is_some(), "no entry for squawk rule {r}");
         }
+    }
+
+    #[test]
+    fn entry_ids_are_prefixed_names() {
+        // `lint` counts raw violations under `e.id` instead of formatting `squawk/<name>`.
+        for e in RULES {
+            assert_eq!(e.id, format!("{PREFIX}{}", e.name));
+        }
+    }
+
+    /// Every `.sql` under `tests/fixtures` (sorted), as migrations.
+    fn fixture_migrations() -> Vec<Migration> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            let mut entries: Vec<_> = std::fs::read_dir(dir)
+                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+                .map(|e| e.map(|e| e.path()))
+                .collect::<Result<_, _>>()
+                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+            entries.sort();
+            for p in entries {
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if p.extension().is_some_and(|x| x == "sql") {
+                    out.push(p);
+                }
+            }
+        }
+        let mut paths = Vec::new();
+        walk(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"),
+            &mut paths,
+        );
+        paths
+            .iter()
+            .map(|p| {
+                let bytes = std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                migration(&p.display().to_string(), &text)
+            })
+            .collect()
+    }
+
+    fn migration(path: &str, text: &str) -> Migration {
+        Migration {
+            name: path.to_string(),
+            path: path.to_string(),
+            bytes: text.as_bytes().to_vec(),
+            text: text.to_string(),
+            checksum: String::new(),
+        }
+    }
+
+    #[test]
+    fn lint_all_equals_lint_one_by_one_in_order() {
+        let mut files = fixture_migrations();
+        // Files with `squawk-ignore` comments, syntax errors, multi-byte text, an enum swap.
+        let extra = [
+            "-- squawk-ignore ban-drop-column -- legacy\nALTER TABLE \"a\" DROP COLUMN \"b\";\nDROP TABLE x;\n",
+            "-- squawk-ignore nope\nDROP TABLE x;\n-- squawk-ignore\nALTER TABLE t RENAME TO u;\n",
+            "SELEC 1;\nALTER TABLE \"é\" ADD COLUMN \"ü\" int NOT NULL;\n",
+            "\u{feff}ALTER TABLE \"t\" DROP COLUMN \"c\";\r\nDROP INDEX \"ix\";\r\n",
+            "BEGIN;\nALTER TYPE \"E\" RENAME TO \"E_old\";\nCREATE TYPE \"E\" AS ENUM ('a');\nDROP TYPE \"E_old\";\nCOMMIT;\n",
+            "",
+        ];
+        for (i, text) in extra.iter().enumerate() {
+            files.push(migration(&format!("extra{i}.sql"), text));
+        }
+        assert!(files.len() >= 40, "only {} fixture files", files.len());
+        let on: String = squawk_rules()
+            .iter()
+            .map(|(id, ..)| format!("  {id}: warning\n"))
+            .collect();
+        let configs = [
+            Config::default(),
+            Config::parse(
+                &format!("rules:\n{on}  squawk/ban-drop-column: off\n"),
+                std::path::Path::new(".ci-gate.yml"),
+            )
+            .unwrap_or_else(|e| panic!("{e}")),
+        ];
+        let ctxs = [
+            LintContext::default(),
+            LintContext {
+                pg_major: 15,
+                assume_in_transaction: false,
+            },
+        ];
+        let refs: Vec<&Migration> = files.iter().collect();
+        for config in &configs {
+            for ctx in &ctxs {
+                let one_by_one: Vec<LintOutput> =
+                    refs.iter().map(|m| lint(m, ctx, config)).collect();
+                assert!(one_by_one.iter().any(|o| !o.findings.is_empty()));
+                assert_eq!(lint_all(&refs, ctx, config), one_by_one);
+                // Below the threshold (one thread) and nothing at all.
+                assert_eq!(lint_all(&refs[..3], ctx, config), one_by_one[..3]);
+                assert!(lint_all(&[], ctx, config).is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn lint_follows_each_calls_context_and_config() {
+        // `lint` reuses the rule set it prepared for the previous call only when nothing changed.
+        let m = migration("m.sql", "ALTER TABLE \"t\" DROP COLUMN \"c\";\n");
+        let off = Config::parse(
+            "rules:\n  squawk/ban-drop-column: off\n",
+            std::path::Path::new(".ci-gate.yml"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let notice = Config::parse(
+            "rules:\n  squawk/ban-drop-column: notice\n",
+            std::path::Path::new(".ci-gate.yml"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let ctx = LintContext::default();
+        let severities = |config: &Config| -> Vec<Severity> {
+            lint(&m, &ctx, config)
+                .findings
+                .iter()
+                .map(|f| f.severity)
+                .collect()
+        };
+        for _ in 0..2 {
+            assert_eq!(severities(&Config::default()), [Severity::Error]);
+            assert_eq!(severities(&off), []);
+            assert_eq!(severities(&notice), [Severity::Notice]);
+        }
+        // squawk's `transaction-nesting` is off in ci-gate; `ban-concurrent-index-creation-in-
+        // transaction` depends on the context.
+        let concurrent = migration(
+            "c.sql",
+            "SELECT 1;\nCREATE INDEX CONCURRENTLY i ON t (c);\n",
+        );
+        let rules = |ctx: &LintContext| -> Vec<String> {
+            lint(&concurrent, ctx, &Config::default())
+                .findings
+                .into_iter()
+                .map(|f| f.rule)
+                .collect()
+        };
+        let autocommit = LintContext {
+            pg_major: 16,
+            assume_in_transaction: false,
+        };
+        let in_tx = rules(&ctx);
+        assert!(in_tx.contains(&"squawk/ban-concurrent-index-creation-in-transaction".into()));
+        assert_ne!(rules(&autocommit), in_tx);
+        assert_eq!(rules(&ctx), in_tx);
+    }
+
+    #[test]
+    fn line_col_matches_discover() {
+        let text = "\u{feff}ab\r\né\n\n-- ü\nxyz";
+        let parse = SourceFile::parse(text);
+        let file = Analysis::new(&parse, text, true, false, false);
+        for offset in 0..=text.len() + 2 {
+            assert_eq!(
+                file.line_col(offset),
+                crate::discover::line_col(text, offset),
+                "offset {offset}"
+            );
+        }
+    }
+
+    #[test]
+    fn lint_inputs_are_shared_across_threads() {
+        fn sync<T: Sync>() {}
+        sync::<LintContext>();
+        sync::<Config>();
+        sync::<Migration>();
+        sync::<Prepared>();
     }
 
     #[test]

@@ -249,7 +249,16 @@ impl Server {
             sql.push_str(&format!(" OWNER {}", quote_ident(owner)));
         }
         match template {
-            Some(t) => sql.push_str(&format!(" TEMPLATE {}", quote_ident(t))),
+            Some(t) => {
+                sql.push_str(&format!(" TEMPLATE {}", quote_ident(t)));
+                // PostgreSQL 15's default WAL_LOG copies block by block through the WAL;
+                // FILE_COPY copies the files after a checkpoint: 0.46 s → 0.15 s for a
+                // 5,000-migration base on tmpfs, 2.77 s → 1.93 s on ext4 (BENCHMARKS.md). The
+                // checkpoint is server-wide, so only on a server this run started.
+                if self.version_num >= 150000 && self.kind != ProviderKind::Url {
+                    sql.push_str(" STRATEGY FILE_COPY");
+                }
+            }
             None => sql.push_str(" TEMPLATE template0"),
         }
         let mut conn = self.admin_connection().await?;

@@ -8,6 +8,7 @@
 use sqlx::{AssertSqlSafe, Connection};
 
 use super::Outcome;
+use super::focus::{self, Focus, Scope};
 use super::prisma::{self as prisma_run, ApplyOptions, History};
 use crate::discover::Migration;
 use crate::error::{UserError, db_message};
@@ -129,25 +130,44 @@ impl<'a> Builder<'a> {
 }
 
 /// What the seeded, traced run produced.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct TracedRun {
     pub seed: super::seed::SeedReport,
     pub traces: Vec<super::trace::MigrationTrace>,
+    /// The tables seeded and fingerprinted.
+    pub focus: Focus,
+    /// Pre-existing tables the statements locked outside the focus: the run does not cover them
+    /// and must be repeated with every table seeded ([`focus::outside`]).
+    pub outside: Vec<String>,
 }
+
+/// The history table: never seeded, and not a table the migrations "reach".
+const HISTORY_TABLE: &str = "_prisma_migrations";
 
 impl<'a> Builder<'a> {
     /// Fill `db` (a clone of base) with synthetic rows and the team's `seed` SQL, then run
-    /// `migrations` traced, in order, stopping at the first failure.
+    /// `migrations` traced, in order, stopping at the first failure. `all_tables`: seed every
+    /// table; otherwise only the migrations' [`focus`], and the result says which pre-existing
+    /// tables were reached outside it.
     pub async fn trace(
         &self,
         db: &str,
         migrations: &[&Migration],
         seed_sql: Option<(&str, &str)>,
+        all_tables: bool,
     ) -> Result<TracedRun, UserError> {
         let mut admin = connect_quiet(&self.server.admin_options(db))
             .await
             .map_err(env_err(format!("could not connect to {db}")))?;
-        let seed = super::seed::seed(&mut admin, &["_prisma_migrations".to_string()])
+        let exclude = [HISTORY_TABLE.to_string()];
+        let words = focus::words(migrations.iter().map(|m| m.text.as_str()));
+        let mut focus = focus::focus(&mut admin, &words, &exclude)
+            .await
+            .map_err(env_err(format!("could not read the tables of {db}")))?;
+        if all_tables {
+            focus.scope = Scope::All;
+        }
+        let seed = super::seed::seed(&mut admin, &exclude, &focus.scope)
             .await
             .map_err(env_err(
                 "could not fill the seeded database with synthetic rows".into(),
@@ -161,7 +181,7 @@ impl<'a> Builder<'a> {
         }
         let _ = admin.close().await;
         let mut conn = self.owner_session(db).await?;
-        let mut baseline = super::trace::baseline(&mut conn)
+        let mut baseline = super::trace::baseline(&mut conn, &focus.scope)
             .await
             .map_err(env_err("could not read the seeded base".into()))?;
         let mut traces = Vec::new();
@@ -175,6 +195,13 @@ impl<'a> Builder<'a> {
             }
         }
         let _ = conn.close().await;
-        Ok(TracedRun { seed, traces })
+        let history = format!("public.{HISTORY_TABLE}");
+        let outside = focus::outside(&traces, &focus.scope, &[history.as_str()]);
+        Ok(TracedRun {
+            seed,
+            traces,
+            focus,
+            outside,
+        })
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod build;
 pub mod cache;
+pub mod focus;
 pub mod prisma;
 pub mod seed;
 pub mod trace;

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::{AssertSqlSafe, PgConnection};
 
+use super::focus::Scope;
 use crate::provision::quote_ident;
 
 /// Rows per table.
@@ -209,9 +210,17 @@ fn value(c: &Column, table: &Table) -> Option<String> {
 
 /// Fill the tables of the database `conn` is connected to (as a superuser, so row-level
 /// security does not hide rows).
-pub async fn seed(conn: &mut PgConnection, exclude: &[String]) -> Result<SeedReport, sqlx::Error> {
+pub async fn seed(
+    conn: &mut PgConnection,
+    exclude: &[String],
+    scope: &Scope,
+) -> Result<SeedReport, sqlx::Error> {
     let mut report = SeedReport::default();
-    let mut pending = tables(conn, exclude).await?;
+    let mut pending: Vec<Table> = tables(conn, exclude)
+        .await?
+        .into_iter()
+        .filter(|t| scope.contains(t.oid))
+        .collect();
     // Foreign-key order: a table goes when all its (other) parents went.
     let mut done: BTreeSet<i64> = BTreeSet::new();
     let mut order = Vec::new();
@@ -327,6 +336,22 @@ pub async fn seed(conn: &mut PgConnection, exclude: &[String]) -> Result<SeedRep
     }
     sqlx::raw_sql("COMMIT").execute(&mut *conn).await?;
     // Fresh statistics would hide nothing we need, but ANALYZE makes plans realistic.
-    let _ = sqlx::raw_sql("ANALYZE").execute(&mut *conn).await;
+    let analyze = match scope {
+        Scope::All => "ANALYZE".to_string(),
+        Scope::Only(_) if order.is_empty() => String::new(),
+        Scope::Only(_) => format!(
+            "ANALYZE {}",
+            order
+                .iter()
+                .map(|t| t.qualified.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    if !analyze.is_empty() {
+        let _ = sqlx::raw_sql(AssertSqlSafe(analyze))
+            .execute(&mut *conn)
+            .await;
+    }
     Ok(report)
 }

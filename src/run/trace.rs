@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use sqlx::{AssertSqlSafe, PgConnection};
 
 use super::Failure;
+use super::focus::Scope;
 use super::prisma::{RawError, Semantics, locate};
 use crate::discover::{Migration, line_col};
 use crate::provision::quote_ident;
@@ -95,37 +96,90 @@ const USER_NS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND
 type RelRow = (i64, String, String, String, i64);
 type ColRow = (i64, i16, String, String, bool, i64, i32, bool);
 
-pub async fn snapshot(conn: &mut PgConnection) -> Result<Snapshot, sqlx::Error> {
-    let rels: Vec<RelRow> = sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT c.oid::int8, n.nspname::text, c.relname::text, c.relkind::text, c.relfilenode::int8 FROM pg_class c \
-         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE {USER_NS} AND c.relkind IN ('r','p','m','i','S','v','I')"
-    )))
-    .fetch_all(&mut *conn)
-    .await?;
-    let cols: Vec<ColRow> = sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT a.attrelid::int8, a.attnum, a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.atttypid::int8, a.atttypmod, t.typtype = 'e' \
-         FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
-         JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
-         WHERE {USER_NS} AND c.relkind IN ('r','p') AND a.attnum > 0 AND NOT a.attisdropped"
-    )))
-    .fetch_all(&mut *conn)
-    .await?;
+/// Read the catalog facts. With `Scope::Only`, columns and statistics are read for the focus
+/// tables only, and relations for the focus tables, their indexes and whatever our backend holds
+/// a lock on (`all_rels` reads every relation: the baseline needs them all to tell pre-existing
+/// relations from new ones). Whatever a statement does outside the focus shows as a lock, which
+/// [`super::focus::outside`] turns into a full re-run, so nothing observed is lost.
+pub async fn snapshot(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    all_rels: bool,
+) -> Result<Snapshot, sqlx::Error> {
+    let oids: Vec<i64> = match scope {
+        Scope::All => Vec::new(),
+        Scope::Only(set) => set.iter().copied().collect(),
+    };
+    let scoped = matches!(scope, Scope::Only(_));
+    // Scoped queries start from the (short) list of OIDs, so they cost the same at 5,000
+    // migrations as at 50.
+    let rels_sql = if scoped && !all_rels {
+        format!(
+            "WITH ids AS (SELECT unnest($1::int8[]::oid[]) AS oid \
+               UNION SELECT i.indexrelid FROM pg_index i WHERE i.indrelid = ANY($1::int8[]::oid[]) \
+               UNION SELECT l.relation FROM pg_locks l WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation') \
+             SELECT c.oid::int8, n.nspname::text, c.relname::text, c.relkind::text, c.relfilenode::int8 \
+             FROM ids JOIN pg_class c ON c.oid = ids.oid JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE {USER_NS} AND c.relkind IN ('r','p','m','i','S','v','I')"
+        )
+    } else {
+        format!(
+            "SELECT c.oid::int8, n.nspname::text, c.relname::text, c.relkind::text, c.relfilenode::int8 FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE {USER_NS} AND c.relkind IN ('r','p','m','i','S','v','I') \
+             AND ($1::int8[] IS NOT NULL)"
+        )
+    };
+    let rels: Vec<RelRow> = sqlx::query_as(AssertSqlSafe(rels_sql))
+        .bind(&oids)
+        .fetch_all(&mut *conn)
+        .await?;
+    const COLS: &str = "SELECT a.attrelid::int8, a.attnum, a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.atttypid::int8, a.atttypmod, t.typtype = 'e'";
+    let cols_sql = if scoped {
+        format!(
+            "{COLS} FROM unnest($1::int8[]::oid[]) AS r(oid) JOIN pg_class c ON c.oid = r.oid \
+             JOIN pg_attribute a ON a.attrelid = r.oid JOIN pg_type t ON t.oid = a.atttypid \
+             WHERE c.relkind IN ('r','p') AND a.attnum > 0 AND NOT a.attisdropped"
+        )
+    } else {
+        format!(
+            "{COLS} FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
+             JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE {USER_NS} AND c.relkind IN ('r','p') AND a.attnum > 0 AND NOT a.attisdropped \
+             AND ($1::int8[] IS NOT NULL)"
+        )
+    };
+    let cols: Vec<ColRow> = sqlx::query_as(AssertSqlSafe(cols_sql))
+        .bind(&oids)
+        .fetch_all(&mut *conn)
+        .await?;
     let schemas: Vec<(i64, String)> = sqlx::query_as(AssertSqlSafe(format!(
         "SELECT n.oid::int8, n.nspname::text FROM pg_namespace n WHERE {USER_NS}"
     )))
     .fetch_all(&mut *conn)
     .await?;
     let enums: Vec<(i64, String, Vec<String>)> = sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT t.oid::int8, quote_ident(n.nspname) || '.' || quote_ident(t.typname), array_agg(e.enumlabel::text ORDER BY e.enumsortorder) \
-         FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace JOIN pg_enum e ON e.enumtypid = t.oid WHERE {USER_NS} GROUP BY 1, 2"
+        "SELECT t.oid::int8, quote_ident(n.nspname) || '.' || quote_ident(t.typname), \
+                COALESCE((SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid), '{{}}') \
+         FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.typtype = 'e' AND {USER_NS}"
     )))
     .fetch_all(&mut *conn)
     .await?;
-    let stats: Vec<(i64, i64, i64, i64, i64)> = sqlx::query_as(
-        "SELECT relid::int8, (COALESCE(seq_scan, 0) + COALESCE(idx_scan, 0))::int8, n_tup_ins::int8, n_tup_upd::int8, n_tup_del::int8 FROM pg_stat_xact_user_tables",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+    // What pg_stat_xact_user_tables shows (seq_scan + idx_scan, n_tup_ins/upd/del), read
+    // straight from the functions behind it for the scoped tables.
+    let stats_sql = if scoped {
+        "SELECT r.oid::int8, (pg_stat_get_xact_numscans(r.oid) + COALESCE((SELECT sum(pg_stat_get_xact_numscans(i.indexrelid)) \
+                FROM pg_index i WHERE i.indrelid = r.oid), 0))::int8, \
+                pg_stat_get_xact_tuples_inserted(r.oid)::int8, pg_stat_get_xact_tuples_updated(r.oid)::int8, \
+                pg_stat_get_xact_tuples_deleted(r.oid)::int8 \
+         FROM unnest($1::int8[]::oid[]) AS r(oid)"
+    } else {
+        "SELECT relid::int8, (COALESCE(seq_scan, 0) + COALESCE(idx_scan, 0))::int8, n_tup_ins::int8, n_tup_upd::int8, n_tup_del::int8 \
+         FROM pg_stat_xact_user_tables WHERE ($1::int8[] IS NOT NULL)"
+    };
+    let stats: Vec<(i64, i64, i64, i64, i64)> = sqlx::query_as(stats_sql)
+        .bind(&oids)
+        .fetch_all(&mut *conn)
+        .await?;
     let locks: Vec<(i64, String)> = sqlx::query_as(
         "SELECT relation::int8, mode::text FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'relation' AND granted \
          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
@@ -182,6 +236,8 @@ pub struct LockTaken {
     pub relation: String,
     /// The table the relation belongs to (itself, or an index's table).
     pub table: String,
+    /// That table's OID (stable across renames).
+    pub table_oid: i64,
     pub mode: String,
     /// The relation existed before the pull request's migrations.
     pub preexisting: bool,
@@ -246,6 +302,8 @@ pub struct MigrationTrace {
 #[derive(Debug, Clone, Default)]
 pub struct Baseline {
     pub snap: Snapshot,
+    /// The tables seeded and observed (the rest is out of the migrations' reach).
+    pub scope: Scope,
     /// table oid → row count
     pub rows: HashMap<i64, i64>,
     /// table oid → md5 of its rows over the pre-existing columns
@@ -263,19 +321,24 @@ async fn count(conn: &mut PgConnection, rel: &Rel) -> i64 {
         .unwrap_or(0)
 }
 
-async fn fingerprint(conn: &mut PgConnection, rel: &Rel, cols: &[String]) -> Option<String> {
-    if cols.is_empty() {
-        return None;
-    }
+/// The query fingerprinting the rows of `rel` over `cols`.
+fn fingerprint_sql(rel: &Rel, cols: &[String]) -> String {
     let list = cols
         .iter()
         .map(|c| quote_ident(c))
         .collect::<Vec<_>>()
         .join(", ");
-    let sql = format!(
+    format!(
         "SELECT md5(COALESCE(string_agg(t::text, '|' ORDER BY t::text), ''))::text FROM (SELECT {list} FROM {}) t",
         rel.qualified()
-    );
+    )
+}
+
+async fn fingerprint(conn: &mut PgConnection, rel: &Rel, cols: &[String]) -> Option<String> {
+    if cols.is_empty() {
+        return None;
+    }
+    let sql = fingerprint_sql(rel, cols);
     sqlx::query_as::<_, (String,)>(AssertSqlSafe(sql))
         .fetch_one(&mut *conn)
         .await
@@ -294,24 +357,69 @@ fn table_columns(snap: &Snapshot, oid: i64) -> Vec<String> {
     cols.into_iter().map(|(_, n)| n).collect()
 }
 
-/// Take the baseline (after seeding, before any new migration).
-pub async fn baseline(conn: &mut PgConnection) -> Result<Baseline, sqlx::Error> {
-    let snap = snapshot(conn).await?;
+/// Take the baseline (after seeding, before any new migration): the whole catalog, and row
+/// counts and fingerprints of the tables in `scope` (the others are out of the migrations' reach,
+/// which the caller checks against the locks taken: [`super::focus::outside`]).
+pub async fn baseline(conn: &mut PgConnection, scope: &Scope) -> Result<Baseline, sqlx::Error> {
+    let snap = snapshot(conn, scope, true).await?;
     let mut b = Baseline {
         snap: snap.clone(),
+        scope: scope.clone(),
         ..Baseline::default()
     };
     b.enum_labels = snap.enums.values().cloned().collect();
-    for (oid, rel) in &snap.rels {
-        if rel.kind == "r" {
-            b.rows.insert(*oid, count(conn, rel).await);
-            if let Some(f) = fingerprint(conn, rel, &table_columns(&snap, *oid)).await {
-                b.fingerprints.insert(*oid, f);
+    let tables: Vec<(i64, &Rel)> = snap
+        .rels
+        .iter()
+        .filter(|(oid, rel)| rel.kind == "r" && scope.contains(**oid))
+        .map(|(oid, rel)| (*oid, rel))
+        .collect();
+    // Many tables per round trip; a chunk that fails (a table the owner cannot read) is done
+    // table by table, as before.
+    for chunk in tables.chunks(BASELINE_CHUNK) {
+        let parts: Vec<String> = chunk
+            .iter()
+            .map(|(oid, rel)| {
+                let cols = table_columns(&snap, *oid);
+                format!(
+                    "SELECT {oid}::int8, (SELECT count(*) FROM {q})::int8, {fp}",
+                    q = rel.qualified(),
+                    fp = if cols.is_empty() {
+                        "NULL::text".to_string()
+                    } else {
+                        format!("({})", fingerprint_sql(rel, &cols))
+                    }
+                )
+            })
+            .collect();
+        let batch: Result<Vec<(i64, i64, Option<String>)>, _> =
+            sqlx::query_as(AssertSqlSafe(parts.join(" UNION ALL ")))
+                .fetch_all(&mut *conn)
+                .await;
+        match batch {
+            Ok(rows) => {
+                for (oid, n, fp) in rows {
+                    b.rows.insert(oid, n);
+                    if let Some(f) = fp {
+                        b.fingerprints.insert(oid, f);
+                    }
+                }
+            }
+            Err(_) => {
+                for (oid, rel) in chunk {
+                    b.rows.insert(*oid, count(conn, rel).await);
+                    if let Some(f) = fingerprint(conn, rel, &table_columns(&snap, *oid)).await {
+                        b.fingerprints.insert(*oid, f);
+                    }
+                }
             }
         }
     }
     Ok(b)
 }
+
+/// Tables per baseline query.
+const BASELINE_CHUNK: usize = 100;
 
 /// The owning table of an index relation.
 async fn index_tables(conn: &mut PgConnection) -> HashMap<i64, i64> {
@@ -331,11 +439,14 @@ fn observe(
     st: &mut StatementTrace,
 ) {
     let pre = |oid: &i64| base.snap.rels.contains_key(oid);
+    // A relation outside a scoped snapshot (dropped by the statement, say) is still in the
+    // baseline's full list of relations.
     let name_of = |oid: &i64| {
         after
             .rels
             .get(oid)
             .or(before.rels.get(oid))
+            .or(base.snap.rels.get(oid))
             .map(Rel::qualified)
             .unwrap_or_else(|| format!("oid {oid}"))
     };
@@ -347,7 +458,12 @@ fn observe(
                 continue;
             }
             let table_oid = index_of.get(oid).copied().unwrap_or(*oid);
-            let Some(rel) = after.rels.get(oid).or(before.rels.get(oid)) else {
+            let Some(rel) = after
+                .rels
+                .get(oid)
+                .or(before.rels.get(oid))
+                .or(base.snap.rels.get(oid))
+            else {
                 continue;
             };
             if rel.kind == "S" || rel.kind == "v" {
@@ -356,6 +472,7 @@ fn observe(
             st.locks.push(LockTaken {
                 relation: rel.qualified(),
                 table: name_of(&table_oid),
+                table_oid,
                 mode: m.clone(),
                 preexisting: pre(&table_oid),
             });
@@ -489,6 +606,9 @@ pub async fn trace_migration(
     if whole_tx {
         let _ = sqlx::raw_sql("BEGIN").execute(&mut *conn).await;
     }
+    // Inside one transaction, the snapshot after a statement is the one before the next, unless
+    // something ran in between (the row counts of `refine_row_changes`, which take locks).
+    let mut carried: Option<Snapshot> = None;
     for (start, end) in units {
         let text = if per_statement {
             &script[start..end]
@@ -499,7 +619,10 @@ pub async fn trace_migration(
         if per_stmt_tx {
             let _ = sqlx::raw_sql("BEGIN").execute(&mut *conn).await;
         }
-        let before = snapshot(conn).await.unwrap_or_default();
+        let before = match carried.take() {
+            Some(snap) => snap,
+            None => snapshot(conn, &base.scope, false).await.unwrap_or_default(),
+        };
         let t = Instant::now();
         let result = sqlx::raw_sql(AssertSqlSafe(text.to_string()))
             .execute(&mut *conn)
@@ -518,9 +641,12 @@ pub async fn trace_migration(
         match result {
             Ok(r) => {
                 st.rows_affected = r.rows_affected();
-                if let Ok(after) = snapshot(conn).await {
+                if let Ok(after) = snapshot(conn, &base.scope, false).await {
                     observe(&before, &after, base, &index_of, &mut st);
-                    refine_row_changes(conn, &after, base, &mut st).await;
+                    let queried = refine_row_changes(conn, &after, base, &mut st).await;
+                    if whole_tx && !queried {
+                        carried = Some(after);
+                    }
                 }
                 if per_stmt_tx {
                     let _ = sqlx::raw_sql("COMMIT").execute(&mut *conn).await;
@@ -554,7 +680,8 @@ async fn refine_row_changes(
     after: &Snapshot,
     base: &mut Baseline,
     st: &mut StatementTrace,
-) {
+) -> bool {
+    let mut queried = false;
     let upper = st.text.trim_start().to_ascii_uppercase();
     // TRUNCATE (and DELETE inside functions) show as a smaller row count.
     let candidates: Vec<i64> = base.rows.keys().copied().collect();
@@ -572,6 +699,7 @@ async fn refine_row_changes(
         if !touched || before_rows == 0 {
             continue;
         }
+        queried = true;
         let now = count(conn, rel).await;
         if now < before_rows {
             match st
@@ -617,6 +745,7 @@ async fn refine_row_changes(
             }
         }
     }
+    queried
 }
 
 /// The strongest lock a migration took on a pre-existing table, e.g. ("ACCESS EXCLUSIVE", table).

@@ -45,6 +45,14 @@ impl Run {
         r
     }
 
+    /// The report's notes, as one JSON text (empty without a report).
+    pub fn notes(&self) -> String {
+        self.json
+            .as_ref()
+            .map(|j| j["notes"].to_string())
+            .unwrap_or_default()
+    }
+
     pub fn finding(&self, rule: &str) -> serde_json::Value {
         self.findings()
             .into_iter()
@@ -158,4 +166,28 @@ pub fn write_project(dir: &Path, migrations: &[(&str, &str)]) -> PathBuf {
             .unwrap_or_else(|e| panic!("write: {e}"));
     }
     dir.to_path_buf()
+}
+
+/// A Prisma migration held in memory, with its checksum as discovery computes it.
+pub fn migration(name: &str, sql: &str) -> ci_gate::discover::Migration {
+    use sha2::{Digest, Sha256};
+    ci_gate::discover::Migration {
+        name: name.into(),
+        path: format!("prisma/migrations/{name}/migration.sql"),
+        bytes: sql.as_bytes().to_vec(),
+        text: sql.into(),
+        checksum: format!("{:x}", Sha256::digest(sql.as_bytes())),
+    }
+}
+
+/// A request for a throwaway cluster from this machine's server binaries.
+pub fn local_request(run_id: &str) -> ci_gate::provision::ProvisionRequest {
+    ci_gate::provision::ProvisionRequest {
+        provider: ci_gate::provision::ProviderChoice::Local,
+        database_url: None,
+        pg_version: None,
+        image: None,
+        pg_bin: None,
+        run_id: run_id.into(),
+    }
 }
