@@ -47,6 +47,15 @@ pub fn repo_root(dir: &Path) -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
+/// The git tree object of `dir` (relative to `root`) at `commit`: it names the directory's exact
+/// content (every file's name and bytes), so equal ids mean identical migrations.
+pub fn tree_id(root: &Path, commit: &str, dir: &str) -> Option<String> {
+    let spec = format!("{commit}:{}", dir.trim_end_matches('/'));
+    git(root, &["rev-parse", "--verify", "--quiet", &spec])
+        .ok()
+        .filter(|id| !id.is_empty())
+}
+
 /// Where the base came from, for the report.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Base {

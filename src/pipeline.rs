@@ -27,6 +27,7 @@ use crate::report::{
     CheckResult, Checks, Counts, MigrationRow, PrismaInfo, Report, ServerInfo, Verdict, human_ms,
 };
 use crate::run::build::Builder;
+use crate::run::cache::{ClusterCache, PendingArchive};
 use crate::run::prisma::{ApplyOptions, Semantics};
 use crate::run::{Outcome, Status};
 
@@ -34,9 +35,13 @@ use crate::run::{Outcome, Status};
 pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Run `verify` with guaranteed cleanup. Returns the report, or the error that stopped it.
+/// The base cache entry to write from the cluster at shutdown (local provider, cache miss).
+type ArchiveSlot = Arc<std::sync::Mutex<Option<PendingArchive>>>;
+
 pub async fn verify(args: VerifyArgs) -> Result<Report, UserError> {
     let slot: Arc<Mutex<Option<Server>>> = Arc::new(Mutex::new(None));
-    let mut body = tokio::spawn(verify_inner(args, slot.clone()));
+    let archive: ArchiveSlot = Arc::default();
+    let mut body = tokio::spawn(verify_inner(args, slot.clone(), archive.clone()));
     let result = tokio::select! {
         joined = &mut body => match joined {
             Ok(r) => r,
@@ -51,8 +56,28 @@ pub async fn verify(args: VerifyArgs) -> Result<Report, UserError> {
             Err(UserError::environment(format!("interrupted by {signal}; cleaned up")))
         }
     };
+    let pending = archive.lock().ok().and_then(|mut a| a.take());
     if let Some(server) = slot.lock().await.take() {
-        for w in server.shutdown().await {
+        let warnings = match (pending, &result) {
+            // Only a run that finished writes the cache.
+            (Some(pending), Ok(_)) => match pending.tar_path() {
+                Ok(tar) => {
+                    let (mut warnings, sha) =
+                        server.shutdown_archiving(pending.database(), &tar).await;
+                    if let Err(e) = pending.commit(sha) {
+                        warnings.push(format!("base cache not written: {e}"));
+                    }
+                    warnings
+                }
+                Err(e) => {
+                    let mut warnings = server.shutdown().await;
+                    warnings.push(format!("base cache not written: {e}"));
+                    warnings
+                }
+            },
+            _ => server.shutdown().await,
+        };
+        for w in warnings {
             eprintln!("warning: cleanup: {w}");
         }
     }
@@ -115,6 +140,7 @@ fn run_id() -> String {
 async fn verify_inner(
     args: VerifyArgs,
     slot: Arc<Mutex<Option<Server>>>,
+    archive: ArchiveSlot,
 ) -> Result<Report, UserError> {
     let t0 = Instant::now();
     let project = project_dir(args.project_dir.as_deref())?;
@@ -188,6 +214,64 @@ async fn verify_inner(
         run_id: run_id(),
     };
 
+    // Prisma version → how files are applied.
+    let prisma = prisma_version_for(&args, &config, &project, &dir);
+    let semantics = match &prisma {
+        Some(v) if v.splits_statements() => Semantics::Statements,
+        Some(_) => Semantics::WholeFile,
+        None => {
+            notes.push(
+                "Prisma version unknown (no prisma in package.json or lockfiles, no prisma-version in .ci-gate.yml): \
+                 applied each migration.sql as one transaction, as Prisma ≤ 7.3 does (the stricter)"
+                    .into(),
+            );
+            Semantics::WholeFile
+        }
+    };
+    let superuser = args.superuser || config.superuser.unwrap_or(false);
+    let cache_dir = args
+        .cache_dir
+        .clone()
+        .or(config.cache_dir.clone())
+        .map(|d| if d.is_absolute() { d } else { project.join(d) });
+    // The local provider's cache entry is a whole cluster, keyed by the base's git tree, so it is
+    // found (and initdb skipped) before any file is read.
+    let cluster_cache = match (&cache_dir, &base, provider) {
+        (Some(d), Some(b), ProviderChoice::Local) => git_root
+            .as_deref()
+            .and_then(|r| git::tree_id(r, &b.commit, &rel_dir))
+            .map(|tree| {
+                let settings = format!(
+                    "{semantics:?}|{superuser}|{:?}|{:?}|{:?}|{:?}",
+                    config.extensions, config.roles, req.pg_bin, req.pg_version
+                );
+                ClusterCache::new(d, &tree, &settings)
+            }),
+        _ => None,
+    };
+    let cached_cluster = match cluster_cache.as_ref().map(ClusterCache::lookup) {
+        Some(Ok(found)) => found,
+        Some(Err(why)) => {
+            notes.push(format!(
+                "base cache entry unusable ({why}): rebuilt from the migrations"
+            ));
+            if let Some(c) = &cluster_cache {
+                c.invalidate();
+            }
+            None
+        }
+        None => None,
+    };
+    let provisioning = async {
+        if let Some((_, archive)) = &cached_cluster {
+            match provision::local::provision_from(&req, Some(archive.clone())).await {
+                Ok(server) => return (Ok(server), None),
+                Err(e) => return (provision::provision(&req).await, Some(e.to_string())),
+            }
+        }
+        (provision::provision(&req).await, None)
+    };
+
     // Start the server while the files (head from disk, base from git objects) are read.
     let (tree_root, tree_dir, base_commit) = (
         root.clone(),
@@ -200,7 +284,18 @@ async fn verify_inner(
         let base = base_commit.map(|commit| read_base(&tree_root, &commit, &tree_dir));
         (head, base, started.elapsed())
     });
-    let (server, discovered) = tokio::join!(provision::provision(&req), discover_task);
+    let ((server, restore_failed), discovered) = tokio::join!(provisioning, discover_task);
+    let mut restored_base = cached_cluster.map(|(manifest, _)| manifest);
+    if let Some(why) = restore_failed {
+        notes.push(format!(
+            "base cache entry unusable ({}): rebuilt from the migrations",
+            why.lines().next().unwrap_or_default()
+        ));
+        if let Some(c) = &cluster_cache {
+            c.invalidate();
+        }
+        restored_base = None;
+    }
     let (head, base_set, discover_time) = match discovered {
         Ok(r) => r,
         Err(e) => (
@@ -228,20 +323,6 @@ async fn verify_inner(
         return Err(UserError::environment("the server disappeared"));
     };
 
-    // Prisma version → how files are applied.
-    let prisma = prisma_version_for(&args, &config, &project, &dir);
-    let semantics = match &prisma {
-        Some(v) if v.splits_statements() => Semantics::Statements,
-        Some(_) => Semantics::WholeFile,
-        None => {
-            notes.push(
-                "Prisma version unknown (no prisma in package.json or lockfiles, no prisma-version in .ci-gate.yml): \
-                 applied each migration.sql as one transaction, as Prisma ≤ 7.3 does (the stricter)"
-                    .into(),
-            );
-            Semantics::WholeFile
-        }
-    };
     notes.extend(head.notes.iter().map(|n| n.message.clone()));
 
     let statement_timeout = config
@@ -253,8 +334,22 @@ async fn verify_inner(
         semantics,
         statement_timeout,
     };
-    let superuser = args.superuser || config.superuser.unwrap_or(false);
-    let owner = prepare_roles(server, &config, superuser, &mut notes).await?;
+    // A restored cluster brings its base database and the role that owns it: both are renamed
+    // for this run.
+    let restored_db = match &restored_base {
+        Some(m) => match server.adopt_database(&m.database, "base").await {
+            Ok(db) => Some(db),
+            Err(e) => {
+                notes.push(format!(
+                    "base cache entry unusable ({e}): rebuilt from the migrations"
+                ));
+                None
+            }
+        },
+        None => None,
+    };
+    let restored_owner = restored_base.as_ref().and_then(|m| m.owner.as_deref());
+    let owner = prepare_roles(server, &config, superuser, restored_owner, &mut notes).await?;
     let builder = Builder {
         server,
         owner,
@@ -285,12 +380,8 @@ async fn verify_inner(
     let outcome = match &base_set {
         None => build_scratch_only(&builder, &head, &mut timings).await?,
         Some(base_set) => {
-            let cache_dir = args
-                .cache_dir
-                .clone()
-                .or(config.cache_dir.clone())
-                .map(|d| if d.is_absolute() { d } else { project.join(d) });
-            let cache = cache_dir.map(|d| {
+            // Other providers: the base database as a SQL dump.
+            let cache = cache_dir.filter(|_| cluster_cache.is_none()).map(|d| {
                 let settings = format!(
                     "{:?}|{}|{:?}|{:?}",
                     semantics,
@@ -300,12 +391,18 @@ async fn verify_inner(
                 );
                 crate::run::cache::BaseCache::new(&d, server, base_set, &settings)
             });
+            let caches = Caches {
+                dump: cache.as_ref(),
+                cluster: cluster_cache.as_ref(),
+                restored_db,
+                archive: &archive,
+            };
             build_incremental(
                 &builder,
                 base_set,
                 &head,
                 seed_sql.as_ref(),
-                cache.as_ref(),
+                caches,
                 &mut notes,
                 &mut timings,
             )
@@ -552,6 +649,7 @@ async fn prepare_roles(
     server: &Server,
     config: &Config,
     superuser: bool,
+    restored_owner: Option<&str>,
     notes: &mut Vec<String>,
 ) -> Result<Option<(String, String)>, UserError> {
     for role in &config.roles {
@@ -568,6 +666,11 @@ async fn prepare_roles(
     }
     let name = format!("cigate_{}_owner", server.run_id);
     let password = uuid::Uuid::new_v4().simple().to_string();
+    if let Some(old) = restored_owner
+        && server.rename_role(old, &name, &password).await.is_ok()
+    {
+        return Ok(Some((name, password)));
+    }
     match server.create_role(&name, Some(&password)).await {
         Ok(_) => Ok(Some((name, password))),
         Err(e) => {
@@ -682,13 +785,24 @@ async fn build_scratch_only(
     })
 }
 
+/// `--cache-dir`, for [`build_incremental`]: a SQL dump of the base (url and docker providers) or
+/// the archived cluster (local provider).
+struct Caches<'a> {
+    dump: Option<&'a crate::run::cache::BaseCache>,
+    cluster: Option<&'a ClusterCache>,
+    /// The base database of a cluster restored from the cache, not verified yet.
+    restored_db: Option<String>,
+    /// Where a cache miss leaves the entry to write at shutdown.
+    archive: &'a ArchiveSlot,
+}
+
 /// Base, incremental and scratch, sharing the prefix through templates.
 async fn build_incremental(
     builder: &Builder<'_>,
     base: &MigrationSet,
     head: &MigrationSet,
     seed: Option<&(String, String)>,
-    cache: Option<&crate::run::cache::BaseCache>,
+    caches: Caches<'_>,
     notes: &mut Vec<String>,
     timings: &mut std::collections::BTreeMap<String, u64>,
 ) -> Result<BuildOutcome, UserError> {
@@ -699,14 +813,36 @@ async fn build_incremental(
     // 1. The shared prefix, applied once. When base is exactly that prefix, it *is* the base.
     let t = Instant::now();
     let prefix_is_base = k == base.migrations.len();
-    let mut prefix_db = builder
-        .create(if prefix_is_base { "base" } else { "prefix" }, None)
-        .await?;
     let prefix: Vec<&Migration> = head.migrations[..k].iter().collect();
     let owner = builder.owner.as_ref().map(|(n, _)| n.as_str());
-    // The base cache applies when base is exactly the shared prefix (the usual pull request).
+    // A cluster restored from the cache holds the base, once its history checks out.
     let mut restored = false;
-    if let (true, Some(c)) = (prefix_is_base, cache) {
+    let mut adopted = None;
+    if let (true, Some(db), Some(c)) = (prefix_is_base, &caches.restored_db, caches.cluster) {
+        match c.verify(builder.server, db, base).await {
+            Ok(()) => {
+                restored = true;
+                adopted = Some(db.clone());
+            }
+            Err(why) => {
+                notes.push(format!(
+                    "base cache entry unusable ({why}): rebuilt from the migrations"
+                ));
+                c.invalidate();
+                let _ = builder.server.drop_database(db).await;
+            }
+        }
+    }
+    let mut prefix_db = match adopted {
+        Some(db) => db,
+        None => {
+            builder
+                .create(if prefix_is_base { "base" } else { "prefix" }, None)
+                .await?
+        }
+    };
+    // The base cache applies when base is exactly the shared prefix (the usual pull request).
+    if let (true, Some(c)) = (prefix_is_base, caches.dump) {
         match c.restore(builder.server, &prefix_db, owner, base).await {
             Ok(r) => restored = r,
             Err(why) => {
@@ -734,11 +870,21 @@ async fn build_incremental(
     } else {
         builder.replay(&prefix_db, &prefix).await?
     };
-    if let (true, false, Some(c)) = (prefix_is_base, restored, cache)
+    if let (true, false, Some(c)) = (prefix_is_base, restored, caches.dump)
         && prefix_out.iter().all(|o| o.status == Status::Applied)
         && let Err(why) = c.save(builder.server, &prefix_db, owner, base)
     {
         notes.push(format!("base cache not written: {why}"));
+    }
+    // Local provider, cache miss: keep a clone of the verified base for the archive written at
+    // shutdown (the base itself is changed in place below).
+    if let (true, false, Some(c)) = (prefix_is_base, restored, caches.cluster)
+        && prefix_out.iter().all(|o| o.status == Status::Applied)
+    {
+        let db = builder.create("cache", Some(&prefix_db)).await?;
+        if let Ok(mut slot) = caches.archive.lock() {
+            *slot = Some(c.pending(&db, owner, builder.server, base));
+        }
     }
     let prefix_ok = prefix_out.iter().all(|o| o.status == Status::Applied);
     runs.push(("base".to_string(), prefix_out.clone()));

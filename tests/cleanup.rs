@@ -118,11 +118,7 @@ impl External {
         let cluster = local::start(&req)
             .await
             .unwrap_or_else(|e| panic!("start: {e}"));
-        let url = format!(
-            "postgres://postgres@localhost/postgres?host={}&port={}",
-            cluster.socket_dir().display(),
-            cluster.port()
-        );
+        let url = common::cluster_url(&cluster);
         External {
             cluster: Some(cluster),
             url,

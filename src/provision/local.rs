@@ -134,6 +134,26 @@ impl LocalCluster {
         self.stop_inner()
     }
 
+    /// Stop the server cleanly (fast shutdown: a checkpoint, so the data directory is
+    /// consistent), write the data directory to `tar` as one archive, then remove everything as
+    /// [`LocalCluster::stop`] does. Returns the archive's SHA-256 (hex).
+    pub fn stop_archiving(mut self, tar: &Path) -> Result<String, String> {
+        let sha = match self.postmaster.take() {
+            Some(postmaster) => {
+                let stopped = postmaster.stop_with(Signal::SIGINT);
+                release_orphaned_shared_memory(&self.data_dir);
+                stopped.and_then(|()| {
+                    let keep = checkpoint_wal_file(&self.bin_dir, &self.data_dir)?;
+                    write_archive(&self.data_dir, tar, &keep)
+                })
+            }
+            None => Err("the server was not running".to_string()),
+        };
+        let removed = self.stop_inner();
+        let sha = sha?;
+        removed.map(|()| sha)
+    }
+
     /// Idempotent: what was stopped and removed is forgotten, so `Drop` after `stop` does nothing.
     fn stop_inner(&mut self) -> Result<(), String> {
         let mut problems = Vec::new();
@@ -263,8 +283,17 @@ fn remove_dir_retrying(dir: &Path) -> io::Result<()> {
 
 /// Provision a throwaway local cluster and connect to it as superuser.
 pub async fn provision(req: &ProvisionRequest) -> Result<Server, ProvisionError> {
+    provision_from(req, None).await
+}
+
+/// [`provision`], with the data directory unpacked from `from` (a cluster archived by
+/// [`LocalCluster::stop_archiving`]) instead of made by initdb.
+pub async fn provision_from(
+    req: &ProvisionRequest,
+    from: Option<Archive>,
+) -> Result<Server, ProvisionError> {
     let started = Instant::now();
-    let cluster = start(req).await?;
+    let cluster = start_from(req, from).await?;
     let admin = cluster.admin_options();
     let notes = cluster.notes.clone();
     // On failure `Server::connect` drops the guard, which stops the cluster.
@@ -283,10 +312,18 @@ pub async fn provision(req: &ProvisionRequest) -> Result<Server, ProvisionError>
 /// Create, start and wait for a cluster; it answers connections when this returns.
 /// On error nothing is left behind (the error says so if something was).
 pub async fn start(req: &ProvisionRequest) -> Result<LocalCluster, ProvisionError> {
+    start_from(req, None).await
+}
+
+/// [`start`], from an archived data directory when `from` is given.
+pub async fn start_from(
+    req: &ProvisionRequest,
+    from: Option<Archive>,
+) -> Result<LocalCluster, ProvisionError> {
     let req = req.clone();
     // Finding binaries and initdb are blocking work. initdb is forked from and waited on by the
     // same blocking thread, so the parent-death signal is safe there (see `spawn_postmaster`).
-    let prepared = tokio::task::spawn_blocking(move || prepare(&req))
+    let prepared = tokio::task::spawn_blocking(move || prepare(&req, from.as_ref()))
         .await
         .map_err(|e| {
             ProvisionError::unavailable(
@@ -376,7 +413,7 @@ struct RunAs {
 
 type Prepared = (LocalCluster, Option<RunAs>, Binaries);
 
-fn prepare(req: &ProvisionRequest) -> Result<Prepared, ProvisionError> {
+fn prepare(req: &ProvisionRequest, from: Option<&Archive>) -> Result<Prepared, ProvisionError> {
     let mut notes = Vec::new();
     let binaries = find_binaries(req, &mut notes)?;
     let run_as = unprivileged_user()?;
@@ -431,7 +468,11 @@ fn prepare(req: &ProvisionRequest) -> Result<Prepared, ProvisionError> {
         ));
     }
 
-    if let Err((what, detail)) = run_initdb(&binaries, &cluster, run_as.as_ref()) {
+    let made = match from {
+        None => run_initdb(&binaries, &cluster, run_as.as_ref()),
+        Some(archive) => extract_archive(archive, &cluster, run_as.as_ref()),
+    };
+    if let Err((what, detail)) = made {
         return Err(fail(cluster, &what, detail, run_as_hint(run_as.as_ref())));
     }
     cluster
@@ -780,6 +821,203 @@ fn configure(cmd: &mut Command, run_as: Option<&RunAs>, cwd: &Path, log: &File) 
     Ok(())
 }
 
+/// A data directory archived by [`LocalCluster::stop_archiving`], with the SHA-256 it must have.
+#[derive(Debug, Clone)]
+pub struct Archive {
+    pub path: PathBuf,
+    pub sha256: String,
+}
+
+/// Writes through to `inner` and hashes what passes.
+struct Hashing<T> {
+    inner: T,
+    hash: sha2::Sha256,
+}
+
+impl<T: io::Write> io::Write for Hashing<T> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        sha2::Digest::update(&mut self.hash, &buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<T: io::Read> io::Read for Hashing<T> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        sha2::Digest::update(&mut self.hash, &buf[..n]);
+        Ok(n)
+    }
+}
+
+fn hex_digest(hash: sha2::Sha256) -> String {
+    sha2::Digest::finalize(hash)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The WAL segment holding the last checkpoint of a cleanly stopped cluster: the only one it
+/// needs to start (the others are old or recycled segments, 16 MB each).
+fn checkpoint_wal_file(bin_dir: &Path, data_dir: &Path) -> Result<String, String> {
+    // Next to `postgres`, following a symlink (/usr/local/bin/postgres → …/15/bin/postgres).
+    let tool = [bin_dir.to_path_buf()]
+        .into_iter()
+        .chain(
+            fs::canonicalize(bin_dir.join("postgres"))
+                .ok()
+                .and_then(|p| p.parent().map(Path::to_path_buf)),
+        )
+        .map(|d| d.join("pg_controldata"))
+        .find(|p| is_executable(p))
+        .ok_or("no pg_controldata next to the server binaries")?;
+    let out = Command::new(tool)
+        .arg("-D")
+        .arg(data_dir)
+        .env("LC_ALL", "C")
+        .output()
+        .map_err(|e| format!("cannot run pg_controldata: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let state_ok = text
+        .lines()
+        .any(|l| l.starts_with("Database cluster state:") && l.ends_with("shut down"));
+    let file = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Latest checkpoint's REDO WAL file:"))
+        .map(|f| f.trim().to_string())
+        .filter(|f| f.len() == 24 && f.chars().all(|c| c.is_ascii_hexdigit()));
+    match (state_ok, file) {
+        (true, Some(f)) => Ok(f),
+        _ => Err(format!(
+            "the cluster did not shut down cleanly (pg_controldata: {})",
+            text.lines()
+                .find(|l| l.starts_with("Database cluster state:"))
+                .unwrap_or("no state")
+        )),
+    }
+}
+
+/// Write the (stopped) data directory as a tar archive, leaving out every WAL segment but
+/// `keep_wal`; returns its SHA-256.
+fn write_archive(data_dir: &Path, tar: &Path, keep_wal: &str) -> Result<String, String> {
+    let write = || -> io::Result<String> {
+        let file = File::create(tar)?;
+        let mut builder = ::tar::Builder::new(Hashing {
+            inner: io::BufWriter::new(file),
+            hash: sha2::Sha256::default(),
+        });
+        builder.follow_symlinks(false);
+        let skip = |rel: &Path| {
+            rel.parent() == Some(Path::new("pg_wal"))
+                && rel.file_name().is_some_and(|n| {
+                    let n = n.to_string_lossy();
+                    n.len() == 24 && n.chars().all(|c| c.is_ascii_hexdigit()) && n != keep_wal
+                })
+        };
+        append_tree(&mut builder, data_dir, Path::new(""), &skip)?;
+        let mut out = builder.into_inner()?;
+        io::Write::flush(&mut out)?;
+        out.inner
+            .into_inner()
+            .map_err(|e| e.into_error())?
+            .sync_all()?;
+        Ok(hex_digest(out.hash))
+    };
+    write().map_err(|e| {
+        format!(
+            "could not archive the data directory to {}: {e}",
+            tar.display()
+        )
+    })
+}
+
+/// Add `root/rel` and everything under it to the archive as `rel`, except what `skip` names.
+fn append_tree<W: io::Write>(
+    builder: &mut ::tar::Builder<W>,
+    root: &Path,
+    rel: &Path,
+    skip: &dyn Fn(&Path) -> bool,
+) -> io::Result<()> {
+    let path = root.join(rel);
+    let meta = fs::symlink_metadata(&path)?;
+    if !rel.as_os_str().is_empty() {
+        builder.append_path_with_name(&path, rel)?;
+    }
+    if meta.is_dir() {
+        let mut entries: Vec<_> = fs::read_dir(&path)?.collect::<io::Result<Vec<_>>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let child = rel.join(entry.file_name());
+            if !skip(&child) {
+                append_tree(builder, root, &child, skip)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Unpack `archive` as the cluster's data directory, checking its SHA-256 over every byte read;
+/// hand it to the unprivileged user when running as root.
+fn extract_archive(
+    archive: &Archive,
+    cluster: &LocalCluster,
+    run_as: Option<&RunAs>,
+) -> Result<(), (String, String)> {
+    let what = || {
+        format!(
+            "could not restore the cached cluster {}",
+            archive.path.display()
+        )
+    };
+    let file = File::open(&archive.path).map_err(|e| (what(), e.to_string()))?;
+    let mut reader = Hashing {
+        inner: io::BufReader::new(file),
+        hash: sha2::Sha256::default(),
+    };
+    let mut tar = ::tar::Archive::new(&mut reader);
+    tar.set_preserve_permissions(true);
+    tar.unpack(&cluster.data_dir)
+        .map_err(|e| (what(), e.to_string()))?;
+    // The archive's end padding, so the hash covers the whole file.
+    io::copy(&mut reader, &mut io::sink()).map_err(|e| (what(), e.to_string()))?;
+    let got = hex_digest(reader.hash);
+    if got != archive.sha256 {
+        return Err((
+            what(),
+            format!(
+                "its SHA-256 is {got}, the manifest says {} (corrupt or tampered)",
+                archive.sha256
+            ),
+        ));
+    }
+    let own = || -> io::Result<()> {
+        if let Some(user) = run_as {
+            chown_tree(&cluster.data_dir, user)?;
+        }
+        fs::set_permissions(&cluster.data_dir, fs::Permissions::from_mode(0o700))
+    };
+    own().map_err(|e| (what(), e.to_string()))
+}
+
+fn chown_tree(dir: &Path, user: &RunAs) -> io::Result<()> {
+    nix::unistd::fchownat(
+        None,
+        dir,
+        Some(user.uid),
+        Some(user.gid),
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )?;
+    if fs::symlink_metadata(dir)?.is_dir() {
+        for entry in fs::read_dir(dir)? {
+            chown_tree(&entry?.path(), user)?;
+        }
+    }
+    Ok(())
+}
+
 fn run_initdb(
     binaries: &Binaries,
     cluster: &LocalCluster,
@@ -1007,9 +1245,15 @@ impl Postmaster {
     /// Immediate shutdown (SIGQUIT: end sessions, exit without a checkpoint, which is all a
     /// data directory about to be deleted needs: 40 ms instead of 240 ms at 5,000 migrations),
     /// SIGKILL if that hangs.
-    fn stop(mut self) -> Result<(), String> {
+    fn stop(self) -> Result<(), String> {
+        self.stop_with(Signal::SIGQUIT)
+    }
+
+    /// Stop with `sig` (SIGINT: fast shutdown, a checkpoint and a clean data directory),
+    /// SIGKILL if that hangs.
+    fn stop_with(mut self, sig: Signal) -> Result<(), String> {
         let mut stopped = true;
-        self.signal(Signal::SIGQUIT)?;
+        self.signal(sig)?;
         if !self.wait_exit(STOP_TIMEOUT) {
             self.signal(Signal::SIGKILL)?;
             stopped = self.wait_exit(KILL_TIMEOUT);

@@ -270,6 +270,54 @@ impl Server {
         Ok(name)
     }
 
+    /// Take over database `old` (restored with the cluster from the cache) as this run's
+    /// `cigate_<run>_<purpose>`. Only on a server this run started.
+    pub async fn adopt_database(&self, old: &str, purpose: &str) -> Result<String, sqlx::Error> {
+        if self.kind == ProviderKind::Url {
+            return Err(sqlx::Error::Protocol("not a server ci-gate started".into()));
+        }
+        let name = format!("cigate_{}_{}", self.run_id, purpose);
+        let mut conn = self.admin_connection().await?;
+        let sql = format!(
+            "ALTER DATABASE {} RENAME TO {}",
+            quote_ident(old),
+            quote_ident(&name)
+        );
+        sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await?;
+        let _ = conn.close().await;
+        if let Ok(mut dbs) = self.created_databases.lock() {
+            dbs.push(name.clone());
+        }
+        Ok(name)
+    }
+
+    /// Rename role `old` (restored with the cluster) to `new`, a LOGIN role with `password`.
+    /// Only on a server this run started.
+    pub async fn rename_role(
+        &self,
+        old: &str,
+        new: &str,
+        password: &str,
+    ) -> Result<(), sqlx::Error> {
+        if self.kind == ProviderKind::Url {
+            return Err(sqlx::Error::Protocol("not a server ci-gate started".into()));
+        }
+        let mut conn = self.admin_connection().await?;
+        let sql = format!(
+            "ALTER ROLE {} RENAME TO {}; ALTER ROLE {} LOGIN PASSWORD {}",
+            quote_ident(old),
+            quote_ident(new),
+            quote_ident(new),
+            quote_literal(password)
+        );
+        sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await?;
+        let _ = conn.close().await;
+        if let Ok(mut roles) = self.created_roles.lock() {
+            roles.push(new.to_string());
+        }
+        Ok(())
+    }
+
     /// Drop a database this run created (force-disconnecting sessions).
     pub async fn drop_database(&self, name: &str) -> Result<(), sqlx::Error> {
         let mine = self
@@ -334,6 +382,36 @@ impl Server {
             .lock()
             .map(|d| d.clone())
             .unwrap_or_default()
+    }
+
+    /// For a `local` cluster: drop every database this run created except `keep_db`, stop the
+    /// server cleanly and archive its data directory to `tar` (see
+    /// [`local::LocalCluster::stop_archiving`]), then clean up as [`Server::shutdown`] does.
+    /// Returns the warnings and, when the archive was written, its SHA-256.
+    pub async fn shutdown_archiving(
+        mut self,
+        keep_db: &str,
+        tar: &std::path::Path,
+    ) -> (Vec<String>, Option<String>) {
+        if !matches!(self.guard, Some(Guard::Local(_))) {
+            return (self.shutdown().await, None);
+        }
+        let mut warnings = Vec::new();
+        for db in self.live_databases() {
+            if db != keep_db
+                && let Err(e) = self.drop_database(&db).await
+            {
+                warnings.push(format!("could not drop database {db}: {e}"));
+            }
+        }
+        let mut sha = None;
+        if let Some(Guard::Local(cluster)) = self.guard.take() {
+            match cluster.stop_archiving(tar) {
+                Ok(s) => sha = Some(s),
+                Err(e) => warnings.push(e),
+            }
+        }
+        (warnings, sha)
     }
 
     /// Drop every database and role this run created, then stop whatever the provider started.

@@ -10,6 +10,14 @@
 //! Nothing in an entry is trusted: the dump's hash is checked before use, and after restoring,
 //! the restored `_prisma_migrations` must list exactly the base migrations with their checksums.
 //! A stale, corrupt or unusable entry is dropped, rebuilt from the migrations, and rewritten.
+//!
+//! With the `local` provider the entry is a whole cluster instead ([`ClusterCache`]): the data
+//! directory, stopped cleanly with only the base database in it, as one tar archive. Restoring
+//! it replaces initdb and the base replay by unpacking files (a dump's restore replays all the
+//! DDL, which cost about as much as the migrations). Its key is known before any file is read:
+//! the git tree of the migrations directory at the base commit, plus the settings. The same
+//! checks apply: the archive's SHA-256 over every byte unpacked, then the restored history
+//! against the base migrations.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -104,24 +112,9 @@ impl BaseCache {
             .await
             .map_err(|e| format!("restoring the cached base failed: {e}"))?;
         // Verify: the restored history must be exactly the base set.
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT migration_name::text, checksum::text FROM public._prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL ORDER BY started_at, migration_name",
-        )
-        .fetch_all(&mut conn)
-        .await
-        .map_err(|e| format!("cannot read the restored history: {e}"))?;
+        let rows = history_rows(&mut conn).await?;
         let _ = conn.close().await;
-        let mut want: Vec<(String, String)> = base
-            .migrations
-            .iter()
-            .map(|m| (m.name.clone(), m.checksum.clone()))
-            .collect();
-        let mut got = rows;
-        want.sort();
-        got.sort();
-        if want != got {
-            return Err("the restored history does not match the base migrations".into());
-        }
+        same_history(rows, base)?;
         Ok(true)
     }
 
@@ -242,4 +235,179 @@ fn find_pg_dump(server: &Server) -> Option<PathBuf> {
     candidates
         .into_iter()
         .find(|p| major_of(p).is_some_and(|m| m >= server.major()))
+}
+
+/// The finished, not rolled-back history rows of a restored database.
+async fn history_rows(conn: &mut sqlx::PgConnection) -> Result<Vec<(String, String)>, String> {
+    sqlx::query_as(
+        "SELECT migration_name::text, checksum::text FROM public._prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL ORDER BY started_at, migration_name",
+    )
+    .fetch_all(conn)
+    .await
+    .map_err(|e| format!("cannot read the restored history: {e}"))
+}
+
+/// The restored history must list exactly the base migrations with their checksums.
+fn same_history(mut got: Vec<(String, String)>, base: &MigrationSet) -> Result<(), String> {
+    let mut want: Vec<(String, String)> = base
+        .migrations
+        .iter()
+        .map(|m| (m.name.clone(), m.checksum.clone()))
+        .collect();
+    want.sort();
+    got.sort();
+    if want != got {
+        return Err("the restored history does not match the base migrations".into());
+    }
+    Ok(())
+}
+
+/// What a cluster entry holds besides its archive.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ClusterManifest {
+    pub key: String,
+    pub tar_sha256: String,
+    /// The base database inside the archived cluster.
+    pub database: String,
+    /// The role that owns the base database's objects (`None`: migrations ran as the superuser).
+    pub owner: Option<String>,
+    pub server_version: String,
+    pub ci_gate_version: String,
+    pub migrations: Vec<(String, String)>,
+}
+
+/// `--cache-dir` with the `local` provider: the base as an archived cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterCache {
+    pub dir: PathBuf,
+    pub key: String,
+}
+
+impl ClusterCache {
+    /// The key for the base whose migrations directory is git tree `tree`, under `settings`
+    /// (how files are applied, owner mode, extensions, roles, which server binaries).
+    pub fn new(dir: &Path, tree: &str, settings: &str) -> ClusterCache {
+        let key = hex(format!("{}\0{settings}\0{tree}", env!("CARGO_PKG_VERSION")).as_bytes());
+        ClusterCache {
+            dir: dir.to_path_buf(),
+            key: key[..32].to_string(),
+        }
+    }
+
+    fn entry(&self) -> PathBuf {
+        self.dir.join(format!("cluster-{}", self.key))
+    }
+
+    /// The entry's manifest and archive, when there is one for this key.
+    pub fn lookup(
+        &self,
+    ) -> Result<Option<(ClusterManifest, crate::provision::local::Archive)>, String> {
+        let entry = self.entry();
+        let Ok(text) = std::fs::read_to_string(entry.join("manifest.json")) else {
+            return Ok(None);
+        };
+        let manifest: ClusterManifest =
+            serde_json::from_str(&text).map_err(|e| format!("unreadable cache manifest: {e}"))?;
+        if manifest.key != self.key {
+            return Err("cache entry does not match its key (corrupt or tampered)".into());
+        }
+        let archive = crate::provision::local::Archive {
+            path: entry.join("cluster.tar"),
+            sha256: manifest.tar_sha256.clone(),
+        };
+        Ok(Some((manifest, archive)))
+    }
+
+    /// After restoring: the base database must hold exactly the base migrations.
+    pub async fn verify(
+        &self,
+        server: &Server,
+        db: &str,
+        base: &MigrationSet,
+    ) -> Result<(), String> {
+        let mut conn = connect_quiet(&server.admin_options(db))
+            .await
+            .map_err(|e| e.to_string())?;
+        let rows = history_rows(&mut conn).await;
+        let _ = conn.close().await;
+        same_history(rows?, base)
+    }
+
+    /// A new entry to be written at shutdown from database `db` (owned by `owner`).
+    pub fn pending(
+        &self,
+        db: &str,
+        owner: Option<&str>,
+        server: &Server,
+        base: &MigrationSet,
+    ) -> PendingArchive {
+        PendingArchive {
+            entry: self.entry(),
+            tmp: self
+                .dir
+                .join(format!(".tmp-cluster-{}-{}", self.key, std::process::id())),
+            manifest: ClusterManifest {
+                key: self.key.clone(),
+                tar_sha256: String::new(),
+                database: db.to_string(),
+                owner: owner.map(str::to_owned),
+                server_version: server.version.clone(),
+                ci_gate_version: env!("CARGO_PKG_VERSION").to_string(),
+                migrations: base
+                    .migrations
+                    .iter()
+                    .map(|m| (m.name.clone(), m.checksum.clone()))
+                    .collect(),
+            },
+        }
+    }
+
+    /// Remove this key's entry (after a failed restore).
+    pub fn invalidate(&self) {
+        let _ = std::fs::remove_dir_all(self.entry());
+    }
+}
+
+/// A cluster entry being written: the archive goes to a temp dir in the cache, which is renamed
+/// into place with its manifest once the archive's hash is known.
+#[derive(Debug, Clone)]
+pub struct PendingArchive {
+    entry: PathBuf,
+    tmp: PathBuf,
+    manifest: ClusterManifest,
+}
+
+impl PendingArchive {
+    /// The database to keep in the archived cluster.
+    pub fn database(&self) -> &str {
+        &self.manifest.database
+    }
+
+    /// Where the archive is to be written (created on demand).
+    pub fn tar_path(&self) -> Result<PathBuf, String> {
+        let _ = std::fs::remove_dir_all(&self.tmp);
+        std::fs::create_dir_all(&self.tmp)
+            .map_err(|e| format!("cannot write {}: {e}", self.tmp.display()))?;
+        Ok(self.tmp.join("cluster.tar"))
+    }
+
+    /// Store the entry with the archive's hash (atomically), or clean up after a failure.
+    pub fn commit(mut self, sha256: Option<String>) -> Result<(), String> {
+        let Some(sha) = sha256 else {
+            let _ = std::fs::remove_dir_all(&self.tmp);
+            return Err("the cluster was not archived".into());
+        };
+        self.manifest.tar_sha256 = sha;
+        let text = serde_json::to_string_pretty(&self.manifest).map_err(|e| e.to_string())?;
+        let write = std::fs::write(self.tmp.join("manifest.json"), text).map_err(|e| e.to_string());
+        let stored = write.and_then(|()| {
+            let _ = std::fs::remove_dir_all(&self.entry);
+            std::fs::rename(&self.tmp, &self.entry)
+                .map_err(|e| format!("cannot store the cache entry: {e}"))
+        });
+        if stored.is_err() {
+            let _ = std::fs::remove_dir_all(&self.tmp);
+        }
+        stored
+    }
 }

@@ -70,7 +70,8 @@ pub fn ci_gate(tmp: &Path) -> Command {
     cmd
 }
 
-fn finish(out: Output) -> Run {
+/// A finished process as a [`Run`] (the JSON report parsed from stdout when there is one).
+pub fn finish(out: Output) -> Run {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let json = serde_json::from_str(&stdout).ok();
@@ -190,4 +191,13 @@ pub fn local_request(run_id: &str) -> ci_gate::provision::ProvisionRequest {
         pg_bin: None,
         run_id: run_id.into(),
     }
+}
+
+/// The URL of a throwaway local cluster, as a user would pass it to `--database-url`.
+pub fn cluster_url(cluster: &ci_gate::provision::local::LocalCluster) -> String {
+    format!(
+        "postgres://postgres@localhost/postgres?host={}&port={}",
+        cluster.socket_dir().display(),
+        cluster.port()
+    )
 }
