@@ -15,7 +15,8 @@
 # (none for this OS/arch, none published, github.com unreachable), the action builds from source.
 #
 # Outputs: verdict (pass|fail|error: error = ci-gate could not run, exit 2/3), errors, warnings,
-# report (path of the JSON report, empty when none was written). Exit status = ci-gate's.
+# report (path of the JSON report, empty when none was written), cache-key (with
+# CI_GATE_CACHE_DIR: the actions/cache key naming the entries left there). Exit status = ci-gate's.
 #
 # Test hooks (not for workflows): CI_GATE_RELEASES_URL replaces "$GITHUB_SERVER_URL/<repo>/releases"
 # (and allows plain http); CI_GATE_NO_JQ=1 parses the report with python3 instead of jq.
@@ -184,6 +185,11 @@ fi
 if [ -n "${INPUT_GITHUB_TOKEN:-}" ]; then
   export GITHUB_TOKEN="$INPUT_GITHUB_TOKEN"
 fi
+# The base cache (action.yml's cache steps restore and save this directory).
+if [ -n "${CI_GATE_CACHE_DIR:-}" ]; then
+  mkdir -p "$CI_GATE_CACHE_DIR"
+  args+=(--cache-dir "$CI_GATE_CACHE_DIR")
+fi
 
 set +e
 "$bin" "${args[@]}"
@@ -206,11 +212,23 @@ fi
 case "$verdict" in pass | fail) ;; *) verdict=error ;; esac
 case "$errors" in '' | *[!0-9]*) errors="" ;; esac
 case "$warnings" in '' | *[!0-9]*) warnings="" ;; esac
+cache_key=""
+if [ -n "${CI_GATE_CACHE_DIR:-}" ] && [ -d "$CI_GATE_CACHE_DIR" ]; then
+  # Keep the two most recently used entries (a base that moved leaves its old entry behind).
+  # shellcheck disable=SC2012 # entry names are ci-gate's own: [a-z0-9-]
+  ls -1t "$CI_GATE_CACHE_DIR" | grep -E '^(cluster|base)-[0-9a-f]+$' | tail -n +3 |
+    while read -r old; do rm -rf "${CI_GATE_CACHE_DIR:?}/$old"; done
+  entries="$(ls -1 "$CI_GATE_CACHE_DIR" | grep -E '^(cluster|base)-[0-9a-f]+$' | sort | tr '\n' ' ')"
+  if [ -n "$entries" ]; then
+    cache_key="${CI_GATE_CACHE_PREFIX:-ci-gate-base-}$(printf '%s' "$entries" | sha256_of /dev/stdin | cut -c1-16)"
+  fi
+fi
 {
   echo "verdict=$verdict"
   echo "errors=$errors"
   echo "warnings=$warnings"
   echo "report=$out_report"
+  echo "cache-key=$cache_key"
 } >>"$GITHUB_OUTPUT"
 note "verdict: $verdict (exit $code)"
 exit "$code"

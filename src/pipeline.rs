@@ -236,8 +236,11 @@ async fn verify_inner(
         .map(|d| if d.is_absolute() { d } else { project.join(d) });
     // The local provider's cache entry is a whole cluster, keyed by the base's git tree, so it is
     // found (and initdb skipped) before any file is read.
-    let cluster_cache = match (&cache_dir, &base, provider) {
-        (Some(d), Some(b), ProviderChoice::Local) => git_root
+    // `auto` without a URL may end up local; an entry found means an earlier run here did.
+    let maybe_local = provider == ProviderChoice::Local
+        || (provider == ProviderChoice::Auto && req.database_url.is_none());
+    let mut cluster_cache = match (&cache_dir, &base, maybe_local) {
+        (Some(d), Some(b), true) => git_root
             .as_deref()
             .and_then(|r| git::tree_id(r, &b.commit, &rel_dir))
             .map(|tree| {
@@ -322,6 +325,9 @@ async fn verify_inner(
     let Some(server) = guard.as_ref() else {
         return Err(UserError::environment("the server disappeared"));
     };
+    if server.kind != provision::ProviderKind::Local {
+        cluster_cache = None; // `auto` chose another provider: the dump entry applies
+    }
 
     notes.extend(head.notes.iter().map(|n| n.message.clone()));
 
@@ -823,6 +829,7 @@ async fn build_incremental(
             Ok(()) => {
                 restored = true;
                 adopted = Some(db.clone());
+                c.touch();
             }
             Err(why) => {
                 notes.push(format!(

@@ -28,7 +28,7 @@ fn st<'a>(v: &'a Value, what: &str) -> &'a str {
         .unwrap_or_else(|| panic!("{what}: not a string: {v:?}"))
 }
 
-const INPUTS: [&str; 9] = [
+const INPUTS: [&str; 10] = [
     "version",
     "working-directory",
     "migrations",
@@ -37,6 +37,7 @@ const INPUTS: [&str; 9] = [
     "fail-on",
     "comment",
     "github-token",
+    "cache",
     "args",
 ];
 
@@ -77,6 +78,17 @@ fn action_yml_declares_inputs_outputs_and_passes_inputs_only_through_env() {
         .unwrap_or_else(|| panic!("outputs"));
     let out_names: Vec<&str> = outputs.keys().map(|k| st(k, "output")).collect();
     assert_eq!(out_names, ["verdict", "errors", "warnings", "report"]);
+    // The base cache: restored before verify, saved after it under the key run.sh computed,
+    // both driven by step outputs (never by inputs directly).
+    let used: Vec<&str> = steps.iter().filter_map(|s| s["uses"].as_str()).collect();
+    assert_eq!(used, ["actions/cache/restore@v4", "actions/cache/save@v4"]);
+    let save = steps
+        .iter()
+        .find(|s| s["uses"] == "actions/cache/save@v4")
+        .unwrap_or_else(|| panic!("save step"));
+    assert_eq!(save["with"]["key"], "${{ steps.verify.outputs.cache-key }}");
+    assert!(st(&save["if"], "save if").contains("always()"));
+    assert_eq!(a["inputs"]["cache"]["default"], "true");
     for (k, v) in outputs {
         let k = st(k, "output");
         let value = st(&v["value"], k);
@@ -847,4 +859,81 @@ fn example_workflows_have_the_permissions_and_steps_they_need() {
             }
         }
     }
+}
+
+#[test]
+fn cache_prep_names_the_directory_and_a_key_per_base_branch() {
+    let r = Runner::new();
+    let prep = |cache: &str, base_ref: &str| {
+        let _ = std::fs::remove_file(r.p("output.txt"));
+        let out = Command::new("bash")
+            .arg(root().join("action/cache-prep.sh"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUNNER_TEMP", r.p("temp"))
+            .env("RUNNER_OS", "Linux")
+            .env("GITHUB_OUTPUT", r.p("output.txt"))
+            .env("GITHUB_BASE_REF", base_ref)
+            .env("INPUT_CACHE", cache)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(out.status.success(), "{}", show(&out));
+        r.outputs()
+    };
+    let o = prep("true", "release/1.x;$(touch pwned)");
+    assert_eq!(
+        o.get("dir"),
+        Some(&r.p("temp/ci-gate-cache").display().to_string())
+    );
+    assert_eq!(
+        o.get("prefix").map(String::as_str),
+        Some("ci-gate-base-Linux-release_1.x___touch_pwned_-")
+    );
+    assert!(prep("false", "main").is_empty(), "off: no outputs");
+}
+
+#[test]
+fn script_passes_the_cache_dir_prunes_old_entries_and_names_the_cache_key() {
+    let r = Runner::new();
+    r.fake_ci_gate(FAIL_JSON, 1);
+    let cache = r.p("temp/ci-gate-cache");
+    // Three entries, oldest first (mtimes one second apart), and something that is not one.
+    for (i, name) in ["cluster-aaaa", "base-bbbb", "cluster-cccc"]
+        .iter()
+        .enumerate()
+    {
+        std::fs::create_dir_all(cache.join(name)).unwrap_or_else(|e| panic!("{e}"));
+        let t = std::time::SystemTime::UNIX_EPOCH
+            + std::time::Duration::from_secs(1_000_000 + i as u64);
+        std::fs::File::open(cache.join(name))
+            .and_then(|f| f.set_modified(t))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    std::fs::write(cache.join("notes.txt"), "keep").unwrap_or_else(|e| panic!("{e}"));
+    let cache_dir = cache.display().to_string();
+    let env = [
+        ("CI_GATE_CACHE_DIR", cache_dir.as_str()),
+        ("CI_GATE_CACHE_PREFIX", "ci-gate-base-Linux-main-"),
+    ];
+    let out = r.run(&[("version", "path")], &env);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let args: Vec<String> = r.read("args.txt").lines().map(str::to_owned).collect();
+    let at = args.iter().position(|a| a == "--cache-dir");
+    assert_eq!(at.and_then(|i| args.get(i + 1)), Some(&cache_dir));
+    let mut left: Vec<String> = std::fs::read_dir(&cache)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["base-bbbb", "cluster-cccc", "notes.txt"]);
+    let key = r.outputs().get("cache-key").cloned().unwrap_or_default();
+    assert!(
+        key.starts_with("ci-gate-base-Linux-main-") && key.len() == 24 + 16,
+        "{key}"
+    );
+    // Same entries, same key: a run that reused its entry saves nothing new.
+    let again = r.run(&[("version", "path")], &env);
+    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(r.outputs().get("cache-key"), Some(&key));
 }

@@ -115,6 +115,7 @@ impl BaseCache {
         let rows = history_rows(&mut conn).await?;
         let _ = conn.close().await;
         same_history(rows, base)?;
+        touch(&entry);
         Ok(true)
     }
 
@@ -366,6 +367,15 @@ impl ClusterCache {
     pub fn invalidate(&self) {
         let _ = std::fs::remove_dir_all(self.entry());
     }
+
+    /// Mark the entry as just used (the Action keeps the most recently used entries).
+    pub fn touch(&self) {
+        touch(&self.entry());
+    }
+}
+
+fn touch(dir: &Path) {
+    let _ = std::fs::File::open(dir).and_then(|f| f.set_modified(std::time::SystemTime::now()));
 }
 
 /// A cluster entry being written: the archive goes to a temp dir in the cache, which is renamed
