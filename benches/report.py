@@ -240,7 +240,8 @@ def main():
       "per-repetition ratios (limit and verify interleaved).")
     w("- **static / squawk**: process wall time over the N + 5 `migration.sql` files: "
       "`squawk --pg-version 15 --assume-in-transaction` vs `benches/static_layer.rs` (reads the "
-      "files as verify does, then `ci_gate::check::squawk::lint` on each, in one process).")
+      "files as verify does, then `ci_gate::check::squawk::lint_all` over them, in one process, on "
+      "all cores as verify does; squawk-cli is one process too).")
     w("- **peak RSS**: ci-gate's own high-water mark (VmHWM); **postgres peak**: the summed PSS of the "
       "server processes ci-gate started, sampled every 100 ms (shared buffers counted once).")
     w("")
@@ -280,9 +281,11 @@ def main():
     w("")
     w("`provision` (initdb + server start) runs while `discover` reads the files (head from disk, base "
       "from git objects); `base` builds the N base migrations once (applied with Prisma's "
-      "`_prisma_migrations` bookkeeping, or restored from the cache); `clone` is `CREATE DATABASE … "
-      "TEMPLATE`; `incremental` applies the 5 new ones; `trace` clones base again, fills every table "
-      "with synthetic rows and runs the 5 new migrations statement by statement; `scratch` and "
+      "`_prisma_migrations` rows written together, or restored from the cache: with `--cache-dir` and "
+      "the local provider the whole cluster is unpacked during `provision`, and `base` only checks "
+      "its history); `clone` is `CREATE DATABASE … TEMPLATE`; `incremental` applies the 5 new ones "
+      "in place; `trace` clones base (FILE_COPY), fills the tables the new migrations reach with "
+      "synthetic rows and runs the 5 new migrations statement by statement; `scratch` and "
       "`inspect` are skipped when the pull request only adds migrations (same sequence); `static` is "
       "squawk on the new and edited migrations; `untimed` is inside verify's `total` but in no phase "
       "(config, git base resolution, plan, checks, report); `shutdown + exit` is the wall time after "
