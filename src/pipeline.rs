@@ -255,9 +255,7 @@ async fn verify_inner(
     let cached_cluster = match cluster_cache.as_ref().map(ClusterCache::lookup) {
         Some(Ok(found)) => found,
         Some(Err(why)) => {
-            notes.push(format!(
-                "base cache entry unusable ({why}): rebuilt from the migrations"
-            ));
+            notes.push(cache_unusable(&why));
             if let Some(c) = &cluster_cache {
                 c.invalidate();
             }
@@ -290,10 +288,7 @@ async fn verify_inner(
     let ((server, restore_failed), discovered) = tokio::join!(provisioning, discover_task);
     let mut restored_base = cached_cluster.map(|(manifest, _)| manifest);
     if let Some(why) = restore_failed {
-        notes.push(format!(
-            "base cache entry unusable ({}): rebuilt from the migrations",
-            why.lines().next().unwrap_or_default()
-        ));
+        notes.push(cache_unusable(&why.lines().next().unwrap_or_default()));
         if let Some(c) = &cluster_cache {
             c.invalidate();
         }
@@ -346,9 +341,7 @@ async fn verify_inner(
         Some(m) => match server.adopt_database(&m.database, "base").await {
             Ok(db) => Some(db),
             Err(e) => {
-                notes.push(format!(
-                    "base cache entry unusable ({e}): rebuilt from the migrations"
-                ));
+                notes.push(cache_unusable(&e));
                 None
             }
         },
@@ -703,6 +696,11 @@ struct BuildOutcome {
     drift_check: CheckResult,
 }
 
+/// The note for a cache entry that cannot be used (it is then rebuilt and rewritten).
+fn cache_unusable(why: &dyn std::fmt::Display) -> String {
+    format!("base cache entry unusable ({why}): rebuilt from the migrations")
+}
+
 fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
 }
@@ -832,9 +830,7 @@ async fn build_incremental(
                 c.touch();
             }
             Err(why) => {
-                notes.push(format!(
-                    "base cache entry unusable ({why}): rebuilt from the migrations"
-                ));
+                notes.push(cache_unusable(&why));
                 c.invalidate();
                 let _ = builder.server.drop_database(db).await;
             }
@@ -853,9 +849,7 @@ async fn build_incremental(
         match c.restore(builder.server, &prefix_db, owner, base).await {
             Ok(r) => restored = r,
             Err(why) => {
-                notes.push(format!(
-                    "base cache entry unusable ({why}): rebuilt from the migrations"
-                ));
+                notes.push(cache_unusable(&why));
                 c.invalidate();
                 let _ = builder.server.drop_database(&prefix_db).await;
                 prefix_db = builder.create("base2", None).await?;
@@ -865,14 +859,7 @@ async fn build_incremental(
     let prefix_out = if restored {
         prefix
             .iter()
-            .map(|m| Outcome {
-                name: m.name.clone(),
-                path: m.path.clone(),
-                status: Status::Applied,
-                duration: Duration::ZERO,
-                mode: crate::run::ApplyMode::WholeFile,
-                failure: None,
-            })
+            .map(|m| Outcome::applied(m, Duration::ZERO, crate::run::ApplyMode::WholeFile))
             .collect()
     } else {
         builder.replay(&prefix_db, &prefix).await?

@@ -1509,14 +1509,8 @@ fn stmt_words(node: &squawk_syntax::SyntaxNode) -> Option<(usize, usize, Vec<Str
     let mut end = 0;
     let mut words: Vec<String> = Vec::new();
     let mut join_next = false;
-    for tok in node
-        .descendants_with_tokens()
-        .filter_map(|e| e.into_token())
-    {
+    for tok in crate::sql::split::significant_tokens(node) {
         let kind = tok.kind();
-        if matches!(kind, SyntaxKind::WHITESPACE | SyntaxKind::COMMENT) {
-            continue;
-        }
         let range = tok.text_range();
         start.get_or_insert(usize::from(range.start()));
         end = usize::from(range.end());

@@ -94,6 +94,20 @@ pub struct Outcome {
     pub failure: Option<Failure>,
 }
 
+impl Outcome {
+    /// `m` applied in `duration`, sent as `mode`.
+    pub fn applied(m: &crate::discover::Migration, duration: Duration, mode: ApplyMode) -> Outcome {
+        Outcome {
+            name: m.name.clone(),
+            path: m.path.clone(),
+            status: Status::Applied,
+            duration,
+            mode,
+            failure: None,
+        }
+    }
+}
+
 fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(d.as_millis() as u64)
 }

@@ -156,14 +156,7 @@ pub async fn apply_all_with(
                         started_at,
                         finished_at: chrono::Utc::now().to_rfc3339(),
                     });
-                    outcomes.push(Outcome {
-                        name: m.name.clone(),
-                        path: m.path.clone(),
-                        status: Status::Applied,
-                        duration,
-                        mode,
-                        failure: None,
-                    });
+                    outcomes.push(Outcome::applied(m, duration, mode));
                 }
                 // The rows of the migrations before it, then this one's as deploy leaves it
                 // (started, the error in `logs`). A timed-out connection is not touched.
@@ -227,14 +220,7 @@ pub async fn apply_one(
                 .execute(&mut *conn)
                 .await
                 .map_err(run_err("could not record the migration end"))?;
-            Ok(Outcome {
-                name: m.name.clone(),
-                path: m.path.clone(),
-                status: Status::Applied,
-                duration,
-                mode,
-                failure: None,
-            })
+            Ok(Outcome::applied(m, duration, mode))
         }
         Err(raw) => failed_outcome(conn, m, &id, mode, duration, raw).await,
     }

@@ -35,17 +35,8 @@ pub fn split(script: &str) -> Option<Vec<Statement>> {
         // Skip leading trivia (comments, whitespace) that the node may own.
         let mut start = None;
         let mut end = usize::from(node.text_range().end());
-        for tok in node
-            .descendants_with_tokens()
-            .filter_map(|e| e.into_token())
-        {
-            let kind = tok.kind();
-            if matches!(kind, SyntaxKind::WHITESPACE | SyntaxKind::COMMENT) {
-                continue;
-            }
-            if start.is_none() {
-                start = Some(usize::from(tok.text_range().start()));
-            }
+        for tok in significant_tokens(node) {
+            start.get_or_insert(usize::from(tok.text_range().start()));
             end = usize::from(tok.text_range().end());
         }
         let Some(start) = start else { continue };
@@ -57,6 +48,15 @@ pub fn split(script: &str) -> Option<Vec<Statement>> {
         });
     }
     Some(out)
+}
+
+/// The tokens of `node` other than whitespace and comments: the statement's own text.
+pub fn significant_tokens(
+    node: &squawk_syntax::SyntaxNode,
+) -> impl Iterator<Item = squawk_syntax::SyntaxToken> + '_ {
+    node.descendants_with_tokens()
+        .filter_map(|e| e.into_token())
+        .filter(|t| !matches!(t.kind(), SyntaxKind::WHITESPACE | SyntaxKind::COMMENT))
 }
 
 /// The statement containing byte `offset`, or the next one after it.
