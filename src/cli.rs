@@ -2,11 +2,12 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::{CommentMode, FailOn};
 use crate::discover::Format;
+use crate::model::{CommentMode, FailOn};
 use crate::provision::ProviderChoice;
+use crate::settings::Flags;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -41,13 +42,13 @@ pub struct VerifyArgs {
     pub migrations: Option<PathBuf>,
     /// Migration format (default: auto-detected).
     #[arg(long, value_enum)]
-    pub format: Option<Format>,
+    pub format: Option<FormatArg>,
     /// Git ref of the base (default: the PR base in GitHub Actions, else config, else origin/main).
     #[arg(long, value_name = "REF")]
     pub base: Option<String>,
     /// Where the throwaway Postgres comes from.
     #[arg(long, value_enum)]
-    pub provider: Option<ProviderChoice>,
+    pub provider: Option<ProviderArg>,
     /// An existing server for --provider url (ci-gate creates and drops its own databases there).
     #[arg(long, value_name = "URL", env = "CI_GATE_DATABASE_URL")]
     pub database_url: Option<String>,
@@ -74,7 +75,7 @@ pub struct VerifyArgs {
     pub markdown: Option<PathBuf>,
     /// Post the report as one pull-request comment, updated in place (auto: on pull-request events in GitHub Actions).
     #[arg(long, value_enum)]
-    pub comment: Option<CommentMode>,
+    pub comment: Option<CommentArg>,
     /// Pull request number for --comment (default: from the GitHub event payload).
     #[arg(long, value_name = "N")]
     pub pr: Option<u64>,
@@ -88,7 +89,7 @@ pub struct VerifyArgs {
     pub github_token: Option<String>,
     /// Which severity fails the gate (default: error).
     #[arg(long, value_enum)]
-    pub fail_on: Option<FailOn>,
+    pub fail_on: Option<FailOnArg>,
     /// Config file (default: <project>/.ci-gate.yml).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -109,3 +110,66 @@ pub struct VerifyArgs {
     #[arg(long, short)]
     pub verbose: bool,
 }
+
+/// The environment variable `--database-url` falls back to.
+const DATABASE_URL_ENV: &str = "CI_GATE_DATABASE_URL";
+
+impl VerifyArgs {
+    /// The options the pipeline reads, without clap types.
+    pub fn flags(&self) -> Flags {
+        let from_env = self.database_url.is_some()
+            && std::env::var(DATABASE_URL_ENV).ok() == self.database_url
+            && !std::env::args().any(|a| a.starts_with("--database-url"));
+        Flags {
+            project_dir: self.project_dir.clone(),
+            migrations: self.migrations.clone(),
+            format: self.format.map(Into::into),
+            base: self.base.clone(),
+            provider: self.provider.map(Into::into),
+            database_url: self.database_url.clone(),
+            database_url_env: from_env.then_some(DATABASE_URL_ENV),
+            pg_version: self.pg_version.clone(),
+            image: self.image.clone(),
+            pg_bin: self.pg_bin.clone(),
+            live_url: self.live_url.clone(),
+            comment: self.comment.map(Into::into),
+            fail_on: self.fail_on.map(Into::into),
+            config: self.config.clone(),
+            cache_dir: self.cache_dir.clone(),
+            superuser: self.superuser,
+            prisma_version: self.prisma_version.clone(),
+        }
+    }
+}
+
+/// Mirrors a domain enum as a clap value, so that no type below the CLI depends on clap.
+macro_rules! value_enum {
+    ($(#[$doc:meta])* $arg:ident => $domain:ty { $($variant:ident),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+        pub enum $arg { $($variant),+ }
+
+        impl From<$arg> for $domain {
+            fn from(a: $arg) -> $domain {
+                match a { $($arg::$variant => <$domain>::$variant),+ }
+            }
+        }
+    };
+}
+
+value_enum!(
+    /// `--format`.
+    FormatArg => Format { Prisma }
+);
+value_enum!(
+    /// `--provider`.
+    ProviderArg => ProviderChoice { Auto, Docker, Local, Url }
+);
+value_enum!(
+    /// `--comment`.
+    CommentArg => CommentMode { Auto, Always, Never }
+);
+value_enum!(
+    /// `--fail-on`.
+    FailOnArg => FailOn { Error, Warning, Never }
+);

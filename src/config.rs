@@ -67,42 +67,8 @@ impl std::fmt::Display for StringOrNumber {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RuleLevel {
-    Error,
-    Warning,
-    Notice,
-    Off,
-}
-
-impl RuleLevel {
-    pub fn severity(self) -> Option<Severity> {
-        match self {
-            RuleLevel::Error => Some(Severity::Error),
-            RuleLevel::Warning => Some(Severity::Warning),
-            RuleLevel::Notice => Some(Severity::Notice),
-            RuleLevel::Off => None,
-        }
-    }
-}
-
-/// Which severity fails the gate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FailOn {
-    Error,
-    Warning,
-    Never,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum CommentMode {
-    Auto,
-    Always,
-    Never,
-}
+pub use crate::check::RuleLevel;
+pub use crate::model::{CommentMode, FailOn};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]

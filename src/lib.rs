@@ -5,15 +5,19 @@
 
 pub mod check;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod discover;
 pub mod error;
+pub mod fmt;
 pub mod git;
 pub mod inspect;
 pub mod live;
+pub mod model;
 pub mod pipeline;
 pub mod plan;
 pub mod provision;
 pub mod report;
 pub mod run;
+pub mod settings;
 pub mod sql;

@@ -5,9 +5,12 @@
 //! overridable in `.ci-gate.yml`.
 
 pub mod allow;
+pub mod assess;
+pub mod evidence;
 pub mod finding;
 pub mod rules;
 pub mod squawk;
 
-pub use finding::{Category, Finding, Severity, Source};
-pub use rules::{ALL_RULES, Rule, find_rule};
+pub use evidence::{Evidence, LiveEvidence};
+pub use finding::{Category, Finding, RuleLevel, Severity, Source};
+pub use rules::{ALL_RULES, Rule, find_rule, run_all};

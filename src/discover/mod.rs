@@ -18,7 +18,7 @@ use serde::Serialize;
 pub use tree::{FsTree, Tree};
 
 /// The migration tool whose conventions a directory follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     Prisma,

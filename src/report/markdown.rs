@@ -21,7 +21,7 @@ use std::fmt::Write as _;
 
 use super::{CheckResult, MigrationRow, Report, Verdict, human_ms};
 use crate::check::{Finding, Severity};
-use crate::run::Status;
+use crate::model::{Change, CheckStatus, Status};
 
 /// Default budget for a PR comment (GitHub rejects bodies over 65,536 characters).
 pub const DEFAULT_MAX_CHARS: usize = 65_000;
@@ -153,7 +153,7 @@ impl Parts {
                 return true;
             }
             if with_base {
-                r.change != "unchanged"
+                r.change != Change::Unchanged
             } else {
                 report.migrations.len() <= FULL_TABLE_MAX
             }
@@ -161,7 +161,7 @@ impl Parts {
         let new_count = report
             .migrations
             .iter()
-            .filter(|r| !with_base || r.change != "unchanged")
+            .filter(|r| !with_base || r.change != Change::Unchanged)
             .count();
 
         let all_clear = clean.then(|| {
@@ -198,7 +198,7 @@ impl Parts {
                 if listed_by_design(r) {
                     let flagged = !r.rules.is_empty() || r.status == Status::Failed;
                     rows.push((table_row(r, with_base), flagged));
-                } else if with_base && r.change == "unchanged" {
+                } else if with_base && r.change == Change::Unchanged {
                     unchanged += 1;
                 } else {
                     clean_rows += 1;
@@ -229,8 +229,8 @@ impl Parts {
         ];
         let mut skipped = Vec::new();
         for (name, check) in list {
-            match check.status.as_str() {
-                "skipped" => skipped.push(format!(
+            match check.status {
+                CheckStatus::Skipped => skipped.push(format!(
                     "{} ({})",
                     name.to_lowercase(),
                     text(&clip(&check.summary, CELL_MAX))
@@ -521,9 +521,9 @@ fn context_line(report: &Report) -> String {
 }
 
 fn check_line(name: &str, c: &CheckResult) -> String {
-    let mark = match c.status.as_str() {
-        "pass" => "✅",
-        "fail" => "❌",
+    let mark = match c.status {
+        CheckStatus::Pass => "✅",
+        CheckStatus::Fail => "❌",
         _ => "➖",
     };
     format!(
@@ -534,8 +534,8 @@ fn check_line(name: &str, c: &CheckResult) -> String {
 
 fn table_row(r: &MigrationRow, with_base: bool) -> String {
     let mut name = cell_code(&r.name);
-    if with_base && r.change != "new" && r.change != "unchanged" {
-        let _ = write!(name, " ({})", cell_text(&r.change));
+    if with_base && r.change != Change::New && r.change != Change::Unchanged {
+        let _ = write!(name, " ({})", cell_text(&r.change.to_string()));
     }
     let status = match r.status {
         Status::Applied => "✅ applied",

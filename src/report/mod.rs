@@ -14,8 +14,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::check::{Finding, Severity};
-use crate::config::FailOn;
-use crate::run::{ApplyMode, Status};
+pub use crate::model::{
+    Change, CheckResult, CheckStatus, Checks, CommentMode, FailOn, MigrationRow,
+};
 
 /// Version of the JSON report's schema. Fields may be added; none renamed.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -25,71 +26,6 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub enum Verdict {
     Pass,
     Fail,
-}
-
-/// The state of one check (scratch, incremental, drift, history, live).
-#[derive(Debug, Clone, Serialize)]
-pub struct CheckResult {
-    /// "pass", "fail", or "skipped".
-    pub status: String,
-    /// A one-line human summary, e.g. "163 applied in 4.1 s".
-    pub summary: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub applied: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub failed: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub skipped: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub findings: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub duration_ms: Option<u64>,
-}
-
-impl CheckResult {
-    pub fn not_run(reason: impl Into<String>) -> CheckResult {
-        CheckResult {
-            status: "skipped".into(),
-            summary: reason.into(),
-            applied: None,
-            failed: None,
-            skipped: None,
-            findings: None,
-            duration_ms: None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Checks {
-    pub scratch: CheckResult,
-    pub incremental: CheckResult,
-    pub drift: CheckResult,
-    pub history: CheckResult,
-    pub live: CheckResult,
-}
-
-/// A row of the migrations table.
-#[derive(Debug, Clone, Serialize)]
-pub struct MigrationRow {
-    pub name: String,
-    pub path: String,
-    pub status: Status,
-    pub duration_ms: u64,
-    pub new: bool,
-    /// Against the base: "unchanged", "new", "edited", "renamed", "out-of-order" ("new" when
-    /// there is no base).
-    pub change: String,
-    pub mode: ApplyMode,
-    /// Rule ids of the findings about this migration.
-    pub rules: Vec<String>,
-    /// The strongest lock the migration took on a relation that existed before it, e.g.
-    /// "ACCESS EXCLUSIVE on public.\"User\"" (filled by the trace; null when not traced).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lock: Option<String>,
-    /// A short note for the table (e.g. the failure message).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -143,10 +79,56 @@ pub struct Report {
     pub timings_ms: BTreeMap<String, u64>,
     /// `--comment` or `comment:` from the config, for the sinks (not part of the JSON).
     #[serde(skip)]
-    pub comment: Option<crate::config::CommentMode>,
+    pub comment: Option<CommentMode>,
+}
+
+/// What the report says about the run itself (everything but rows, checks and findings).
+#[derive(Debug, Clone)]
+pub struct Header {
+    pub fail_on: FailOn,
+    pub comment: Option<CommentMode>,
+    pub format: String,
+    pub project: String,
+    pub migrations_dir: String,
+    pub base_ref: Option<crate::git::Base>,
+    pub prisma: Option<PrismaInfo>,
+    pub server: Option<ServerInfo>,
 }
 
 impl Report {
+    /// The report of a finished run: counted, sorted and judged ([`Report::finalize`]).
+    pub fn assemble(
+        header: Header,
+        migrations: Vec<MigrationRow>,
+        checks: Checks,
+        findings: Vec<Finding>,
+        notes: Vec<String>,
+        timings_ms: BTreeMap<String, u64>,
+    ) -> Report {
+        let mut report = Report {
+            schema_version: SCHEMA_VERSION,
+            verdict: Verdict::Pass,
+            fail_on: header.fail_on,
+            format: header.format,
+            project: header.project,
+            migrations_dir: header.migrations_dir,
+            base: header.base_ref.as_ref().map(|b| b.commit.clone()),
+            head: header.base_ref.as_ref().map(|b| b.head.clone()),
+            base_ref: header.base_ref,
+            prisma: header.prisma,
+            server: header.server,
+            counts: Counts::default(),
+            migrations,
+            checks,
+            findings,
+            notes,
+            timings_ms,
+            comment: header.comment,
+        };
+        report.finalize();
+        report
+    }
+
     /// Sort findings worst first, count them, and decide the verdict.
     pub fn finalize(&mut self) {
         self.findings.sort_by(|a, b| {
@@ -192,13 +174,4 @@ impl Report {
     }
 }
 
-/// "0.6 s", "41 ms", "2 min 3 s".
-pub fn human_ms(ms: u64) -> String {
-    if ms < 1000 {
-        format!("{ms} ms")
-    } else if ms < 60_000 {
-        format!("{:.1} s", ms as f64 / 1000.0)
-    } else {
-        format!("{} min {} s", ms / 60_000, (ms % 60_000) / 1000)
-    }
-}
+pub use crate::fmt::human_ms;

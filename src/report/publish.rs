@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use super::github::{CommentAction, DEFAULT_API_URL, GithubClient, split_repository};
 use super::markdown::{self, DEFAULT_MAX_CHARS, MarkdownOptions, SUMMARY_MAX_CHARS};
 use super::{Report, annotations, sarif};
-use crate::config::CommentMode;
+use crate::model::CommentMode;
 
 /// What GitHub Actions tells a step, read once (tests build it by hand: the process environment
 /// is global).

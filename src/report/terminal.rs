@@ -8,7 +8,7 @@ use comfy_table::{ContentArrangement, Table};
 
 use super::{Report, Verdict, human_ms};
 use crate::check::Severity;
-use crate::run::Status;
+use crate::model::{Change, CheckStatus, Status};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TerminalOptions {
@@ -71,7 +71,7 @@ pub fn render(report: &Report, opts: &TerminalOptions) -> String {
         let with_base = report.base_ref.is_some();
         for row in &report.migrations {
             let flagged = !row.rules.is_empty() || row.status == Status::Failed;
-            if with_base && !opts.verbose && !flagged && row.change == "unchanged" {
+            if with_base && !opts.verbose && !flagged && row.change == Change::Unchanged {
                 hidden_unchanged += 1;
                 continue;
             }
@@ -106,7 +106,7 @@ pub fn render(report: &Report, opts: &TerminalOptions) -> String {
             } else {
                 human_ms(row.duration_ms)
             };
-            let name = if with_base && row.change != "unchanged" {
+            let name = if with_base && row.change != Change::Unchanged {
                 format!("{} ({})", row.name, row.change)
             } else {
                 row.name.clone()
@@ -184,12 +184,12 @@ pub fn render(report: &Report, opts: &TerminalOptions) -> String {
         ("live", &report.checks.live),
     ];
     for (name, c) in checks {
-        if c.status == "skipped" && !opts.verbose {
+        if c.status == CheckStatus::Skipped && !opts.verbose {
             continue;
         }
-        let mark = match c.status.as_str() {
-            "pass" => paint(opts.color, "32", "✔"),
-            "fail" => paint(opts.color, "31", "✘"),
+        let mark = match c.status {
+            CheckStatus::Pass => paint(opts.color, "32", "✔"),
+            CheckStatus::Fail => paint(opts.color, "31", "✘"),
             _ => "–".to_string(),
         };
         let _ = writeln!(out, " {mark} {name}: {}", c.summary);

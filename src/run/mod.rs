@@ -5,8 +5,10 @@
 //! file.
 
 pub mod build;
+pub mod builds;
 pub mod cache;
 pub mod focus;
+pub mod live;
 pub mod prisma;
 pub mod seed;
 pub mod trace;
@@ -15,38 +17,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-/// What happened to one migration.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Applied,
-    Failed,
-    Skipped,
-    Unchanged,
-}
-
-impl std::fmt::Display for Status {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Status::Applied => "applied",
-            Status::Failed => "failed",
-            Status::Skipped => "skipped",
-            Status::Unchanged => "unchanged",
-        })
-    }
-}
-
-/// How a script was sent to the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ApplyMode {
-    /// The whole file as one simple-query message (one implicit transaction).
-    WholeFile,
-    /// Statement by statement, each autocommitted.
-    Statements,
-    /// Splitting was wanted but the file could not be split exactly: sent whole.
-    WholeFileFallback,
-}
+pub use crate::model::{ApplyMode, Status};
 
 /// How the failing spot was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

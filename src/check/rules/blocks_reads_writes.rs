@@ -2,8 +2,8 @@
 
 use super::Rule;
 use super::observed::{at, for_each_statement, human};
+use crate::check::Evidence;
 use crate::check::{Category, Finding, Severity};
-use crate::run::trace::MigrationTrace;
 
 pub const RULE: Rule = Rule {
     id: "blocks-reads-writes",
@@ -11,9 +11,11 @@ pub const RULE: Rule = Rule {
     default_severity: Severity::Warning,
     summary: "ACCESS EXCLUSIVE on an existing table held while the table is scanned (more than a catalog change)",
     doc: include_str!("blocks_reads_writes.md"),
+    check,
 };
 
-pub fn check(traces: &[MigrationTrace]) -> Vec<Finding> {
+pub fn check(ev: &Evidence) -> Vec<Finding> {
+    let traces = ev.traces;
     for_each_statement(traces, |t, st, out| {
         for l in st
             .locks

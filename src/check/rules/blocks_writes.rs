@@ -2,8 +2,8 @@
 
 use super::Rule;
 use super::observed::{at, human};
+use crate::check::Evidence;
 use crate::check::{Category, Finding, Severity};
-use crate::run::trace::MigrationTrace;
 use crate::run::trace::lock_words;
 
 pub const RULE: Rule = Rule {
@@ -12,9 +12,11 @@ pub const RULE: Rule = Rule {
     default_severity: Severity::Warning,
     summary: "SHARE or SHARE ROW EXCLUSIVE on an existing table (non-concurrent index, foreign key validation)",
     doc: include_str!("blocks_writes.md"),
+    check,
 };
 
-pub fn check(traces: &[MigrationTrace]) -> Vec<Finding> {
+pub fn check(ev: &Evidence) -> Vec<Finding> {
+    let traces = ev.traces;
     let mut out = Vec::new();
     for t in traces {
         // A table the migration also holds ACCESS EXCLUSIVE on is reported by the stronger rules.

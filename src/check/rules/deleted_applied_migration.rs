@@ -2,6 +2,7 @@
 //! Documentation: `deleted_applied_migration.md` beside this file.
 
 use super::Rule;
+use crate::check::Evidence;
 use crate::check::{Category, Finding, Severity, Source};
 use crate::discover::MigrationSet;
 use crate::plan::{Classification, Plan};
@@ -12,9 +13,14 @@ pub const RULE: Rule = Rule {
     default_severity: Severity::Error,
     summary: "a migration already on the base branch was deleted or renamed",
     doc: include_str!("deleted_applied_migration.md"),
+    check,
 };
 
-pub fn check(plan: &Plan, base: &MigrationSet, head: &MigrationSet) -> Vec<Finding> {
+pub fn check(ev: &Evidence) -> Vec<Finding> {
+    ev.live_then_base(RULE.id, against_base)
+}
+
+fn against_base(plan: &Plan, base: &MigrationSet, head: &MigrationSet) -> Vec<Finding> {
     let mut out = Vec::new();
     for &bi in &plan.deleted {
         let b = &base.migrations[bi];

@@ -2,8 +2,8 @@
 
 use super::Rule;
 use super::observed::{at, for_each_statement};
+use crate::check::Evidence;
 use crate::check::{Category, Finding, Severity};
-use crate::run::trace::MigrationTrace;
 
 pub const RULE: Rule = Rule {
     id: "deletes-rows",
@@ -11,9 +11,11 @@ pub const RULE: Rule = Rule {
     default_severity: Severity::Error,
     summary: "DELETE, TRUNCATE or UPDATE removed or changed rows of an existing table (seeded run)",
     doc: include_str!("deletes_rows.md"),
+    check,
 };
 
-pub fn check(traces: &[MigrationTrace]) -> Vec<Finding> {
+pub fn check(ev: &Evidence) -> Vec<Finding> {
+    let traces = ev.traces;
     for_each_statement(traces, |t, st, out| {
         for rc in &st.row_changes {
             let what = if let Some(from) = rc.truncated_from {

@@ -2,8 +2,8 @@
 
 use super::Rule;
 use super::observed::{at, for_each_statement};
+use crate::check::Evidence;
 use crate::check::{Category, Finding, Severity};
-use crate::run::trace::MigrationTrace;
 
 pub const RULE: Rule = Rule {
     id: "drops-column",
@@ -11,9 +11,11 @@ pub const RULE: Rule = Rule {
     default_severity: Severity::Error,
     summary: "a migration drops a column that exists in production (observed in the catalog)",
     doc: include_str!("drops_column.md"),
+    check,
 };
 
-pub fn check(traces: &[MigrationTrace]) -> Vec<Finding> {
+pub fn check(ev: &Evidence) -> Vec<Finding> {
+    let traces = ev.traces;
     for_each_statement(traces, |t, st, out| {
         for (table, column, ty) in &st.dropped_columns {
             out.push(at(&RULE, t, st, format!("drops column {table}.\"{column}\" ({ty}), which exists on the base branch"))

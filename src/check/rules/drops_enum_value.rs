@@ -2,8 +2,8 @@
 
 use super::Rule;
 use super::observed::{at, for_each_statement};
+use crate::check::Evidence;
 use crate::check::{Category, Finding, Severity};
-use crate::run::trace::MigrationTrace;
 
 pub const RULE: Rule = Rule {
     id: "drops-enum-value",
@@ -11,9 +11,11 @@ pub const RULE: Rule = Rule {
     default_severity: Severity::Error,
     summary: "a migration removes a value from an enum that exists in production",
     doc: include_str!("drops_enum_value.md"),
+    check,
 };
 
-pub fn check(traces: &[MigrationTrace]) -> Vec<Finding> {
+pub fn check(ev: &Evidence) -> Vec<Finding> {
+    let traces = ev.traces;
     for_each_statement(traces, |t, st, out| {
         for (ty, labels) in &st.dropped_enum_values {
             out.push(at(&RULE, t, st, format!("removes value(s) {} from enum {ty}", labels.iter().map(|l| format!("'{l}'")).collect::<Vec<_>>().join(", ")))

@@ -1,6 +1,7 @@
 //! `fails-on-existing-rows`: a new migration succeeds on the empty base but fails once tables hold rows. Documentation: `fails_on_existing_rows.md` beside this file.
 
 use super::Rule;
+use crate::check::Evidence;
 use crate::check::{Category, Finding, Severity, Source};
 use crate::run::Failure;
 use crate::sql::split::excerpt;
@@ -11,7 +12,24 @@ pub const RULE: Rule = Rule {
     default_severity: Severity::Error,
     summary: "a new migration succeeds on the empty base but fails once tables hold rows",
     doc: include_str!("fails_on_existing_rows.md"),
+    check,
 };
+
+/// Every traced migration that failed on the seeded copy but applied on the empty incremental
+/// database.
+pub fn check(ev: &Evidence) -> Vec<Finding> {
+    let applied_incrementally = |name: &str| {
+        ev.outcomes("incremental")
+            .any(|o| o.name == name && o.status == crate::model::Status::Applied)
+    };
+    ev.traces
+        .iter()
+        .filter_map(|t| {
+            let f = t.failure.as_ref()?;
+            applied_incrementally(&t.name).then(|| finding(&t.name, &t.path, f))
+        })
+        .collect()
+}
 
 /// A finding for a migration that failed on the seeded copy (`failure`) but applied on the empty
 /// incremental database.

@@ -2,6 +2,7 @@
 //! `history_drift.md` beside this file.
 
 use super::Rule;
+use crate::check::Evidence;
 use crate::check::{Category, Finding, Severity, Source};
 use crate::inspect::{Change, ChangeKind};
 
@@ -11,10 +12,12 @@ pub const RULE: Rule = Rule {
     default_severity: Severity::Error,
     summary: "the schema production will have (base + new migrations) differs from a fresh database's",
     doc: include_str!("history_drift.md"),
+    check,
 };
 
 /// One finding per differing object. `left` = from scratch, `right` = incremental.
-pub fn check(changes: &[Change]) -> Vec<Finding> {
+pub fn check(ev: &Evidence) -> Vec<Finding> {
+    let changes: &[Change] = ev.drift;
     changes
         .iter()
         .map(|c| {

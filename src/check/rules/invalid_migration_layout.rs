@@ -1,6 +1,7 @@
 //! `invalid-migration-layout`: the migrations directory would break the tool's deploy (stray folder, unreadable lock file, invalid UTF-8). Documentation: `invalid_migration_layout.md` beside this file.
 
 use super::Rule;
+use crate::check::Evidence;
 use crate::check::{Category, Severity};
 
 pub const RULE: Rule = Rule {
@@ -9,12 +10,14 @@ pub const RULE: Rule = Rule {
     default_severity: Severity::Error,
     summary: "the migrations directory would break the tool's deploy (stray folder, unreadable lock file, invalid UTF-8)",
     doc: include_str!("invalid_migration_layout.md"),
+    check,
 };
 
 use crate::check::{Finding, Source};
 use crate::discover::LayoutProblem;
 
-pub fn check(problems: &[LayoutProblem]) -> Vec<Finding> {
+pub fn check(ev: &Evidence) -> Vec<Finding> {
+    let problems: &[LayoutProblem] = &ev.head.problems;
     problems
         .iter()
         .map(|p| match p {

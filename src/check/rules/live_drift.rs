@@ -2,6 +2,7 @@
 //! `live_drift.md` beside this file.
 
 use super::Rule;
+use crate::check::Evidence;
 use crate::check::{Category, Finding, Severity, Source};
 use crate::inspect::{Change, ChangeKind};
 
@@ -11,10 +12,12 @@ pub const RULE: Rule = Rule {
     default_severity: Severity::Error,
     summary: "the live database's schema differs from what its own applied migration history produces",
     doc: include_str!("live_drift.md"),
+    check,
 };
 
 /// `left` = built from the applied history, `right` = live.
-pub fn check(changes: &[Change]) -> Vec<Finding> {
+pub fn check(ev: &Evidence) -> Vec<Finding> {
+    let changes: &[Change] = ev.live.map(|l| l.drift.as_slice()).unwrap_or_default();
     changes
         .iter()
         .map(|c| {

@@ -2,6 +2,7 @@
 //! Documentation: `live_failed_migration.md` beside this file.
 
 use super::Rule;
+use crate::check::Evidence;
 use crate::check::{Category, Finding, Severity, Source};
 
 pub const RULE: Rule = Rule {
@@ -10,7 +11,13 @@ pub const RULE: Rule = Rule {
     default_severity: Severity::Error,
     summary: "the live database's _prisma_migrations records a failed (or rolled-back) migration",
     doc: include_str!("live_failed_migration.md"),
+    check,
 };
+
+/// The failed and rolled-back rows of production's history table (read by `--live-url`).
+pub fn check(ev: &Evidence) -> Vec<Finding> {
+    ev.live_findings(RULE.id)
+}
 
 /// A failed row: deploy refuses to run (P3009).
 pub fn failed(name: &str, started_at: &str, logs: Option<&str>, path: Option<&str>) -> Finding {

@@ -1,6 +1,7 @@
 //! `migration-fails`: a migration fails to apply (from scratch or incrementally). Documentation: `migration_fails.md` beside this file.
 
 use super::Rule;
+use crate::check::Evidence;
 use crate::check::{Category, Severity};
 
 pub const RULE: Rule = Rule {
@@ -9,6 +10,7 @@ pub const RULE: Rule = Rule {
     default_severity: Severity::Error,
     summary: "a migration fails to apply (from scratch or incrementally)",
     doc: include_str!("migration_fails.md"),
+    check,
 };
 
 use crate::check::{Finding, Source};
@@ -49,7 +51,12 @@ pub fn fix_for(f: &Failure) -> String {
 
 /// A `migration-fails` finding for each failed outcome (except 25001, which is
 /// `non-transactional-statement`).
-pub fn check(outcomes: &[Outcome], run_label: &str) -> Vec<Finding> {
+/// Every run's outcomes, in run order.
+pub fn check(ev: &Evidence) -> Vec<Finding> {
+    ev.per_run(in_run)
+}
+
+fn in_run(outcomes: &[Outcome], run_label: &str) -> Vec<Finding> {
     let mut out = Vec::new();
     for o in outcomes {
         let Some(f) = &o.failure else { continue };

@@ -2,8 +2,8 @@
 
 use super::Rule;
 use super::observed::at;
+use crate::check::Evidence;
 use crate::check::{Category, Finding, Severity};
-use crate::run::trace::MigrationTrace;
 use crate::run::trace::lock_words;
 
 pub const RULE: Rule = Rule {
@@ -12,9 +12,11 @@ pub const RULE: Rule = Rule {
     default_severity: Severity::Warning,
     summary: "a dangerous lock is taken on an existing table with no lock_timeout set",
     doc: include_str!("missing_lock_timeout.md"),
+    check,
 };
 
-pub fn check(traces: &[MigrationTrace]) -> Vec<Finding> {
+pub fn check(ev: &Evidence) -> Vec<Finding> {
+    let traces = ev.traces;
     let mut out = Vec::new();
     for t in traces {
         let first = t.statements.iter().find(|st| {

@@ -28,9 +28,10 @@ pub mod renames_column;
 pub mod renames_table;
 pub mod rewrites_table;
 
-use super::{Category, Severity};
+use super::{Category, Evidence, Finding, Severity};
 
-/// A rule's metadata and documentation.
+/// A rule's metadata, documentation and check: everything the registry needs to run, list and
+/// explain it.
 #[derive(Debug)]
 pub struct Rule {
     pub id: &'static str,
@@ -40,6 +41,8 @@ pub struct Rule {
     pub summary: &'static str,
     /// Markdown documentation for `ci-gate explain`.
     pub doc: &'static str,
+    /// What the rule finds in what the stages saw. Pure: no I/O, no formatting for a renderer.
+    pub check: fn(&Evidence) -> Vec<Finding>,
 }
 
 pub use blocks_reads_writes::RULE as BLOCKS_READS_WRITES;
@@ -92,6 +95,11 @@ pub static ALL_RULES: &[&Rule] = &[
     &INVALID_MIGRATION_LAYOUT,
     &INVALID_ALLOW_DIRECTIVE,
 ];
+
+/// Every rule's findings over `ev`, in registry order.
+pub fn run_all(ev: &Evidence) -> Vec<Finding> {
+    ALL_RULES.iter().flat_map(|r| (r.check)(ev)).collect()
+}
 
 /// Look a rule up by id.
 pub fn find_rule(id: &str) -> Option<&'static Rule> {

@@ -2,8 +2,8 @@
 
 use super::Rule;
 use super::observed::{at, for_each_statement, is_widening};
+use crate::check::Evidence;
 use crate::check::{Category, Finding, Severity};
-use crate::run::trace::MigrationTrace;
 
 pub const RULE: Rule = Rule {
     id: "narrows-column-type",
@@ -11,9 +11,11 @@ pub const RULE: Rule = Rule {
     default_severity: Severity::Error,
     summary: "a column's type changes to one that can lose data or fail on existing values",
     doc: include_str!("narrows_column_type.md"),
+    check,
 };
 
-pub fn check(traces: &[MigrationTrace]) -> Vec<Finding> {
+pub fn check(ev: &Evidence) -> Vec<Finding> {
+    let traces = ev.traces;
     for_each_statement(traces, |t, st, out| {
         for (table, column, old, new) in &st.type_changes {
             if is_widening(old, new) {

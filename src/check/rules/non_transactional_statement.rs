@@ -1,6 +1,7 @@
 //! `non-transactional-statement`: a statement that refuses transaction blocks (e.g. CREATE INDEX CONCURRENTLY) in a file the tool runs as one transaction. Documentation: `non_transactional_statement.md` beside this file.
 
 use super::Rule;
+use crate::check::Evidence;
 use crate::check::{Category, Severity};
 
 pub const RULE: Rule = Rule {
@@ -9,6 +10,7 @@ pub const RULE: Rule = Rule {
     default_severity: Severity::Error,
     summary: "a statement that refuses transaction blocks (e.g. CREATE INDEX CONCURRENTLY) in a file the tool runs as one transaction",
     doc: include_str!("non_transactional_statement.md"),
+    check,
 };
 
 use crate::check::{Finding, Source};
@@ -16,7 +18,12 @@ use crate::run::Outcome;
 use crate::sql::split::excerpt;
 
 /// A finding for each migration that failed with SQLSTATE 25001.
-pub fn check(outcomes: &[Outcome], run_label: &str) -> Vec<Finding> {
+/// Every run's outcomes, in run order.
+pub fn check(ev: &Evidence) -> Vec<Finding> {
+    ev.per_run(in_run)
+}
+
+fn in_run(outcomes: &[Outcome], run_label: &str) -> Vec<Finding> {
     let mut out = Vec::new();
     for o in outcomes {
         let Some(f) = &o.failure else { continue };

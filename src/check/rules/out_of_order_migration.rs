@@ -2,9 +2,10 @@
 //! `out_of_order_migration.md` beside this file.
 
 use super::Rule;
+use crate::check::Evidence;
 use crate::check::{Category, Finding, Severity, Source};
-use crate::discover::MigrationSet;
-use crate::plan::{Classification, Plan};
+
+use crate::plan::Classification;
 
 pub const RULE: Rule = Rule {
     id: "out-of-order-migration",
@@ -12,9 +13,14 @@ pub const RULE: Rule = Rule {
     default_severity: Severity::Error,
     summary: "a new migration sorts before one already applied on the base branch",
     doc: include_str!("out_of_order_migration.md"),
+    check,
 };
 
-pub fn check(plan: &Plan, head: &MigrationSet) -> Vec<Finding> {
+pub fn check(ev: &Evidence) -> Vec<Finding> {
+    let Some(plan) = ev.plan else {
+        return Vec::new();
+    };
+    let head = ev.head;
     let mut out = Vec::new();
     for e in &plan.head {
         if let Classification::New {

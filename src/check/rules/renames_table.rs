@@ -2,8 +2,8 @@
 
 use super::Rule;
 use super::observed::{at, for_each_statement};
+use crate::check::Evidence;
 use crate::check::{Category, Finding, Severity};
-use crate::run::trace::MigrationTrace;
 
 pub const RULE: Rule = Rule {
     id: "renames-table",
@@ -11,9 +11,11 @@ pub const RULE: Rule = Rule {
     default_severity: Severity::Error,
     summary: "a table that exists in production is renamed: the running application breaks during the deploy",
     doc: include_str!("renames_table.md"),
+    check,
 };
 
-pub fn check(traces: &[MigrationTrace]) -> Vec<Finding> {
+pub fn check(ev: &Evidence) -> Vec<Finding> {
+    let traces = ev.traces;
     for_each_statement(traces, |t, st, out| {
         for (old, new) in &st.renamed_tables {
             out.push(at(&RULE, t, st, format!("renames table {old} to {new}: the application version still running queries {old}"))

@@ -2,8 +2,8 @@
 
 use super::Rule;
 use super::observed::{at, for_each_statement, human};
+use crate::check::Evidence;
 use crate::check::{Category, Finding, Severity};
-use crate::run::trace::MigrationTrace;
 
 pub const RULE: Rule = Rule {
     id: "rewrites-table",
@@ -11,9 +11,11 @@ pub const RULE: Rule = Rule {
     default_severity: Severity::Warning,
     summary: "a statement rewrites an existing, non-empty table under an ACCESS EXCLUSIVE lock",
     doc: include_str!("rewrites_table.md"),
+    check,
 };
 
-pub fn check(traces: &[MigrationTrace]) -> Vec<Finding> {
+pub fn check(ev: &Evidence) -> Vec<Finding> {
+    let traces = ev.traces;
     for_each_statement(traces, |t, st, out| {
         for (table, rows) in &st.rewritten {
             if *rows == 0 {

@@ -1,0 +1,237 @@
+//! The check stage in one call: every rule over the [`Evidence`], the static layer (squawk) over
+//! the new and edited files merged with what the trace observed, allow directives, configured
+//! severities, and the one-line results of the history and live checks.
+
+use std::collections::BTreeMap;
+
+use super::squawk::{self, LintContext};
+use super::{Evidence, Finding, RuleLevel, Severity, run_all};
+use crate::discover::Migration;
+use crate::model::{CheckResult, CheckStatus};
+
+/// What the check stage needs besides the evidence.
+pub struct CheckInputs<'a> {
+    /// The files the static layer lints (new and edited migrations; all of them without a base).
+    pub linted: &'a [&'a Migration],
+    pub lint: LintContext,
+    /// `rules:` overrides.
+    pub levels: &'a BTreeMap<String, RuleLevel>,
+}
+
+/// The check stage's output.
+pub struct Assessment {
+    /// Every finding, allowed ones included, with its configured severity (rules turned off are
+    /// gone).
+    pub findings: Vec<Finding>,
+    pub history: CheckResult,
+    /// The `--live-url` line ("not run" without one).
+    pub live: CheckResult,
+    /// Notes for the reader (seeding coverage, static-lint statistics).
+    pub notes: Vec<String>,
+}
+
+/// Run every rule and the static layer, and decide what the reader sees.
+pub fn assess(ev: &Evidence, inputs: &CheckInputs) -> Assessment {
+    let mut notes = Vec::new();
+    let mut findings = run_all(ev);
+    let live = live_check(ev);
+    if let Some(seed) = ev.seed
+        && !seed.skipped.is_empty()
+    {
+        notes.push(format!(
+            "seeded run: {} tables filled with synthetic rows; skipped {}",
+            seed.filled.len(),
+            seed.skipped
+                .iter()
+                .map(|(t, why)| format!("{t} ({why})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let config = crate::config::Config {
+        rules: inputs.levels.clone(),
+        ..Default::default()
+    };
+    let (mut statics, mut raw_static, mut dismissed) = (Vec::new(), 0usize, 0usize);
+    for out in squawk::lint_all(inputs.linted, &inputs.lint, &config) {
+        raw_static += out.raw_counts.values().sum::<usize>();
+        dismissed += out.dismissed.len();
+        statics.extend(out.findings);
+    }
+    let traced: Vec<&str> = ev.traces.iter().map(|t| t.name.as_str()).collect();
+    let (mut kept, merged, by_trace) = merge_static(statics, &mut findings, &traced);
+    dismissed += by_trace;
+    if ev.plan.is_none() && !kept.is_empty() {
+        // Without a base every migration counts as new, including years of deployed history:
+        // static findings inform, they do not gate.
+        for f in &mut kept {
+            f.severity = Severity::Notice;
+        }
+        notes.push(format!("no base: {} static findings over the whole history are shown as notices (give --base to gate new migrations)", kept.len()));
+    }
+    findings.extend(kept);
+    if raw_static > 0 {
+        notes.push(format!(
+            "static lint: squawk alone would report {raw_static} issues in the {} linted files; ci-gate keeps the ones that matter: \
+             {merged} merged into what the trace observed, {dismissed} dismissed as harmless (shown so by the trace or the file itself), \
+             rules that fire on every Prisma file off by default",
+            inputs.linted.len()
+        ));
+    }
+
+    // Allow directives, then configured severities (a rule turned off disappears).
+    let mut findings = merge_same_failures(findings);
+    let invalid_allows = super::allow::apply(&mut findings, inputs.linted);
+    findings.extend(invalid_allows);
+    let findings: Vec<Finding> = findings
+        .into_iter()
+        .filter_map(|mut f| {
+            f.severity = match inputs.levels.get(&f.rule) {
+                Some(level) => level.severity()?,
+                None => f.severity,
+            };
+            Some(f)
+        })
+        .collect();
+    let history = history_check(&findings, ev.plan.is_some());
+    Assessment {
+        findings,
+        history,
+        live,
+        notes,
+    }
+}
+
+/// The history check's line: layout, and with a base, edited, deleted and reordered migrations.
+fn history_check(findings: &[Finding], with_base: bool) -> CheckResult {
+    use super::rules::{
+        DELETED_APPLIED_MIGRATION, EDITED_APPLIED_MIGRATION, INVALID_MIGRATION_LAYOUT,
+        OUT_OF_ORDER_MIGRATION,
+    };
+    let history_rules = [
+        INVALID_MIGRATION_LAYOUT.id,
+        EDITED_APPLIED_MIGRATION.id,
+        DELETED_APPLIED_MIGRATION.id,
+        OUT_OF_ORDER_MIGRATION.id,
+    ];
+    let n = findings
+        .iter()
+        .filter(|f| history_rules.contains(&f.rule.as_str()))
+        .count();
+    CheckResult {
+        status: CheckStatus::failing_if(n > 0),
+        summary: match (n, with_base) {
+            (0, true) => "no applied migration edited, deleted or reordered; layout ok".into(),
+            (0, false) => "layout ok".into(),
+            (n, _) => format!("{n} problems (edited, deleted, out-of-order or layout)"),
+        },
+        findings: Some(n),
+        ..CheckResult::not_run("")
+    }
+}
+
+/// The live check's line: what production applied and would apply, failed rows, drift.
+fn live_check(ev: &Evidence) -> CheckResult {
+    use super::rules::{LIVE_DRIFT, LIVE_FAILED_MIGRATION};
+    let Some(live) = ev.live else {
+        return CheckResult::not_run("no --live-url");
+    };
+    let drift = (LIVE_DRIFT.check)(ev);
+    let failed_rows = live
+        .history
+        .iter()
+        .filter(|f| f.rule == LIVE_FAILED_MIGRATION.id)
+        .count();
+    let mut summary = format!("{} applied, {} pending", live.applied, live.pending);
+    if failed_rows > 0 {
+        summary.push_str(&format!(", {failed_rows} failed or rolled back"));
+    }
+    if live.compared {
+        summary.push_str(&match live.drift.len() {
+            0 => ", schema matches its history".to_string(),
+            n => format!(", {n} objects drifted"),
+        });
+    }
+    let failing = live
+        .history
+        .iter()
+        .chain(&drift)
+        .any(|f| f.severity == Severity::Error);
+    CheckResult {
+        status: CheckStatus::failing_if(failing),
+        summary,
+        findings: Some(live.drift.len()),
+        ..CheckResult::not_run("")
+    }
+}
+
+/// Merge static (squawk) findings with observed ones: a static finding whose observed twin fired on
+/// the same statement joins it as evidence; one whose twin did not fire in a traced migration is
+/// dismissed (the trace shows it harmless); the rest are kept. Returns (kept, merged, dismissed).
+fn merge_static(
+    statics: Vec<Finding>,
+    findings: &mut [Finding],
+    traced: &[&str],
+) -> (Vec<Finding>, usize, usize) {
+    let (mut kept, mut merged, mut dismissed) = (Vec::new(), 0, 0);
+    for s in statics {
+        let name = s.rule.trim_start_matches(squawk::PREFIX);
+        let Some(twin) = squawk::observed_equivalent(name) else {
+            kept.push(s);
+            continue;
+        };
+        // The observed finding of that rule in the same migration whose statement starts at or
+        // before the static finding's line (the statement containing it).
+        let target = findings
+            .iter_mut()
+            .filter(|o| {
+                o.rule == twin
+                    && o.migration == s.migration
+                    && o.line.is_some_and(|l| s.line.is_some_and(|sl| l <= sl))
+            })
+            .max_by_key(|o| o.line);
+        if let Some(o) = target {
+            o.evidence
+                .push(format!("static: {} — {}", s.rule, s.message));
+            merged += 1;
+            continue;
+        }
+        // The migration ran traced and the observed twin did not fire: harmless here. (A
+        // fails-on-existing-rows twin depends on the seeded rows reaching that table: kept.)
+        let in_trace = s.migration.as_deref().is_some_and(|m| traced.contains(&m));
+        if in_trace && twin != super::rules::FAILS_ON_EXISTING_ROWS.id {
+            dismissed += 1;
+            continue;
+        }
+        kept.push(s);
+    }
+    (kept, merged, dismissed)
+}
+
+/// The same failure seen by several runs (e.g. incremental and from scratch) is one finding.
+fn merge_same_failures(findings: Vec<Finding>) -> Vec<Finding> {
+    let mut out: Vec<Finding> = Vec::with_capacity(findings.len());
+    for f in findings {
+        let key = |x: &Finding| {
+            let msg = x
+                .message
+                .split_once(": ")
+                .map(|(_, m)| m.to_string())
+                .unwrap_or_else(|| x.message.clone());
+            (x.rule.clone(), x.migration.clone(), x.line, x.column, msg)
+        };
+        if let Some(existing) = out
+            .iter_mut()
+            .find(|e| key(e) == key(&f) && e.migration.is_some())
+        {
+            let (label, rest) = f.message.split_once(": ").unwrap_or(("", &f.message));
+            let (elabel, _) = existing.message.split_once(": ").unwrap_or(("", ""));
+            if !elabel.contains(label) {
+                existing.message = format!("{elabel} and {label}: {rest}");
+            }
+            continue;
+        }
+        out.push(f);
+    }
+    out
+}

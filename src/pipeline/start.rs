@@ -1,0 +1,395 @@
+//! The first stages of `verify`, which overlap: find the migrations and the base (discover), then
+//! start the server (provision) while the head and base files are read, restoring the base from
+//! `--cache-dir` when an entry fits; then the roles the migrations run as.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::ServerSlot;
+use crate::discover::{self, FsTree, MigrationSet};
+use crate::error::UserError;
+use crate::git;
+use crate::provision::{self, ProviderChoice, ProvisionRequest, Server};
+use crate::run::build::Builder;
+use crate::run::builds::{self, ArchiveSlot, BuildOutcome, Caches, Timings, cache_unusable};
+use crate::run::cache::{BaseCache, ClusterCache, ClusterManifest as Manifest};
+use crate::run::prisma::Semantics;
+use crate::settings::Settings;
+
+/// Where the migrations are, and what they are compared against.
+pub struct Target {
+    /// The migrations directory, absolute.
+    pub dir: PathBuf,
+    /// The repository root (or the project, outside git): report paths are relative to it.
+    pub root: PathBuf,
+    pub git_root: Option<PathBuf>,
+    /// The migrations directory relative to `root`.
+    pub rel_dir: String,
+    /// The base commit, when there is one.
+    pub base: Option<git::Base>,
+}
+
+/// Discover: the migrations directory and the base (exit 2 or 3 before anything starts).
+pub fn target(settings: &Settings, notes: &mut Vec<String>) -> Result<Target, UserError> {
+    let project = &settings.project;
+    let dir = settings.migrations.value.clone();
+    // Paths in the report are relative to the repository root (for annotations and SARIF), or to
+    // the project when it is not in a git repository.
+    let git_root = git::repo_root(project);
+    let root = git_root.clone().unwrap_or_else(|| project.clone());
+    let rel_dir = discover::tree::relative(&root, &dir);
+    if !dir.exists() {
+        return Err(discover::DiscoverError::MissingDir { path: dir }.into());
+    }
+    let explicit = settings
+        .base
+        .as_ref()
+        .filter(|b| b.origin == crate::settings::Origin::Flag)
+        .map(|b| b.value.as_str());
+    let configured = settings
+        .base
+        .as_ref()
+        .filter(|b| b.origin != crate::settings::Origin::Flag)
+        .map(|b| b.value.as_str());
+    let base = match &git_root {
+        Some(r) => match git::resolve_base(r, explicit, configured) {
+            Ok(Ok(b)) => Some(b),
+            Ok(Err(reason)) if explicit.is_some() => {
+                return Err(UserError::environment(format!(
+                    "--base {}: {reason}",
+                    explicit.unwrap_or_default()
+                ))
+                .hint("pass a branch or commit that shares history with HEAD"));
+            }
+            Ok(Err(reason)) => {
+                notes.push(format!("{reason}: from scratch only (the incremental, drift, destructive and lock checks need a base: --base REF)"));
+                None
+            }
+            Err(e) => return Err(UserError::environment(e.what).detail(e.detail).hint(e.hint)),
+        },
+        None if explicit.is_some() => {
+            return Err(UserError::bad_input(format!(
+                "--base was given but {} is not in a git repository",
+                project.display()
+            ))
+            .hint("run ci-gate inside the repository's work tree, or drop --base"));
+        }
+        None => {
+            notes.push("not a git repository: from scratch only (the incremental, drift, destructive and lock checks need a base)".into());
+            None
+        }
+    };
+    Ok(Target {
+        dir,
+        root,
+        git_root,
+        rel_dir,
+        base,
+    })
+}
+
+/// How files are applied, from the Prisma version (unknown: the stricter ≤ 7.3 semantics, noted).
+pub fn semantics(settings: &Settings, notes: &mut Vec<String>) -> Semantics {
+    match settings.prisma_version() {
+        Some(v) if v.splits_statements() => Semantics::Statements,
+        Some(_) => Semantics::WholeFile,
+        None => {
+            notes.push(
+                "Prisma version unknown (no prisma in package.json or lockfiles, no prisma-version in .ci-gate.yml): \
+                 applied each migration.sql as one transaction, as Prisma ≤ 7.3 does (the stricter)"
+                    .into(),
+            );
+            Semantics::WholeFile
+        }
+    }
+}
+
+/// The server is up (in the slot) and the files are read.
+pub struct Ready {
+    pub head: MigrationSet,
+    pub base: Option<MigrationSet>,
+    pub discover_time: Duration,
+    /// The local provider's whole-cluster cache entry (None for other providers).
+    pub cluster_cache: Option<ClusterCache>,
+    /// The cache entry the cluster was restored from, if any.
+    pub restored: Option<Manifest>,
+}
+
+/// Provision, while discovery reads the head (from disk) and the base (from git objects).
+pub async fn provision_and_discover(
+    settings: &Settings,
+    target: &Target,
+    semantics: Semantics,
+    slot: &ServerSlot,
+    notes: &mut Vec<String>,
+) -> Result<Ready, UserError> {
+    let req = settings.provision_request(run_id());
+    let (cluster_cache, cached) = cluster_cache(settings, target, semantics, &req, notes);
+    let provisioning = async {
+        if let Some((_, archive)) = &cached {
+            match provision::local::provision_from(&req, Some(archive.clone())).await {
+                Ok(server) => return (Ok(server), None),
+                Err(e) => return (provision::provision(&req).await, Some(e.to_string())),
+            }
+        }
+        (provision::provision(&req).await, None)
+    };
+    let (root, dir, base_commit) = (
+        target.root.clone(),
+        target.rel_dir.clone(),
+        target.base.as_ref().map(|b| b.commit.clone()),
+    );
+    let discovering = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let head = discover::prisma::read(&FsTree::new(&root), &dir);
+        let base = base_commit.map(|commit| read_base(&root, &commit, &dir));
+        (head, base, started.elapsed())
+    });
+    let ((server, restore_failed), discovered) = tokio::join!(provisioning, discovering);
+    let mut restored = cached.map(|(manifest, _)| manifest);
+    if let Some(why) = restore_failed {
+        notes.push(cache_unusable(&why.lines().next().unwrap_or_default()));
+        if let Some(c) = &cluster_cache {
+            c.invalidate();
+        }
+        restored = None;
+    }
+    let (head, base, discover_time) = discovered.unwrap_or_else(|e| {
+        let err = discover::DiscoverError::Io {
+            path: target.dir.clone(),
+            source: std::io::Error::other(e.to_string()),
+        };
+        (Err(err), None, Duration::ZERO)
+    });
+    // Hand the server to the slot first, so it is cleaned up whatever happens next.
+    let up = match server {
+        Ok(s) => {
+            *slot.lock().await = Some(s);
+            Ok(())
+        }
+        Err(e) => Err(e),
+    };
+    let head = head?; // bad input wins over a missing server
+    let base = base.transpose()?;
+    up?;
+    notes.extend(head.notes.iter().map(|n| n.message.clone()));
+    Ok(Ready {
+        head,
+        base,
+        discover_time,
+        cluster_cache,
+        restored,
+    })
+}
+
+/// The local provider's cache entry is a whole cluster, keyed by the base's git tree, so it is
+/// found (and initdb skipped) before any file is read. `auto` without a URL may end up local; an
+/// entry found means an earlier run here did.
+fn cluster_cache(
+    settings: &Settings,
+    target: &Target,
+    semantics: Semantics,
+    req: &ProvisionRequest,
+    notes: &mut Vec<String>,
+) -> (
+    Option<ClusterCache>,
+    Option<(Manifest, provision::local::Archive)>,
+) {
+    let provider = settings.provider.value;
+    let maybe_local = provider == ProviderChoice::Local
+        || (provider == ProviderChoice::Auto && req.database_url.is_none());
+    let cache = match (&settings.cache_dir, &target.base, maybe_local) {
+        (Some(d), Some(b), true) => target
+            .git_root
+            .as_deref()
+            .and_then(|r| git::tree_id(r, &b.commit, &target.rel_dir))
+            .map(|tree| {
+                let key = format!(
+                    "{semantics:?}|{}|{:?}|{:?}|{:?}|{:?}",
+                    settings.superuser.value,
+                    settings.extensions,
+                    settings.roles,
+                    req.pg_bin,
+                    req.pg_version
+                );
+                ClusterCache::new(&d.value, &tree, &key)
+            }),
+        _ => None,
+    };
+    let found = match cache.as_ref().map(ClusterCache::lookup) {
+        Some(Ok(found)) => found,
+        Some(Err(why)) => {
+            notes.push(cache_unusable(&why));
+            if let Some(c) = &cache {
+                c.invalidate();
+            }
+            None
+        }
+        None => None,
+    };
+    (cache, found)
+}
+
+fn run_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..10].to_string()
+}
+
+/// The base set from git objects; a base without the directory is an empty history.
+fn read_base(
+    root: &Path,
+    commit: &str,
+    dir: &str,
+) -> Result<MigrationSet, discover::DiscoverError> {
+    let empty = || MigrationSet {
+        format: discover::Format::Prisma,
+        dir: dir.to_string(),
+        migrations: vec![],
+        problems: vec![],
+        notes: vec![],
+    };
+    let tree = match git::GitTree::load(root, commit, dir) {
+        Ok(t) => t,
+        Err(e) => {
+            return Err(discover::DiscoverError::Io {
+                path: PathBuf::from(format!("{commit}:{dir}")),
+                source: std::io::Error::other(e.detail),
+            });
+        }
+    };
+    match discover::prisma::read(&tree, dir) {
+        Ok(set) => Ok(set),
+        Err(
+            discover::DiscoverError::MissingDir { .. }
+            | discover::DiscoverError::Empty { .. }
+            | discover::DiscoverError::NotADir { .. }
+            | discover::DiscoverError::NotPostgres { .. },
+        ) => Ok(empty()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The base database restored with the cluster, renamed for this run (None when there is none or
+/// it cannot be adopted).
+pub async fn adopt_restored(
+    server: &Server,
+    ready: &Ready,
+    notes: &mut Vec<String>,
+) -> Option<String> {
+    let m = ready.restored.as_ref()?;
+    match server.adopt_database(&m.database, "base").await {
+        Ok(db) => Some(db),
+        Err(e) => {
+            notes.push(cache_unusable(&e));
+            None
+        }
+    }
+}
+
+/// Create the configured roles and the owner role migrations run as.
+pub async fn prepare_roles(
+    server: &Server,
+    settings: &Settings,
+    restored_owner: Option<&str>,
+    notes: &mut Vec<String>,
+) -> Result<Option<(String, String)>, UserError> {
+    for role in &settings.roles {
+        server.create_role(role, None).await.map_err(|e| {
+            UserError::environment(format!(
+                "could not create role `{role}` (from `roles:` in .ci-gate.yml)"
+            ))
+            .detail(e.to_string())
+        })?;
+    }
+    if settings.superuser.value {
+        notes.push("migrations ran as the superuser (--superuser)".into());
+        return Ok(None);
+    }
+    let name = format!("cigate_{}_owner", server.run_id);
+    let password = uuid::Uuid::new_v4().simple().to_string();
+    if let Some(old) = restored_owner
+        && server.rename_role(old, &name, &password).await.is_ok()
+    {
+        return Ok(Some((name, password)));
+    }
+    match server.create_role(&name, Some(&password)).await {
+        Ok(_) => Ok(Some((name, password))),
+        Err(e) => {
+            notes.push(format!(
+                "migrations ran as the server's user, not a separate owner role (could not create a role: {})",
+                crate::error::db_message(&e)
+            ));
+            Ok(None)
+        }
+    }
+}
+
+/// The team's own seed rows, read up front (bad input before any work): (report path, SQL).
+pub fn read_seed(settings: &Settings, root: &Path) -> Result<Option<(String, String)>, UserError> {
+    let Some(seed) = &settings.seed else {
+        return Ok(None);
+    };
+    let abs = &seed.value;
+    let sql = std::fs::read_to_string(abs).map_err(|e| {
+        UserError::bad_input(format!(
+            "cannot read the seed file {} (`seed:` in .ci-gate.yml): {e}",
+            abs.display()
+        ))
+        .hint("fix the path, relative to the project directory")
+    })?;
+    Ok(Some((discover::tree::relative(root, abs), sql)))
+}
+
+/// Run: from scratch only without a base; else base, seeded trace, incremental and scratch, with
+/// the base from `--cache-dir` when it fits.
+#[allow(clippy::too_many_arguments)]
+pub async fn build(
+    builder: &Builder<'_>,
+    settings: &Settings,
+    target: &Target,
+    ready: &Ready,
+    restored_db: Option<String>,
+    semantics: Semantics,
+    archive: &ArchiveSlot,
+    notes: &mut Vec<String>,
+    timings: &mut Timings,
+) -> Result<BuildOutcome, UserError> {
+    let seed = read_seed(settings, &target.root)?;
+    let Some(base) = &ready.base else {
+        return builds::scratch_only(builder, &ready.head, timings).await;
+    };
+    // The cluster cache serves only the local provider; other providers keep a SQL dump.
+    let cluster = ready
+        .cluster_cache
+        .as_ref()
+        .filter(|_| builder.server.kind == provision::ProviderKind::Local);
+    let dump = settings
+        .cache_dir
+        .as_ref()
+        .filter(|_| cluster.is_none())
+        .map(|d| {
+            let key = format!(
+                "{:?}|{}|{:?}|{:?}",
+                semantics,
+                builder.owner.is_some(),
+                settings.extensions,
+                settings.roles
+            );
+            BaseCache::new(&d.value, builder.server, base, &key)
+        });
+    let caches = Caches {
+        dump: dump.as_ref(),
+        cluster,
+        restored_db,
+        archive,
+    };
+    builds::incremental(
+        builder,
+        base,
+        &ready.head,
+        seed.as_ref(),
+        caches,
+        notes,
+        timings,
+    )
+    .await
+}

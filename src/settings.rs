@@ -1,0 +1,295 @@
+//! [`Settings`]: every knob of a `verify` run, resolved once from the command line (the Action's
+//! inputs arrive as flags), `.ci-gate.yml` and what the project itself declares, each value
+//! recorded with where it came from ([`Origin`]).
+//!
+//! Nothing below this module sees a command-line type: `cli` turns its clap structs into
+//! [`Flags`], and the pipeline reads only [`Settings`]. Knowing the origin of each value is what
+//! lets the report say why ci-gate did what it did, and what lets a setting that widens privilege
+//! be refused when it comes from a file the pull request controls.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::config::{Config, RuleLevel};
+use crate::discover::Format;
+use crate::discover::prisma_version::{self, PrismaVersion};
+use crate::error::UserError;
+use crate::model::{CommentMode, FailOn};
+use crate::provision::{ProviderChoice, ProvisionRequest};
+
+/// Default per-migration statement timeout.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Where a setting's value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A command-line flag (the GitHub Action passes its inputs as flags).
+    Flag,
+    /// An environment variable read for a flag (e.g. `CI_GATE_DATABASE_URL`).
+    Env(&'static str),
+    /// The config file (today the checkout's `.ci-gate.yml`, i.e. the pull request's own copy).
+    Config(PathBuf),
+    /// Found in the project (package.json, a lockfile).
+    Detected(String),
+    /// ci-gate's default.
+    Default,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Flag => f.write_str("command line"),
+            Origin::Env(var) => write!(f, "${var}"),
+            Origin::Config(p) => write!(f, "{}", p.display()),
+            Origin::Detected(what) => f.write_str(what),
+            Origin::Default => f.write_str("default"),
+        }
+    }
+}
+
+/// A value and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting<T> {
+    pub value: T,
+    pub origin: Origin,
+}
+
+impl<T> Setting<T> {
+    fn new(value: T, origin: Origin) -> Setting<T> {
+        Setting { value, origin }
+    }
+}
+
+/// The first of a flag and a config value that is set, with its origin.
+fn pick<T>(flag: Option<T>, config: Option<T>, file: &Option<PathBuf>) -> Option<Setting<T>> {
+    match (flag, config) {
+        (Some(v), _) => Some(Setting::new(v, Origin::Flag)),
+        (None, Some(v)) => Some(Setting::new(v, config_origin(file))),
+        (None, None) => None,
+    }
+}
+
+fn config_origin(file: &Option<PathBuf>) -> Origin {
+    Origin::Config(
+        file.clone()
+            .unwrap_or_else(|| PathBuf::from(crate::config::FILE_NAME)),
+    )
+}
+
+/// The command line's `verify` options, free of clap types (built by `cli`).
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    pub project_dir: Option<PathBuf>,
+    pub migrations: Option<PathBuf>,
+    pub format: Option<Format>,
+    pub base: Option<String>,
+    pub provider: Option<ProviderChoice>,
+    pub database_url: Option<String>,
+    /// The variable `database_url` was read from, when it came from the environment.
+    pub database_url_env: Option<&'static str>,
+    pub pg_version: Option<String>,
+    pub image: Option<String>,
+    pub pg_bin: Option<PathBuf>,
+    pub live_url: Option<String>,
+    pub comment: Option<CommentMode>,
+    pub fail_on: Option<FailOn>,
+    pub config: Option<PathBuf>,
+    pub cache_dir: Option<PathBuf>,
+    pub superuser: bool,
+    pub prisma_version: Option<String>,
+}
+
+/// Everything `verify` needs to know before it starts, resolved once.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The project directory, canonical.
+    pub project: PathBuf,
+    /// The config file that was read, if any.
+    pub config_file: Option<PathBuf>,
+    /// The migrations directory, absolute: `--migrations`, `migrations:`, or found by
+    /// `discover::locate` (it may not exist: discovery says so).
+    pub migrations: Setting<PathBuf>,
+    pub format: Option<Setting<Format>>,
+    /// `--base` or `base:` (else the pull request's base, else origin/main: `git::resolve_base`).
+    pub base: Option<Setting<String>>,
+    pub provider: Setting<ProviderChoice>,
+    pub database_url: Option<Setting<String>>,
+    pub pg_version: Option<Setting<String>>,
+    pub image: Option<Setting<String>>,
+    pub pg_bin: Option<Setting<PathBuf>>,
+    pub live_url: Option<String>,
+    /// The Prisma version whose `migrate deploy` is reproduced; `None` when unknown.
+    pub prisma: Option<Setting<PrismaVersion>>,
+    pub superuser: Setting<bool>,
+    /// Absolute.
+    pub cache_dir: Option<Setting<PathBuf>>,
+    pub statement_timeout: Setting<Duration>,
+    /// The team's seed SQL file, absolute.
+    pub seed: Option<Setting<PathBuf>>,
+    pub extensions: Vec<String>,
+    pub roles: Vec<String>,
+    /// Per-rule severity overrides (`rules:`).
+    pub rules: BTreeMap<String, RuleLevel>,
+    pub fail_on: Setting<FailOn>,
+    pub comment: Option<Setting<CommentMode>>,
+}
+
+impl Settings {
+    /// Resolve the flags against the project's config file.
+    pub fn resolve(flags: Flags) -> Result<Settings, UserError> {
+        let project = project_dir(flags.project_dir.as_deref())?;
+        let (config, config_file) = Config::load(&project, flags.config.as_deref())?;
+        let file = &config_file;
+        let absolute = |p: PathBuf| if p.is_absolute() { p } else { project.join(p) };
+        let database_url = match (flags.database_url, flags.database_url_env) {
+            (Some(u), Some(var)) => Some(Setting::new(u, Origin::Env(var))),
+            (flag, _) => pick(flag, config.postgres.url.clone(), file),
+        };
+        let provider = pick(flags.provider, config.postgres.provider, file)
+            .unwrap_or(Setting::new(ProviderChoice::Auto, Origin::Default));
+        if provider.value == ProviderChoice::Url && database_url.is_none() {
+            return Err(UserError::bad_input("--provider url needs --database-url")
+                .hint("pass --database-url postgres://USER:PASSWORD@HOST:PORT/postgres (or set postgres.url in .ci-gate.yml)"));
+        }
+        let statement_timeout = match config.statement_timeout.as_ref().and_then(|t| t.parse()) {
+            Some(d) => Setting::new(d, config_origin(file)),
+            None => Setting::new(DEFAULT_STATEMENT_TIMEOUT, Origin::Default),
+        };
+        let superuser = if flags.superuser {
+            Setting::new(true, Origin::Flag)
+        } else {
+            match config.superuser {
+                Some(v) => Setting::new(v, config_origin(file)),
+                None => Setting::new(false, Origin::Default),
+            }
+        };
+        let dir = crate::discover::locate::migrations_dir(
+            &project,
+            flags.migrations.as_deref(),
+            config.migrations.as_deref(),
+        )?;
+        let migrations = match pick(flags.migrations, config.migrations.clone(), file) {
+            Some(s) => Setting::new(dir, s.origin),
+            None => Setting::new(dir, Origin::Detected("found in the project".into())),
+        };
+        let prisma = prisma_for(
+            flags.prisma_version.as_deref(),
+            config.prisma_version.as_deref(),
+            &project,
+            &migrations.value,
+            file,
+        );
+        Ok(Settings {
+            migrations,
+            format: pick(flags.format, config.format, file),
+            base: pick(flags.base, config.base.clone(), file),
+            provider,
+            database_url,
+            pg_version: pick(
+                flags.pg_version,
+                config.postgres.version.as_ref().map(|v| v.to_string()),
+                file,
+            ),
+            image: pick(flags.image, config.postgres.image.clone(), file),
+            pg_bin: pick(flags.pg_bin, config.postgres.bin.clone(), file),
+            live_url: flags.live_url,
+            prisma,
+            superuser,
+            cache_dir: pick(flags.cache_dir, config.cache_dir.clone(), file).map(|s| Setting {
+                value: absolute(s.value),
+                origin: s.origin,
+            }),
+            statement_timeout,
+            seed: config
+                .seed
+                .clone()
+                .map(|p| Setting::new(absolute(p), config_origin(file))),
+            extensions: config.extensions.clone(),
+            roles: config.roles.clone(),
+            rules: config.rules.clone(),
+            fail_on: pick(flags.fail_on, config.fail_on, file)
+                .unwrap_or(Setting::new(FailOn::Error, Origin::Default)),
+            comment: pick(flags.comment, config.comment, file),
+            config_file,
+            project,
+        })
+    }
+
+    /// What the provisioner is asked for.
+    pub fn provision_request(&self, run_id: String) -> ProvisionRequest {
+        ProvisionRequest {
+            provider: self.provider.value,
+            database_url: self.database_url.as_ref().map(|s| s.value.clone()),
+            pg_version: self.pg_version.as_ref().map(|s| s.value.clone()),
+            image: self.image.as_ref().map(|s| s.value.clone()),
+            pg_bin: self.pg_bin.as_ref().map(|s| s.value.clone()),
+            run_id,
+        }
+    }
+
+    /// Severity for a rule after the `rules:` overrides; `None` when the rule is off.
+    pub fn severity_for(
+        &self,
+        rule: &str,
+        default: crate::check::Severity,
+    ) -> Option<crate::check::Severity> {
+        match self.rules.get(rule) {
+            Some(level) => level.severity(),
+            None => Some(default),
+        }
+    }
+
+    /// The Prisma version, if known.
+    pub fn prisma_version(&self) -> Option<&PrismaVersion> {
+        self.prisma.as_ref().map(|s| &s.value)
+    }
+}
+
+/// The project directory: the argument, else the current directory; it must exist.
+fn project_dir(arg: Option<&Path>) -> Result<PathBuf, UserError> {
+    let dir = match arg {
+        Some(d) => d.to_path_buf(),
+        None => std::env::current_dir().map_err(|e| {
+            UserError::environment(format!("cannot read the current directory: {e}"))
+        })?,
+    };
+    if !dir.is_dir() {
+        return Err(UserError::bad_input(format!("project directory {} does not exist or is not a directory", dir.display()))
+            .hint("pass the directory that holds your project (e.g. `ci-gate verify examples/prisma-saas`)"));
+    }
+    dir.canonicalize()
+        .map_err(|e| UserError::bad_input(format!("cannot resolve {}: {e}", dir.display())))
+}
+
+/// `--prisma-version`, else `prisma-version:`, else what package.json and the lockfiles say
+/// (in the project and the directories between it and the migrations directory).
+fn prisma_for(
+    flag: Option<&str>,
+    configured: Option<&str>,
+    project: &Path,
+    dir: &Path,
+    file: &Option<PathBuf>,
+) -> Option<Setting<PrismaVersion>> {
+    if let Some(v) = flag.and_then(|v| prisma_version::parse(v, "--prisma-version")) {
+        return Some(Setting::new(v, Origin::Flag));
+    }
+    if let Some(v) =
+        configured.and_then(|v| prisma_version::parse(v, ".ci-gate.yml (prisma-version)"))
+    {
+        return Some(Setting::new(v, config_origin(file)));
+    }
+    let mut dirs = vec![project.to_path_buf()];
+    let mut d = dir.parent();
+    while let Some(p) = d {
+        if !p.starts_with(project) || p == project {
+            break;
+        }
+        dirs.push(p.to_path_buf());
+        d = p.parent();
+    }
+    prisma_version::detect(&dirs).map(|v| {
+        let source = v.source.clone();
+        Setting::new(v, Origin::Detected(source))
+    })
+}
