@@ -50,7 +50,12 @@ pub struct VerifyArgs {
     #[arg(long, value_enum)]
     pub provider: Option<ProviderArg>,
     /// An existing server for --provider url (ci-gate creates and drops its own databases there).
-    #[arg(long, value_name = "URL", env = "CI_GATE_DATABASE_URL")]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "CI_GATE_DATABASE_URL",
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
     /// PostgreSQL major version (docker image tag; preferred local binaries).
     #[arg(long, value_name = "N")]

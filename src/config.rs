@@ -101,8 +101,11 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         "h" => n * 3600.0,
         _ => return None,
     };
-    Some(Duration::from_secs_f64(secs))
+    Duration::try_from_secs_f64(secs).ok()
 }
+
+/// The longest `statement_timeout` PostgreSQL accepts (INT_MAX milliseconds, about 24.8 days).
+pub const MAX_STATEMENT_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
 
 /// A config file that cannot be used (exit 2).
 #[derive(Debug, thiserror::Error)]
@@ -170,15 +173,27 @@ impl Config {
                 });
             }
         }
-        if let Some(t) = &config.statement_timeout
-            && t.parse().is_none()
-        {
-            return Err(ConfigError {
-                file: path.to_path_buf(),
-                line: line_of(text, "statement-timeout"),
-                message: "`statement-timeout` is not a duration".into(),
-                hint: "write it like 600, \"90s\", \"10min\" or \"1h\"".into(),
-            });
+        if let Some(t) = &config.statement_timeout {
+            let message = match t.parse() {
+                None => Some("`statement-timeout` is not a duration".to_string()),
+                Some(d) if d > MAX_STATEMENT_TIMEOUT => Some(format!(
+                    "`statement-timeout` is longer than PostgreSQL accepts ({} ms at most)",
+                    MAX_STATEMENT_TIMEOUT.as_millis()
+                )),
+                Some(d) if !d.is_zero() && d < Duration::from_millis(1) => {
+                    Some("`statement-timeout` is shorter than PostgreSQL's 1 ms unit".to_string())
+                }
+                Some(_) => None,
+            };
+            if let Some(message) = message {
+                return Err(ConfigError {
+                    file: path.to_path_buf(),
+                    line: line_of(text, "statement-timeout"),
+                    message,
+                    hint: "write it like 600, \"90s\", \"10min\" or \"1h\"; 0 means no limit"
+                        .into(),
+                });
+            }
         }
         Ok(config)
     }
@@ -248,10 +263,34 @@ mod tests {
     }
 
     #[test]
+    fn statement_timeout_beyond_what_postgres_accepts_is_bad_input() {
+        for text in [
+            "statement-timeout: 1000000h\n",
+            "statement-timeout: 18446744073709551615\n",
+            "statement-timeout: \"1e400\"\n",
+            "statement-timeout: \"0.1ms\"\n",
+        ] {
+            let e = parse(text)
+                .err()
+                .unwrap_or_else(|| panic!("accepted {text}"));
+            assert!(e.message.contains("statement-timeout"), "{}", e.message);
+            assert_eq!(e.line, Some(1));
+        }
+        let zero = parse("statement-timeout: 0\n").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            zero.statement_timeout.and_then(|t| t.parse()),
+            Some(Duration::ZERO)
+        );
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
         assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
         assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
         assert_eq!(parse_duration("soon"), None);
+        // Out of range is not a duration (it used to panic converting float seconds).
+        assert_eq!(parse_duration("1e400"), None);
+        assert_eq!(parse_duration("-5"), None);
     }
 }

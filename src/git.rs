@@ -401,3 +401,18 @@ impl Tree for GitTree {
         ))
     }
 }
+
+/// The bytes of `path` (relative to the repository root) at `commit`; `None` when the commit
+/// has no such file.
+pub fn file_at(root: &Path, commit: &str, path: &str) -> Option<Vec<u8>> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["cat-file", "blob", &format!("{commit}:{path}")])
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    out.status.success().then_some(out.stdout)
+}

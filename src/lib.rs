@@ -19,5 +19,6 @@ pub mod plan;
 pub mod provision;
 pub mod report;
 pub mod run;
+pub mod secrets;
 pub mod settings;
 pub mod sql;

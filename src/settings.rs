@@ -77,6 +77,145 @@ fn config_origin(file: &Option<PathBuf>) -> Origin {
     )
 }
 
+/// The config keys that widen privilege or choose what runs on the host. From a config file in
+/// the repository they are taken from the **base branch's** copy (already reviewed), never from
+/// the pull request's own changes; flags (and the Action's inputs) always apply.
+pub const PRIVILEGED_KEYS: &[&str] = &[
+    "superuser",
+    "postgres.provider",
+    "postgres.url",
+    "postgres.bin",
+    "postgres.image",
+    "cache-dir",
+    "extensions",
+];
+
+/// Where the privileged keys of the config file may come from.
+#[derive(Debug, Clone)]
+pub enum Trust {
+    /// The config file is outside any git repository, or outside the project's repository (the
+    /// workflow chose it): all of it applies.
+    Whole,
+    /// The base branch's copy of the config file (`None`: the base has no such file) at `commit`.
+    Base {
+        commit: String,
+        config: Box<Option<Config>>,
+    },
+    /// A repository without a base to take them from: the checkout's privileged keys are ignored.
+    Nothing,
+}
+
+/// The privileged part of a config: what the base branch (or a trusted file) says.
+fn privileged_view(head: &Config, trust: &Trust) -> Config {
+    let trusted = match trust {
+        Trust::Whole => return head.clone(),
+        Trust::Base { config, .. } => config.as_ref().clone().unwrap_or_default(),
+        Trust::Nothing => Config::default(),
+    };
+    let mut c = head.clone();
+    c.superuser = trusted.superuser;
+    c.postgres.provider = trusted.postgres.provider;
+    c.postgres.url = trusted.postgres.url.clone();
+    c.postgres.bin = trusted.postgres.bin.clone();
+    c.postgres.image = trusted.postgres.image.clone();
+    c.cache_dir = trusted.cache_dir.clone();
+    c.extensions = trusted.extensions.clone();
+    c
+}
+
+/// The privileged keys the checkout's config sets differently from what applies (for a note).
+fn ignored_keys(head: &Config, applied: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut differ = |key: &str, a: String, b: String| {
+        if a != b {
+            out.push(format!("{key}: {a}"));
+        }
+    };
+    differ(
+        "superuser",
+        format!("{:?}", head.superuser),
+        format!("{:?}", applied.superuser),
+    );
+    differ(
+        "postgres.provider",
+        format!("{:?}", head.postgres.provider),
+        format!("{:?}", applied.postgres.provider),
+    );
+    differ(
+        "postgres.url",
+        head.postgres
+            .url
+            .as_deref()
+            .map(crate::provision::url::redact)
+            .unwrap_or_default(),
+        applied
+            .postgres
+            .url
+            .as_deref()
+            .map(crate::provision::url::redact)
+            .unwrap_or_default(),
+    );
+    differ(
+        "postgres.bin",
+        format!("{:?}", head.postgres.bin),
+        format!("{:?}", applied.postgres.bin),
+    );
+    differ(
+        "postgres.image",
+        format!("{:?}", head.postgres.image),
+        format!("{:?}", applied.postgres.image),
+    );
+    differ(
+        "cache-dir",
+        format!("{:?}", head.cache_dir),
+        format!("{:?}", applied.cache_dir),
+    );
+    let extra: Vec<&String> = head
+        .extensions
+        .iter()
+        .filter(|e| !applied.extensions.contains(e))
+        .collect();
+    if !extra.is_empty() {
+        out.push(format!(
+            "extensions: {} (created by the migration owner, as a migration would, not by the superuser)",
+            extra.iter().map(|e| e.as_str()).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    out
+}
+
+/// Decide where the privileged keys of `config_file` come from: a file outside the repository
+/// is the workflow's; one inside comes from the base commit (resolved from the flag, the CI
+/// event or the default branch: never from the checkout's own `base:` key, which the pull
+/// request controls).
+fn trust_for(project: &Path, config_file: Option<&Path>, flag_base: Option<&str>) -> Trust {
+    let Some(root) = crate::git::repo_root(project) else {
+        return Trust::Whole;
+    };
+    let root = root.canonicalize().unwrap_or(root);
+    let file = config_file
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| project.join(crate::config::FILE_NAME));
+    let file = file.canonicalize().unwrap_or(file);
+    let Ok(rel) = file.strip_prefix(&root) else {
+        return Trust::Whole;
+    };
+    let base = match crate::git::resolve_base(&root, flag_base, None) {
+        Ok(Ok(b)) => b,
+        _ => return Trust::Nothing,
+    };
+    let rel = rel.to_string_lossy().replace('\\', "/");
+    let config = crate::git::file_at(&root, &base.commit, &rel).map(|bytes| {
+        let text = String::from_utf8_lossy(&bytes);
+        // A base copy that no longer parses grants nothing.
+        Config::parse(&text, Path::new(&rel)).unwrap_or_default()
+    });
+    Trust::Base {
+        commit: base.commit,
+        config: Box::new(config),
+    }
+}
+
 /// The command line's `verify` options, free of clap types (built by `cli`).
 #[derive(Debug, Clone, Default)]
 pub struct Flags {
@@ -133,13 +272,37 @@ pub struct Settings {
     pub rules: BTreeMap<String, RuleLevel>,
     pub fail_on: Setting<FailOn>,
     pub comment: Option<Setting<CommentMode>>,
+    /// Extensions the superuser creates before any pull-request SQL (trusted sources only); the
+    /// rest of `extensions` is created by the migration owner.
+    pub superuser_extensions: Vec<String>,
+    /// Where the config's privileged keys came from.
+    pub trust: Trust,
+    /// What the reader must know about how the settings were resolved (privileged keys ignored).
+    pub notes: Vec<String>,
 }
 
 impl Settings {
     /// Resolve the flags against the project's config file.
     pub fn resolve(flags: Flags) -> Result<Settings, UserError> {
         let project = project_dir(flags.project_dir.as_deref())?;
-        let (config, config_file) = Config::load(&project, flags.config.as_deref())?;
+        let (head_config, config_file) = Config::load(&project, flags.config.as_deref())?;
+        let trust = trust_for(&project, config_file.as_deref(), flags.base.as_deref());
+        let config = privileged_view(&head_config, &trust);
+        let mut notes = Vec::new();
+        let ignored = ignored_keys(&head_config, &config);
+        if !ignored.is_empty() {
+            let from = match &trust {
+                Trust::Base { commit, .. } => format!(
+                    "the base branch's copy (at {})",
+                    &commit[..commit.len().min(12)]
+                ),
+                _ => "nowhere: there is no base to take them from".to_string(),
+            };
+            notes.push(format!(
+                "the checkout's .ci-gate.yml sets privileged keys, ignored (they widen what runs on this machine, so they come from the command line, the Action's inputs or {from}): {}",
+                ignored.join("; ")
+            ));
+        }
         let file = &config_file;
         let absolute = |p: PathBuf| if p.is_absolute() { p } else { project.join(p) };
         let database_url = match (flags.database_url, flags.database_url_env) {
@@ -180,6 +343,20 @@ impl Settings {
             &migrations.value,
             file,
         );
+        let seed = config
+            .seed
+            .clone()
+            .map(|p| Setting::new(absolute(p), config_origin(file)));
+        if !matches!(trust, Trust::Whole) {
+            // Paths from a file the pull request controls stay inside the repository: a seed of
+            // `/proc/self/environ` (or a link to it) would put the runner's secrets into an error.
+            if let Some(seed) = &seed {
+                inside_repository(&project, &seed.value, "seed")?;
+            }
+            if matches!(migrations.origin, Origin::Config(_)) {
+                inside_repository(&project, &migrations.value, "migrations")?;
+            }
+        }
         Ok(Settings {
             migrations,
             format: pick(flags.format, config.format, file),
@@ -205,12 +382,15 @@ impl Settings {
                 .seed
                 .clone()
                 .map(|p| Setting::new(absolute(p), config_origin(file))),
-            extensions: config.extensions.clone(),
+            extensions: head_config.extensions.clone(),
+            superuser_extensions: config.extensions.clone(),
             roles: config.roles.clone(),
             rules: config.rules.clone(),
             fail_on: pick(flags.fail_on, config.fail_on, file)
                 .unwrap_or(Setting::new(FailOn::Error, Origin::Default)),
             comment: pick(flags.comment, config.comment, file),
+            trust,
+            notes,
             config_file,
             project,
         })
@@ -244,6 +424,32 @@ impl Settings {
     pub fn prisma_version(&self) -> Option<&PrismaVersion> {
         self.prisma.as_ref().map(|s| &s.value)
     }
+}
+
+/// Refuse a path from the checkout's config that leaves the repository (after following links).
+fn inside_repository(project: &Path, path: &Path, key: &str) -> Result<(), UserError> {
+    let root = crate::git::repo_root(project).unwrap_or_else(|| project.to_path_buf());
+    let root = root.canonicalize().unwrap_or(root);
+    // A path that does not exist yet is judged by its nearest existing ancestor.
+    let mut probe = path.to_path_buf();
+    let resolved = loop {
+        if let Ok(p) = probe.canonicalize() {
+            break p;
+        }
+        if !probe.pop() {
+            break path.to_path_buf();
+        }
+    };
+    if resolved.starts_with(&root) {
+        return Ok(());
+    }
+    Err(UserError::bad_input(format!(
+        "`{key}:` in .ci-gate.yml points outside the repository ({})",
+        path.display()
+    ))
+    .hint(format!(
+        "keep `{key}` inside the repository, or pass the path on the command line (the workflow's choice, not the pull request's)"
+    )))
 }
 
 /// The project directory: the argument, else the current directory; it must exist.

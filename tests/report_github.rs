@@ -46,6 +46,9 @@ enum CreateFault {
     Status(u16, Vec<(&'static str, String)>, Value),
     /// Create the comment, then answer this status (the answer was lost on the way back).
     AfterCommit(u16),
+    /// Answer this status at once, but store the comment so that it shows only after this many
+    /// more lists (GitHub storing a create after the client gave up, ~32 s later).
+    StoredLater(u16, usize),
 }
 
 #[derive(Debug, Default)]
@@ -56,6 +59,8 @@ struct State {
     patches: usize,
     lists: usize,
     create_faults: VecDeque<CreateFault>,
+    /// Comments stored late: (lists until visible, comment).
+    late: Vec<(usize, StoredComment)>,
     list_status: Option<u16>,
     /// Login the created comments get.
     login: String,
@@ -124,6 +129,13 @@ impl GithubSim {
 
     fn list(&self, req: &Request, st: &mut State) -> ResponseTemplate {
         st.lists += 1;
+        for (left, c) in std::mem::take(&mut st.late) {
+            if left <= 1 {
+                st.comments.push(c);
+            } else {
+                st.late.push((left - 1, c));
+            }
+        }
         if let Some(status) = st.list_status {
             return Self::error(status, "Not Found");
         }
@@ -233,6 +245,10 @@ impl Respond for GithubSim {
                     login: st.login.clone(),
                     kind: "Bot".into(),
                 };
+                if let Some(CreateFault::StoredLater(status, lists)) = fault {
+                    st.late.push((lists, c));
+                    return Self::error(status, "Server Error");
+                }
                 st.comments.push(c.clone());
                 if let Some(CreateFault::AfterCommit(status)) = fault {
                     return ResponseTemplate::new(status)
@@ -508,6 +524,58 @@ async fn a_502_before_the_comment_was_created_posts_once_more() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(matches!(action, CommentAction::Created { .. }));
     let st = sim.st();
+    assert_eq!(st.posts, 2);
+    assert_eq!(st.comments.len(), 1);
+}
+
+#[tokio::test]
+async fn a_create_github_stores_late_is_found_by_listing_again_not_posted_twice() {
+    // Issue 13: the client gave up on a create that GitHub stored about 32 s later; listing once
+    // two seconds after was not enough, and a second POST made a duplicate comment.
+    let sim = Sim::start().await;
+    sim.st()
+        .create_faults
+        .push_back(CreateFault::StoredLater(502, 4));
+    let action = upsert(&sim, &body(&reports::failing()))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        matches!(action, CommentAction::Created { .. }),
+        "{action:?}"
+    );
+    let st = sim.st();
+    assert_eq!(st.posts, 1, "no second POST: {:#?}", st.log);
+    assert_eq!(st.comments.len(), 1, "exactly one comment");
+    assert_eq!(st.lists, 1 + 4, "listed until it showed up");
+}
+
+#[tokio::test]
+async fn listing_again_after_an_ambiguous_create_lasts_a_minute_with_backoff() {
+    // Real delays, scaled down: 50 ms doubling within a 300 ms window lists three more times
+    // (after 50, 100 and 150 ms: the last delay clipped to the window), then posts once more.
+    let sim = Sim::start().await;
+    sim.st().create_faults.push_back(CreateFault::Status(
+        502,
+        vec![],
+        json!({"message": "Server Error"}),
+    ));
+    let client = GithubClient::new(&sim.api_url(), TOKEN)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .with_relist_delay(Duration::from_millis(50))
+        .with_relist_window(Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let action = client
+        .upsert_comment(OWNER, REPO, PR, &body(&reports::failing()), &marker())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(action, CommentAction::Created { .. }));
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+    let st = sim.st();
+    assert_eq!(st.lists, 1 + 3, "{:#?}", st.log);
     assert_eq!(st.posts, 2);
     assert_eq!(st.comments.len(), 1);
 }

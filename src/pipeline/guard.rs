@@ -4,6 +4,7 @@
 //! empties; a run that finished also writes the base cache entry it left in the archive slot.
 
 use std::future::Future;
+use std::io::Write as _;
 use std::sync::Arc;
 
 use tokio::sync::Mutex;
@@ -58,7 +59,7 @@ where
             _ => server.shutdown().await,
         };
         for w in warnings {
-            eprintln!("warning: cleanup: {w}");
+            let _ = writeln!(std::io::stderr(), "warning: cleanup: {w}");
         }
     }
     result
@@ -75,7 +76,7 @@ fn panic_message(e: tokio::task::JoinError) -> String {
     }
 }
 
-async fn shutdown_signal() -> &'static str {
+pub async fn shutdown_signal() -> &'static str {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

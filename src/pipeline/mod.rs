@@ -5,6 +5,8 @@
 mod guard;
 mod start;
 
+pub use guard::shutdown_signal;
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -31,7 +33,7 @@ pub async fn verify(settings: Settings) -> Result<Report, UserError> {
 }
 
 async fn run(s: Settings, slot: ServerSlot, archive: ArchiveSlot) -> Result<Report, UserError> {
-    let (t0, mut notes, mut timings) = (Instant::now(), Vec::new(), Timings::new());
+    let (t0, mut notes, mut timings) = (Instant::now(), s.notes.clone(), Timings::new());
     // discover + provision (overlapping): the files, the base, a server.
     let target = start::target(&s, &mut notes)?;
     let semantics = start::semantics(&s, &mut notes);

@@ -66,23 +66,10 @@ pub fn password(url: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// The URL with its password replaced by `***`, for messages.
+/// The URL with its passwords (userinfo and `password=` parameters) replaced by `***`, for
+/// messages.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
-            match creds.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme + 3],
-                    &creds[..colon],
-                    &url[at..]
-                ),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
+    crate::secrets::redact_url(url)
 }
 
 #[cfg(test)]

@@ -6,8 +6,9 @@
 //! Writes are never retried blindly. octocrab's default retry policy (`Simple(3)`) re-sends POSTs
 //! on 5xx and transport errors, which can post the same comment twice; so the client that writes
 //! has retries off, and after an ambiguous failure of a create (5xx, timeout, connection lost,
-//! unreadable answer) ci-gate lists the comments again and creates only if ours is still absent,
-//! at most once more. Reads (GET) are retried twice on 5xx and transport errors.
+//! unreadable answer) ci-gate lists the comments again, with backoff, for at least a minute
+//! (GitHub has been seen to store a create about 32 s after the client gave up), and creates only
+//! if ours is still absent, at most once more. Reads (GET) are retried twice on 5xx and transport errors.
 //!
 //! Every failure is a [`GithubError`] that the caller turns into a warning: a fork PR's read-only
 //! token (403), a missing repository or PR (404), a rejected body (422), rate limits (403/429 with
@@ -220,7 +221,12 @@ pub struct GithubClient {
     /// POST/PATCH: never retried by octocrab.
     write: Octocrab,
     relist_delay: Duration,
+    /// How long to keep listing after an ambiguous create before posting again.
+    relist_window: Duration,
 }
+
+/// At most this many lists after an ambiguous create.
+const MAX_RELISTS: usize = 6;
 
 impl std::fmt::Debug for GithubClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -255,6 +261,7 @@ impl GithubClient {
             read: build(RetryConfig::Simple(2))?,
             write: build(RetryConfig::None)?,
             relist_delay: Duration::from_secs(2),
+            relist_window: Duration::from_secs(60),
         })
     }
 
@@ -262,6 +269,12 @@ impl GithubClient {
     /// its writes a little). Default 2 s.
     pub fn with_relist_delay(mut self, delay: Duration) -> GithubClient {
         self.relist_delay = delay;
+        self
+    }
+
+    /// How long to keep listing after an ambiguous create before posting again (default 60 s).
+    pub fn with_relist_window(mut self, window: Duration) -> GithubClient {
+        self.relist_window = window;
         self
     }
 
@@ -324,22 +337,38 @@ impl GithubClient {
             Err(e) if e.is_ambiguous() => e,
             Err(e) => return Err(e),
         };
-        // The POST may have succeeded before the answer was lost: look before posting again.
-        tokio::time::sleep(self.relist_delay).await;
-        let comments = match self.list_comments(owner, repo, pr).await {
-            Ok(c) => c,
-            Err(e) => {
-                return Err(GithubError {
-                    message: format!(
-                        "{}; then {} (not posting again, to avoid a duplicate comment)",
-                        first.message, e.message
-                    ),
-                    ..first
-                });
+        // The POST may have succeeded before the answer was lost: look (for a while) before
+        // posting again.
+        let mut delay = self.relist_delay;
+        let mut waited = Duration::ZERO;
+        let mut listed = false;
+        let mut last_error = None;
+        for _ in 0..MAX_RELISTS {
+            tokio::time::sleep(delay).await;
+            waited += delay;
+            match self.list_comments(owner, repo, pr).await {
+                Ok(comments) => {
+                    listed = true;
+                    if let Some(ours) = self.find(&comments, marker).await {
+                        return self.update_if_changed(owner, repo, ours, body, true).await;
+                    }
+                }
+                Err(e) => last_error = Some(e),
             }
-        };
-        if let Some(ours) = self.find(&comments, marker).await {
-            return self.update_if_changed(owner, repo, ours, body, true).await;
+            if waited >= self.relist_window {
+                break;
+            }
+            delay = (delay * 2).min(self.relist_window.saturating_sub(waited));
+        }
+        if !listed {
+            let then = last_error.map(|e| e.message).unwrap_or_default();
+            return Err(GithubError {
+                message: format!(
+                    "{}; then {then} (not posting again, to avoid a duplicate comment)",
+                    first.message
+                ),
+                ..first
+            });
         }
         let c = self.create(owner, repo, pr, body).await?;
         Ok(CommentAction::Created {
