@@ -7,7 +7,6 @@
 //! [`DiscoverError`] (exit 2).
 
 pub mod locate;
-pub mod prisma;
 pub mod prisma_version;
 pub mod tree;
 
@@ -15,20 +14,23 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+/// The format's name; the type is [`crate::format::FormatKind`] (this alias is kept for
+/// callers; the `Format` trait is [`crate::format::Format`]).
+pub use crate::format::FormatKind as Format;
+/// Prisma's reader lives with the rest of its format; this path is kept for callers.
+pub use crate::format::prisma;
 pub use tree::{FsTree, Tree};
 
-/// The migration tool whose conventions a directory follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    Prisma,
-}
+/// TRANSITIONAL, for `cli.rs`'s `#[arg(value_enum)]` until the command line converts at its
+/// edge with [`std::str::FromStr`] and [`crate::format::FormatKind::names`]: then delete this
+/// impl, and the domain type no longer knows clap.
+impl clap::ValueEnum for crate::format::FormatKind {
+    fn value_variants<'a>() -> &'a [Self] {
+        crate::format::FormatKind::ALL
+    }
 
-impl std::fmt::Display for Format {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Format::Prisma => "prisma",
-        })
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
     }
 }
 
@@ -77,7 +79,7 @@ pub struct DiscoverNote {
 /// Everything discovery learnt about one migrations directory.
 #[derive(Debug, Clone)]
 pub struct MigrationSet {
-    pub format: Format,
+    pub format: crate::format::FormatKind,
     /// The migrations directory, relative to the project (`/` separators).
     pub dir: String,
     pub migrations: Vec<Migration>,

@@ -1,5 +1,8 @@
-//! Prisma Migrate's layout, reproduced from `reference/formats.md` §1.1–1.3.
+//! Prisma Migrate (5.x–7.x) as a [`Format`]: layout, checksums, `_prisma_migrations` and
+//! `prisma migrate deploy`'s behaviour, from `reference/formats.md` §1 and
+//! `reference/prisma-versions.md`.
 //!
+//! Layout (§1.1–1.3):
 //! - every immediate subdirectory is a migration, named verbatim; root files are ignored;
 //!   symlinked directories are skipped (Prisma does not follow them);
 //! - order is by bytes (Prisma ≤ 6.5); Prisma ≥ 6.6 sorts with ICU `localeCompare`, so a note is
@@ -11,12 +14,24 @@
 //! - the script is read as UTF-8 with invalid bytes replaced (≥ 6.6), BOM and CRLF kept;
 //! - checksum = lowercase hex SHA-256 of the text as read (= of the file, when it is UTF-8); the match test also accepts the CRLF→LF and
 //!   LF→CRLF variants ([`checksum_matches`]).
+//!
+//! Deploy (§1.4–1.5): for each pending migration (no row of that name with `rolled_back_at`
+//! NULL: out-of-order ones are applied, edited ones go unnoticed), a row is inserted and
+//! autocommitted *before* the script; the script is sent as one simple-query message with no
+//! BEGIN (≤ 7.3), or statement by statement, each autocommitted (≥ 7.4, [`Semantics`]); success
+//! adds `applied_steps_count + 1` then `finished_at`, failure writes `logs` and stops (P3018).
+
+use std::cmp::Ordering;
 
 use sha2::{Digest, Sha256};
 
-use super::tree::{EntryKind, Tree, join};
 use super::{
-    DiscoverError, DiscoverNote, Format, LayoutProblem, Migration, MigrationSet, line_col,
+    ApplyPlan, ApplyUnit, Attempt, Finish, Format, FormatKind, HistoryCase, HistoryRow,
+    HistoryTable, Param, Sql, ToolVerdict, TxMode,
+};
+use crate::discover::tree::{EntryKind, Tree, join};
+use crate::discover::{
+    DiscoverError, DiscoverNote, LayoutProblem, Migration, MigrationSet, line_col,
 };
 
 /// The lock file's name.
@@ -139,7 +154,7 @@ pub fn read(tree: &dyn Tree, dir: &str) -> Result<MigrationSet, DiscoverError> {
         });
     }
     Ok(MigrationSet {
-        format: Format::Prisma,
+        format: FormatKind::Prisma,
         dir: dir.to_string(),
         migrations,
         problems,
@@ -231,6 +246,232 @@ pub fn icu_compare(a: &str, b: &str) -> std::cmp::Ordering {
         let tb: Vec<bool> = b.chars().map(|c| c.is_uppercase()).collect();
         ta.cmp(&tb)
     })
+}
+
+/// The history table's name (unqualified: deploy finds it through `search_path`).
+pub const HISTORY_TABLE: &str = "_prisma_migrations";
+
+/// Prisma's `_prisma_migrations` DDL (sql-schema-connector, postgres flavour).
+pub const HISTORY_TABLE_DDL: &str = "CREATE TABLE IF NOT EXISTS \"_prisma_migrations\" (\n    \
+    \"id\" VARCHAR(36) PRIMARY KEY NOT NULL,\n    \"checksum\" VARCHAR(64) NOT NULL,\n    \
+    \"finished_at\" TIMESTAMPTZ,\n    \"migration_name\" VARCHAR(255) NOT NULL,\n    \"logs\" TEXT,\n    \
+    \"rolled_back_at\" TIMESTAMPTZ,\n    \"started_at\" TIMESTAMPTZ NOT NULL DEFAULT now(),\n    \
+    \"applied_steps_count\" INTEGER NOT NULL DEFAULT 0\n)";
+
+/// How `migration.sql` is executed, by Prisma version (`reference/prisma-versions.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Semantics {
+    /// ≤ 7.3 (and unknown: the stricter): one message per file.
+    #[default]
+    WholeFile,
+    /// ≥ 7.4: one autocommitted message per statement, the whole file when it cannot be split.
+    Statements,
+}
+
+/// Prisma Migrate on PostgreSQL, as `prisma migrate deploy` behaves at one version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Prisma {
+    pub semantics: Semantics,
+}
+
+impl Prisma {
+    pub fn new(semantics: Semantics) -> Prisma {
+        Prisma { semantics }
+    }
+}
+
+impl Format for Prisma {
+    fn kind(&self) -> FormatKind {
+        FormatKind::Prisma
+    }
+
+    fn discover(&self, tree: &dyn Tree, dir: &str) -> Result<MigrationSet, DiscoverError> {
+        read(tree, dir)
+    }
+
+    /// Byte order of the directory names (≤ 6.5; discovery notes where ≥ 6.6's ICU order differs).
+    fn compare(&self, a: &Migration, b: &Migration) -> Ordering {
+        a.name.as_bytes().cmp(b.name.as_bytes())
+    }
+
+    /// Of the text as read (invalid UTF-8 replaced), as ≥ 6.6 hashes it.
+    fn checksum(&self, bytes: &[u8]) -> String {
+        checksum(String::from_utf8_lossy(bytes).as_bytes())
+    }
+
+    fn checksum_matches(&self, stored: &str, file: &[u8]) -> bool {
+        checksum_matches(stored, file)
+    }
+
+    /// Never a transaction of its own; the unit depends on the version.
+    fn apply_plan(&self, _m: &Migration) -> ApplyPlan {
+        ApplyPlan {
+            unit: match self.semantics {
+                Semantics::WholeFile => ApplyUnit::WholeFile,
+                Semantics::Statements => ApplyUnit::Statements,
+            },
+            tx: TxMode::Autocommit,
+        }
+    }
+
+    /// quaint's startup `search_path` is exactly the URL's schema (`public` by default).
+    fn session_setup(&self) -> Vec<String> {
+        vec!["SET search_path TO \"public\"".into()]
+    }
+
+    fn history_table(&self) -> HistoryTable {
+        HistoryTable {
+            schema: None,
+            name: HISTORY_TABLE.into(),
+        }
+    }
+
+    fn history_ddl(&self) -> Vec<String> {
+        vec![HISTORY_TABLE_DDL.into()]
+    }
+
+    /// The row deploy inserts before the script (`logs` NULL, `applied_steps_count` 0).
+    fn record_started(&self, a: &Attempt<'_>) -> Vec<Sql> {
+        vec![Sql::new(
+            "could not record the migration start in _prisma_migrations",
+            "INSERT INTO \"_prisma_migrations\" (\"id\", \"checksum\", \"started_at\", \"migration_name\") VALUES ($1, $2, $3::timestamptz, $4)",
+            vec![
+                Param::Text(a.id.into()),
+                Param::Text(a.migration.checksum.clone()),
+                Param::Text(a.started_at.into()),
+                Param::Text(a.migration.name.clone()),
+            ],
+        )]
+    }
+
+    fn record_applied(&self, _a: &Attempt<'_>) -> Vec<Sql> {
+        Vec::new()
+    }
+
+    /// Success: two separate autocommits; failure: the rendered error in `logs` (P3018).
+    fn record_finished(&self, a: &Attempt<'_>, finish: &Finish<'_>) -> Vec<Sql> {
+        match finish {
+            Finish::Applied { finished_at, .. } => vec![
+                Sql::new(
+                    "could not record the applied step",
+                    "UPDATE \"_prisma_migrations\" SET \"applied_steps_count\" = \"applied_steps_count\" + 1 WHERE \"id\" = $1",
+                    vec![Param::Text(a.id.into())],
+                ),
+                Sql::new(
+                    "could not record the migration end",
+                    "UPDATE \"_prisma_migrations\" SET \"finished_at\" = $1::timestamptz WHERE \"id\" = $2",
+                    vec![Param::Text((*finished_at).into()), Param::Text(a.id.into())],
+                ),
+            ],
+            Finish::Failed(e) => vec![Sql::new(
+                "could not record the failure in _prisma_migrations",
+                "UPDATE \"_prisma_migrations\" SET \"logs\" = $1 WHERE \"id\" = $2",
+                vec![
+                    Param::Text(render_logs(&a.migration.name, e)),
+                    Param::Text(a.id.into()),
+                ],
+            )],
+        }
+    }
+
+    /// One `INSERT … SELECT FROM UNNEST` for every finished row, with the columns deploy leaves;
+    /// a failed attempt (the last) gets deploy's insert and `logs` update.
+    fn record_batch(&self, done: &[(Attempt<'_>, Finish<'_>)]) -> Vec<Sql> {
+        let applied: Vec<(&Attempt<'_>, &str)> = done
+            .iter()
+            .filter_map(|(a, f)| match f {
+                Finish::Applied { finished_at, .. } => Some((a, *finished_at)),
+                Finish::Failed(_) => None,
+            })
+            .collect();
+        let mut out = Vec::new();
+        if !applied.is_empty() {
+            let col = |f: &dyn Fn(&(&Attempt<'_>, &str)) -> String| {
+                Param::TextArray(applied.iter().map(f).collect())
+            };
+            out.push(Sql::new(
+                "could not record the applied migrations in _prisma_migrations",
+                "INSERT INTO \"_prisma_migrations\" (\"id\", \"checksum\", \"started_at\", \"finished_at\", \"migration_name\", \"applied_steps_count\") \
+                 SELECT id, checksum, started::timestamptz, finished::timestamptz, name, 1 \
+                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS r(id, checksum, started, finished, name)",
+                vec![
+                    col(&|(a, _)| a.id.to_string()),
+                    col(&|(a, _)| a.migration.checksum.clone()),
+                    col(&|(a, _)| a.started_at.to_string()),
+                    col(&|(_, f)| f.to_string()),
+                    col(&|(a, _)| a.migration.name.clone()),
+                ],
+            ));
+        }
+        for (a, f) in done {
+            if let Finish::Failed(_) = f {
+                out.extend(self.record_started(a));
+                out.extend(self.record_finished(a, f));
+            }
+        }
+        out
+    }
+
+    /// Read as Prisma reads it: ordered by `started_at`.
+    fn history_select(&self, table: &str) -> String {
+        format!(
+            "SELECT migration_name, checksum, started_at::text, finished_at::text, rolled_back_at::text, logs FROM {table} ORDER BY started_at"
+        )
+    }
+
+    /// What `prisma migrate deploy` does (§1.5): it applies late-dated migrations, never
+    /// compares checksums (only `migrate dev` demands a reset), ignores rows with no directory,
+    /// and stops on failed rows (P3009).
+    fn verdict(&self, case: HistoryCase<'_>) -> ToolVerdict {
+        match case {
+            HistoryCase::OutOfOrder { .. } => ToolVerdict::Applies,
+            HistoryCase::Edited { name } => ToolVerdict::RefusesOnlyIn {
+                command: "prisma migrate dev".into(),
+                message: format!("The migration `{name}` was modified after it was applied."),
+            },
+            HistoryCase::Missing { .. } => ToolVerdict::Unnoticed,
+            HistoryCase::Failed { name } => ToolVerdict::Refuses {
+                message: format!(
+                    "P3009: migrate found failed migrations in the target database, new migrations will not be applied. The `{name}` migration failed"
+                ),
+            },
+        }
+    }
+
+    /// Deploy's pending set: local migrations, in local order, with no row of the same name
+    /// where `rolled_back_at` is NULL (a rolled-back migration is applied again).
+    fn pending(&self, rows: &[HistoryRow], local: &[Migration]) -> Vec<usize> {
+        local
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| {
+                !rows
+                    .iter()
+                    .any(|r| r.name == m.name && r.rolled_back_at.is_none())
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+}
+
+/// The `logs` text Prisma writes for a failed migration (P3018's rendering).
+pub fn render_logs(name: &str, e: &super::DbError<'_>) -> String {
+    let mut s = format!(
+        "A migration failed to apply. New migrations cannot be applied before the error is recovered from. \
+         Read more about how to resolve migration issues in a production database: https://pris.ly/d/migrate-resolve\n\n\
+         Migration name: {name}\n\n"
+    );
+    if let Some(code) = e.sqlstate {
+        s.push_str(&format!("Database error code: {code}\n\n"));
+    }
+    s.push_str(&format!("Database error:\n{}", e.message));
+    if let Some(d) = e.detail {
+        s.push_str(&format!("\nDETAIL: {d}"));
+    }
+    if let Some(h) = e.hint {
+        s.push_str(&format!("\nHINT: {h}"));
+    }
+    s
 }
 
 #[cfg(test)]
