@@ -11,6 +11,7 @@
 use sqlx::{AssertSqlSafe, Connection};
 
 use super::Outcome;
+use super::apply::RunError;
 use super::apply::{self, History};
 use super::focus::{self, Focus, Scope};
 use super::prisma::{ApplyOptions, Semantics};
@@ -29,14 +30,69 @@ pub struct Builder<'a> {
     pub opts: &'a ApplyOptions,
 }
 
-fn env_err(what: String) -> impl FnOnce(sqlx::Error) -> UserError {
-    move |e| UserError::environment(what).detail(db_message(&e))
+/// Why a database could not be built (the migrations' own failures are outcomes, not errors).
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The server refused or failed a step of ours (exit 3).
+    #[error("{what}")]
+    Db {
+        what: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("could not create extension `{ext}` (from `extensions:` in .ci-gate.yml)")]
+    Extension {
+        ext: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The tool's session or history table could not be set up.
+    #[error("{0}")]
+    Prepare(#[source] RunError),
+    /// The history bookkeeping failed mid-run.
+    #[error("the server failed while applying migrations: {0}")]
+    Apply(#[source] RunError),
+    /// The team's seed SQL does not apply on the base (exit 2).
+    #[error("{path}: the seed SQL (`seed:` in .ci-gate.yml) fails on the base schema")]
+    SeedSql {
+        path: String,
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+impl From<BuildError> for UserError {
+    fn from(e: BuildError) -> UserError {
+        match &e {
+            BuildError::Db { source, .. } => {
+                UserError::environment(e.to_string()).detail(db_message(source))
+            }
+            BuildError::Extension { source, .. } => UserError::environment(e.to_string())
+                .detail(db_message(source))
+                .hint("use a server that ships it (--image, --pg-bin or --database-url), or remove it from `extensions:`"),
+            BuildError::Prepare(_) => UserError::environment(e.to_string()),
+            BuildError::Apply(_) => UserError::environment(e.to_string()).hint(
+                "the server may have crashed or run out of resources; run again with --verbose",
+            ),
+            BuildError::SeedSql { source, .. } => UserError::bad_input(e.to_string())
+                .detail(db_message(source))
+                .hint("make the seed file apply on a database built from the base branch's migrations"),
+        }
+    }
+}
+
+fn env_err(what: String) -> impl FnOnce(sqlx::Error) -> BuildError {
+    move |source| BuildError::Db { what, source }
 }
 
 impl<'a> Builder<'a> {
     /// Create the `cigate_<run>_<purpose>` database: from `template`, or empty with the configured
     /// extensions created by the admin user.
-    pub async fn create(&self, purpose: &str, template: Option<&str>) -> Result<String, UserError> {
+    pub async fn create(
+        &self,
+        purpose: &str,
+        template: Option<&str>,
+    ) -> Result<String, BuildError> {
         let db = self
             .server
             .create_database(
@@ -55,11 +111,13 @@ impl<'a> Builder<'a> {
                     "CREATE EXTENSION IF NOT EXISTS {} CASCADE",
                     quote_ident(ext)
                 );
-                sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await.map_err(|e| {
-                    UserError::environment(format!("could not create extension `{ext}` (from `extensions:` in .ci-gate.yml)"))
-                        .detail(db_message(&e))
-                        .hint("use a server that ships it (--image, --pg-bin or --database-url), or remove it from `extensions:`")
-                })?;
+                sqlx::raw_sql(AssertSqlSafe(sql))
+                    .execute(&mut conn)
+                    .await
+                    .map_err(|source| BuildError::Extension {
+                        ext: ext.clone(),
+                        source,
+                    })?;
             }
             let _ = conn.close().await;
         }
@@ -79,7 +137,7 @@ impl<'a> Builder<'a> {
         &self,
         format: &dyn Format,
         db: &str,
-    ) -> Result<sqlx::PgConnection, UserError> {
+    ) -> Result<sqlx::PgConnection, BuildError> {
         let mut conn = connect_quiet(&self.owner_options(db))
             .await
             .map_err(env_err(format!(
@@ -87,7 +145,7 @@ impl<'a> Builder<'a> {
             )))?;
         apply::prepare(&mut conn, format, self.opts.statement_timeout)
             .await
-            .map_err(|e| UserError::environment(e.to_string()))?;
+            .map_err(BuildError::Prepare)?;
         Ok(conn)
     }
 
@@ -96,7 +154,7 @@ impl<'a> Builder<'a> {
         &self,
         db: &str,
         migrations: &[&Migration],
-    ) -> Result<Vec<Outcome>, UserError> {
+    ) -> Result<Vec<Outcome>, BuildError> {
         let prisma = self.opts.format();
         self.apply_as(&prisma, db, migrations, History::PerMigration)
             .await
@@ -108,7 +166,7 @@ impl<'a> Builder<'a> {
         &self,
         db: &str,
         migrations: &[&Migration],
-    ) -> Result<Vec<Outcome>, UserError> {
+    ) -> Result<Vec<Outcome>, BuildError> {
         let prisma = self.opts.format();
         self.apply_as(&prisma, db, migrations, History::Batched)
             .await
@@ -122,19 +180,18 @@ impl<'a> Builder<'a> {
         db: &str,
         migrations: &[&Migration],
         history: History,
-    ) -> Result<Vec<Outcome>, UserError> {
+    ) -> Result<Vec<Outcome>, BuildError> {
         let mut conn = self.owner_session(format, db).await?;
         let timeout = self.opts.statement_timeout;
-        let outcomes = apply::apply_all(&mut conn, format, migrations, timeout, history).await.map_err(|e| {
-            UserError::environment(format!("the server failed while applying migrations: {e}"))
-                .hint("the server may have crashed or run out of resources; run again with --verbose")
-        })?;
+        let outcomes = apply::apply_all(&mut conn, format, migrations, timeout, history)
+            .await
+            .map_err(BuildError::Apply)?;
         let _ = conn.close().await;
         Ok(outcomes)
     }
 
     /// Read `db`'s catalog (as the admin, who sees everything).
-    pub async fn inspect(&self, db: &str) -> Result<Catalog, UserError> {
+    pub async fn inspect(&self, db: &str) -> Result<Catalog, BuildError> {
         let mut conn = connect_quiet(&self.server.admin_options(db))
             .await
             .map_err(env_err(format!("could not connect to {db}")))?;
@@ -179,7 +236,7 @@ impl<'a> Builder<'a> {
         migrations: &[&Migration],
         seed_sql: Option<(&str, &str)>,
         all_tables: bool,
-    ) -> Result<TracedRun, UserError> {
+    ) -> Result<TracedRun, BuildError> {
         let prisma = self.opts.format();
         self.trace_as(&prisma, db, migrations, seed_sql, all_tables)
             .await
@@ -194,7 +251,7 @@ impl<'a> Builder<'a> {
         migrations: &[&Migration],
         seed_sql: Option<(&str, &str)>,
         all_tables: bool,
-    ) -> Result<TracedRun, UserError> {
+    ) -> Result<TracedRun, BuildError> {
         let table = format.history_table();
         let mut admin = connect_quiet(&self.server.admin_options(db))
             .await
@@ -213,11 +270,13 @@ impl<'a> Builder<'a> {
                 "could not fill the seeded database with synthetic rows".into(),
             ))?;
         if let Some((path, sql)) = seed_sql {
-            sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(&mut admin).await.map_err(|e| {
-                UserError::bad_input(format!("{path}: the seed SQL (`seed:` in .ci-gate.yml) fails on the base schema"))
-                    .detail(db_message(&e))
-                    .hint("make the seed file apply on a database built from the base branch's migrations")
-            })?;
+            sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
+                .execute(&mut admin)
+                .await
+                .map_err(|source| BuildError::SeedSql {
+                    path: path.to_string(),
+                    source,
+                })?;
         }
         let _ = admin.close().await;
         let mut conn = self.owner_session(format, db).await?;
