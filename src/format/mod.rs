@@ -394,3 +394,41 @@ pub fn select(kind: FormatKind, semantics: prisma::Semantics) -> Option<Box<dyn 
         FormatKind::Custom(_) => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_names_parse_display_and_serialize_alike() {
+        assert_eq!(FormatKind::names(), ["prisma"]);
+        assert_eq!("prisma".parse::<FormatKind>(), Ok(FormatKind::Prisma));
+        assert_eq!("Prisma".parse::<FormatKind>(), Ok(FormatKind::Prisma));
+        let err = "flyway".parse::<FormatKind>().err();
+        assert_eq!(
+            err.map(|e| e.to_string()),
+            Some("unknown migration format `flyway` (expected one of: prisma)".into())
+        );
+        assert_eq!(FormatKind::Prisma.to_string(), "prisma");
+        assert_eq!(FormatKind::Custom("plain").to_string(), "plain");
+        assert_eq!(
+            serde_json::to_string(&FormatKind::Prisma).ok().as_deref(),
+            Some("\"prisma\"")
+        );
+        let parsed: Result<FormatKind, _> = serde_yaml::from_str("prisma");
+        assert_eq!(parsed.ok(), Some(FormatKind::Prisma));
+        let bad: Result<FormatKind, _> = serde_yaml::from_str("plain");
+        assert!(
+            bad.err()
+                .is_some_and(|e| e.to_string().contains("unknown variant `plain`")),
+            "custom formats are never read from config"
+        );
+    }
+
+    #[test]
+    fn select_builds_the_selectable_formats_only() {
+        let prisma = select(FormatKind::Prisma, prisma::Semantics::Statements);
+        assert_eq!(prisma.map(|f| f.kind()), Some(FormatKind::Prisma));
+        assert!(select(FormatKind::Custom("plain"), prisma::Semantics::default()).is_none());
+    }
+}

@@ -533,4 +533,109 @@ mod tests {
         assert_eq!(icu_compare("a_b", "a-b"), Less); // bytes: '-' < '_'
         assert_eq!(icu_compare("20240101_a", "20240102_a"), Less);
     }
+
+    fn migration(name: &str, sql: &str) -> Migration {
+        Migration {
+            name: name.into(),
+            path: format!("prisma/migrations/{name}/migration.sql"),
+            bytes: sql.as_bytes().to_vec(),
+            text: sql.into(),
+            checksum: checksum(sql.as_bytes()),
+        }
+    }
+
+    fn row(name: &str, finished: bool, rolled_back: bool) -> HistoryRow {
+        HistoryRow {
+            name: name.into(),
+            checksum: None,
+            started_at: "t".into(),
+            finished_at: finished.then(|| "t".into()),
+            rolled_back_at: rolled_back.then(|| "t".into()),
+            logs: None,
+        }
+    }
+
+    #[test]
+    fn deploy_applies_late_and_rolled_back_migrations_and_ignores_edits() {
+        let p = Prisma::default();
+        let local = [
+            migration("1_a", "A"),
+            migration("2_b", "B"),
+            migration("3_c", "C"),
+        ];
+        // 2_b was rolled back (re-applied by deploy); 1_a's failed row still counts as present.
+        let rows = [
+            row("1_a", false, false),
+            row("2_b", false, true),
+            row("9_z", true, false),
+        ];
+        assert_eq!(p.pending(&rows, &local), vec![1, 2]);
+        let late = HistoryCase::OutOfOrder {
+            name: "2_b",
+            before: "3_c",
+        };
+        assert_eq!(p.verdict(late), ToolVerdict::Applies);
+        assert!(matches!(
+            p.verdict(HistoryCase::Edited { name: "1_a" }),
+            ToolVerdict::RefusesOnlyIn { command, .. } if command == "prisma migrate dev"
+        ));
+        assert_eq!(
+            p.verdict(HistoryCase::Missing { name: "9_z" }),
+            ToolVerdict::Unnoticed
+        );
+        assert!(matches!(
+            p.verdict(HistoryCase::Failed { name: "1_a" }),
+            ToolVerdict::Refuses { message } if message.starts_with("P3009")
+        ));
+    }
+
+    #[test]
+    fn the_unit_follows_the_version_and_never_opens_a_transaction() {
+        let m = migration("1_a", "SELECT 1;");
+        let whole = Prisma::new(Semantics::WholeFile).apply_plan(&m);
+        let split = Prisma::new(Semantics::Statements).apply_plan(&m);
+        assert_eq!(
+            (whole.unit, whole.tx),
+            (ApplyUnit::WholeFile, TxMode::Autocommit)
+        );
+        assert_eq!(
+            (split.unit, split.tx),
+            (ApplyUnit::Statements, TxMode::Autocommit)
+        );
+    }
+
+    #[test]
+    fn rows_are_written_before_and_after_or_at_once_for_a_replay() {
+        let p = Prisma::default();
+        let (a, b) = (migration("1_a", "A"), migration("2_b", "B"));
+        let attempt = |m| Attempt {
+            migration: m,
+            id: "id",
+            started_at: "2024-01-01T00:00:00Z",
+        };
+        let started = p.record_started(&attempt(&a));
+        assert!(
+            started[0]
+                .text
+                .starts_with("INSERT INTO \"_prisma_migrations\"")
+        );
+        let applied = Finish::Applied {
+            finished_at: "2024-01-01T00:00:01Z",
+            duration: std::time::Duration::ZERO,
+        };
+        assert_eq!(p.record_finished(&attempt(&a), &applied).len(), 2);
+        let error = super::super::DbError {
+            sqlstate: Some("42703"),
+            message: "column does not exist",
+            detail: None,
+            hint: None,
+        };
+        let batch = p.record_batch(&[(attempt(&a), applied), (attempt(&b), Finish::Failed(error))]);
+        // One INSERT … UNNEST for the applied row, then deploy's insert and `logs` for the failure.
+        assert_eq!(batch.len(), 3);
+        assert!(batch[0].text.contains("UNNEST"));
+        assert!(
+            matches!(&batch[2].params[0], Param::Text(logs) if logs.contains("Database error code: 42703"))
+        );
+    }
 }

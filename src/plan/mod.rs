@@ -303,6 +303,24 @@ mod tests {
     }
 
     #[test]
+    fn the_tools_own_verdicts_ride_on_the_plan() {
+        let p = plan(
+            &set(&[("1_a", "A"), ("3_c", "C")]),
+            &set(&[("1_a", "A2"), ("2_b", "B"), ("3_c", "C"), ("4_d", "D")]),
+        );
+        assert!(matches!(
+            p.head[0].tool,
+            Some(ToolVerdict::RefusesOnlyIn { .. })
+        ));
+        assert_eq!(p.head[1].tool, Some(ToolVerdict::Applies));
+        assert_eq!(p.head[2].tool, None);
+        assert_eq!(
+            p.head[3].tool, None,
+            "in order: nothing for the tool to say"
+        );
+    }
+
+    #[test]
     fn diff_is_short_and_unified() {
         let d = unified_diff("a\nb\nc\n", "a\nB\nc\n", "base", "head", 20);
         assert!(d.contains("-b") && d.contains("+B"), "{d}");
