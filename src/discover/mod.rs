@@ -1,8 +1,9 @@
-//! Turns a migrations directory into a [`MigrationSet`]: ordered migrations with their exact
-//! bytes, checksum as the tool computes it, and how the tool executes them.
-//!
-//! Readers see files through [`Tree`], so the same reader serves a directory on disk and (later)
-//! a git tree at a commit. Layout problems that would break the tool's deploy are collected as
+//! The values discovery produces and the files it reads: a [`MigrationSet`] of ordered
+//! [`Migration`]s with their exact bytes and checksum as the tool computes it, read through
+//! [`Tree`] so the same reader serves a directory on disk and a git tree at a commit
+//! (`crate::git::GitTree`). Each tool's reader is its format's `discover`
+//! (`crate::format::Format`; Prisma's is `crate::format::prisma::read`, also reachable here as
+//! `discover::prisma`); how a migration is sent is the format's `apply_plan`. Layout problems that would break the tool's deploy are collected as
 //! [`LayoutProblem`]s (they become findings); input that ci-gate cannot verify at all is a
 //! [`DiscoverError`] (exit 2).
 
