@@ -24,7 +24,16 @@ pub struct GitError {
     pub hint: String,
 }
 
-fn git(root: &Path, args: &[&str]) -> Result<String, String> {
+/// Why one `git` command gave no answer (callers mostly only need to know that it did not).
+#[derive(Debug, thiserror::Error)]
+enum CommandError {
+    #[error("cannot run git: {0}")]
+    Spawn(#[source] std::io::Error),
+    #[error("{stderr}")]
+    Failed { stderr: String },
+}
+
+fn git(root: &Path, args: &[&str]) -> Result<String, CommandError> {
     let out = Command::new("git")
         .arg("-C")
         .arg(root)
@@ -32,12 +41,26 @@ fn git(root: &Path, args: &[&str]) -> Result<String, String> {
         .env("GIT_TERMINAL_PROMPT", "0")
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("cannot run git: {e}"))?;
+        .map_err(CommandError::Spawn)?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
     } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        Err(CommandError::Failed {
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
     }
+}
+
+/// Why there is no base to compare with: not an error, the run is from scratch (an error only
+/// when the user asked for a base with `--base`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoBase {
+    #[error("the repository has no commits yet")]
+    NoCommits,
+    #[error("no base: no --base, no origin/main or origin/master")]
+    NoDefault,
+    #[error("`{requested}` and HEAD share no history")]
+    Unrelated { requested: String },
 }
 
 /// The top of the work tree containing `dir`, if it is in a git repository.
@@ -102,15 +125,15 @@ pub fn github_event_base() -> Option<(String, String)> {
     }
 }
 
-/// Decide the base commit. `Ok(None)`: no base to compare with (scratch only), with the reason.
+/// Decide the base commit. `Ok(Err(reason))`: no base to compare with (scratch only).
 pub fn resolve_base(
     root: &Path,
     explicit: Option<&str>,
     configured: Option<&str>,
-) -> Result<Result<Base, String>, GitError> {
+) -> Result<Result<Base, NoBase>, GitError> {
     let head = match git(root, &["rev-parse", "--verify", "HEAD^{commit}"]) {
         Ok(h) => h,
-        Err(_) => return Ok(Err("the repository has no commits yet".into())),
+        Err(_) => return Ok(Err(NoBase::NoCommits)),
     };
     let (requested, source, must_exist) = if let Some(b) = explicit {
         (b.to_string(), "--base".to_string(), true)
@@ -133,9 +156,7 @@ pub fn resolve_base(
     {
         ("origin/master".to_string(), "default".to_string(), false)
     } else {
-        return Ok(Err(
-            "no base: no --base, no origin/main or origin/master".into()
-        ));
+        return Ok(Err(NoBase::NoDefault));
     };
 
     // Make sure the base commit is here (a shallow clone may lack it).
@@ -221,7 +242,7 @@ pub fn resolve_base(
                     .into(),
             });
         }
-        return Ok(Err(format!("`{requested}` and HEAD share no history")));
+        return Ok(Err(NoBase::Unrelated { requested }));
     };
     Ok(Ok(Base {
         requested,
@@ -308,7 +329,7 @@ impl GitTree {
                 _ => {}
             }
         }
-        let files = read_blobs(root, &blobs).map_err(fail)?;
+        let files = read_blobs(root, &blobs).map_err(|e| fail(e.to_string()))?;
         Ok(GitTree {
             commit: commit.to_string(),
             dirs,
@@ -321,10 +342,25 @@ impl GitTree {
     }
 }
 
+/// Why `git cat-file --batch` gave no usable contents.
+#[derive(Debug, thiserror::Error)]
+enum BlobError {
+    #[error("cannot run git cat-file: {0}")]
+    Spawn(#[source] std::io::Error),
+    #[error("no {0} pipe to git cat-file")]
+    Pipe(&'static str),
+    #[error("{0}")]
+    Read(#[source] std::io::Error),
+    #[error("truncated git cat-file output")]
+    Truncated,
+    #[error("bad header: {0}")]
+    Header(String),
+}
+
 fn read_blobs(
     root: &Path,
     blobs: &[(String, String)],
-) -> Result<BTreeMap<String, Vec<u8>>, String> {
+) -> Result<BTreeMap<String, Vec<u8>>, BlobError> {
     let mut files = BTreeMap::new();
     if blobs.is_empty() {
         return Ok(files);
@@ -337,8 +373,8 @@ fn read_blobs(
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| format!("cannot run git cat-file: {e}"))?;
-    let mut stdin = child.stdin.take().ok_or("no stdin")?;
+        .map_err(BlobError::Spawn)?;
+    let mut stdin = child.stdin.take().ok_or(BlobError::Pipe("stdin"))?;
     let input: String = blobs.iter().map(|(_, sha)| format!("{sha}\n")).collect();
     let writer = std::thread::spawn(move || {
         let _ = stdin.write_all(input.as_bytes());
@@ -347,9 +383,9 @@ fn read_blobs(
     child
         .stdout
         .take()
-        .ok_or("no stdout")?
+        .ok_or(BlobError::Pipe("stdout"))?
         .read_to_end(&mut out)
-        .map_err(|e| e.to_string())?;
+        .map_err(BlobError::Read)?;
     let _ = writer.join();
     let _ = child.wait();
     let mut pos = 0usize;
@@ -357,18 +393,18 @@ fn read_blobs(
         let nl = out[pos..]
             .iter()
             .position(|b| *b == b'\n')
-            .ok_or("truncated git cat-file output")?
+            .ok_or(BlobError::Truncated)?
             + pos;
         let header = String::from_utf8_lossy(&out[pos..nl]).into_owned();
         let size: usize = header
             .rsplit(' ')
             .next()
             .and_then(|s| s.parse().ok())
-            .ok_or_else(|| format!("bad header: {header}"))?;
+            .ok_or_else(|| BlobError::Header(header.clone()))?;
         let start = nl + 1;
         let end = start + size;
         if end > out.len() {
-            return Err("truncated git cat-file output".into());
+            return Err(BlobError::Truncated);
         }
         files.insert(path.clone(), out[start..end].to_vec());
         pos = end + 1; // trailing newline

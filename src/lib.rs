@@ -10,6 +10,7 @@ pub mod config;
 pub mod discover;
 pub mod error;
 pub mod fmt;
+pub mod format;
 pub mod git;
 pub mod inspect;
 pub mod live;

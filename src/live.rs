@@ -5,9 +5,11 @@
 //! `SHOW transaction_read_only` before anything is read; statement and lock timeouts are short; no
 //! advisory lock is taken. Only SELECTs run on it.
 //!
-//! From `_prisma_migrations` it derives failed and rolled-back rows, applied rows whose checksum
-//! no longer matches the file, applied rows with no local directory, and the pending set
-//! `prisma migrate deploy` would apply (formats.md §1.4–1.5).
+//! From the format's history table (`_prisma_migrations` for Prisma, read as the format's
+//! [`Format::history_select`] says) it derives failed and rolled-back rows, applied rows whose
+//! checksum no longer matches the file (the format's equality rule), applied rows with no local
+//! directory, and the pending set the tool's deploy would apply ([`Format::pending`]; formats.md
+//! §1.4–1.5 for Prisma).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -19,26 +21,20 @@ use crate::check::rules::{
     deleted_applied_migration, edited_applied_migration, live_failed_migration,
 };
 use crate::check::{Finding, Source};
-use crate::discover::MigrationSet;
-use crate::discover::prisma::checksum_matches;
+use crate::discover::{Migration, MigrationSet};
 use crate::error::UserError;
+use crate::format::prisma::Prisma;
+use crate::format::{Format, HistoryTable};
+use crate::provision::quote_ident;
 use crate::provision::url::redact;
 
-/// A row of `_prisma_migrations`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HistoryRow {
-    pub name: String,
-    pub checksum: String,
-    pub started_at: String,
-    pub finished_at: Option<String>,
-    pub rolled_back_at: Option<String>,
-    pub logs: Option<String>,
-}
+/// A row of the live history table.
+pub use crate::format::HistoryRow;
 
-/// (migration_name, checksum, started_at, finished_at, rolled_back_at, logs) as read.
+/// (name, checksum, started_at, finished_at, rolled_back_at, logs) as the format's select gives.
 type RawRow = (
     String,
-    String,
+    Option<String>,
     String,
     Option<String>,
     Option<String>,
@@ -48,19 +44,92 @@ type RawRow = (
 /// The live database's migration history.
 #[derive(Debug, Clone, Default)]
 pub struct LiveHistory {
-    /// `None`: there is no `_prisma_migrations` table.
+    /// `None`: there is no history table.
     pub rows: Option<Vec<HistoryRow>>,
     pub schema: String,
 }
 
+/// Why the live database could not be read (bad `--live-url` is exit 2, the rest exit 3).
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error("--live-url must be a postgres:// URL, got `{redacted}`")]
+    NotPostgresUrl { redacted: String },
+    #[error("--live-url is not a valid PostgreSQL URL: {source}")]
+    BadUrl {
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("could not connect to the live database {redacted}")]
+    Connect {
+        redacted: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("no answer from the live database {redacted} within 20 s")]
+    Timeout { redacted: String },
+    #[error("could not {step}")]
+    Session {
+        step: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("the live session is not read-only; refusing to continue")]
+    NotReadOnly,
+    #[error("could not read {what} on the live database")]
+    Read {
+        what: String,
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+impl LiveError {
+    fn hint(&self) -> &'static str {
+        match self {
+            LiveError::NotPostgresUrl { .. } => {
+                "use the form postgres://USER:PASSWORD@HOST:PORT/DATABASE?sslmode=require"
+            }
+            LiveError::BadUrl { .. } => "use the form postgres://USER:PASSWORD@HOST:PORT/DATABASE",
+            LiveError::Connect { .. } => {
+                "check the URL and the network; managed servers usually need ?sslmode=require"
+            }
+            LiveError::Timeout { .. } => "check the host, port and firewall rules",
+            LiveError::NotReadOnly => {
+                "ci-gate only reads production; check for a pooler that drops startup options"
+            }
+            LiveError::Session { .. } | LiveError::Read { .. } => "",
+        }
+    }
+}
+
+impl From<LiveError> for UserError {
+    fn from(e: LiveError) -> UserError {
+        let hint = e.hint();
+        let detail = match &e {
+            LiveError::Connect { source, .. }
+            | LiveError::Session { source, .. }
+            | LiveError::Read { source, .. } => source.to_string(),
+            _ => String::new(),
+        };
+        let user = match &e {
+            LiveError::NotPostgresUrl { .. } | LiveError::BadUrl { .. } => {
+                UserError::bad_input(e.to_string())
+            }
+            LiveError::Read { what, .. } if what == "the catalog" => {
+                UserError::environment("could not read the live database's catalog")
+            }
+            _ => UserError::environment(e.to_string()),
+        };
+        user.detail(detail).hint(hint)
+    }
+}
+
 /// Open the read-only session. `schema` comes from Prisma's `?schema=` parameter (default `public`).
-pub async fn connect(url: &str) -> Result<(PgConnection, String), UserError> {
+pub async fn connect(url: &str) -> Result<(PgConnection, String), LiveError> {
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-        return Err(UserError::bad_input(format!(
-            "--live-url must be a postgres:// URL, got `{}`",
-            redact(url)
-        ))
-        .hint("use the form postgres://USER:PASSWORD@HOST:PORT/DATABASE?sslmode=require"));
+        return Err(LiveError::NotPostgresUrl {
+            redacted: redact(url),
+        });
     }
     // Prisma's `schema` parameter is not a libpq one: take it out.
     let (base, query) = url.split_once('?').unwrap_or((url, ""));
@@ -82,10 +151,7 @@ pub async fn connect(url: &str) -> Result<(PgConnection, String), UserError> {
         format!("{base}?{}", kept.join("&"))
     };
     let opts = PgConnectOptions::from_str(&clean)
-        .map_err(|e| {
-            UserError::bad_input(format!("--live-url is not a valid PostgreSQL URL: {e}"))
-                .hint("use the form postgres://USER:PASSWORD@HOST:PORT/DATABASE")
-        })?
+        .map_err(|source| LiveError::BadUrl { source })?
         .options([
             ("default_transaction_read_only", "on"),
             ("statement_timeout", "30s"),
@@ -96,58 +162,63 @@ pub async fn connect(url: &str) -> Result<(PgConnection, String), UserError> {
         .disable_statement_logging();
     let mut conn = match tokio::time::timeout(Duration::from_secs(20), opts.connect()).await {
         Ok(Ok(c)) => c,
-        Ok(Err(e)) => {
-            return Err(UserError::environment(format!(
-                "could not connect to the live database {}",
-                redact(url)
-            ))
-            .detail(e.to_string())
-            .hint("check the URL and the network; managed servers usually need ?sslmode=require"));
+        Ok(Err(source)) => {
+            return Err(LiveError::Connect {
+                redacted: redact(url),
+                source,
+            });
         }
         Err(_) => {
-            return Err(UserError::environment(format!(
-                "no answer from the live database {} within 20 s",
-                redact(url)
-            ))
-            .hint("check the host, port and firewall rules"));
+            return Err(LiveError::Timeout {
+                redacted: redact(url),
+            });
         }
     };
     sqlx::raw_sql("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
         .execute(&mut conn)
         .await
-        .map_err(|e| {
-            UserError::environment("could not make the live session read-only")
-                .detail(e.to_string())
+        .map_err(|source| LiveError::Session {
+            step: "make the live session read-only",
+            source,
         })?;
     let ro: (String,) = sqlx::query_as("SHOW transaction_read_only")
         .fetch_one(&mut conn)
         .await
-        .map_err(|e| {
-            UserError::environment("could not verify that the live session is read-only")
-                .detail(e.to_string())
+        .map_err(|source| LiveError::Session {
+            step: "verify that the live session is read-only",
+            source,
         })?;
     if ro.0 != "on" {
-        return Err(UserError::environment(
-            "the live session is not read-only; refusing to continue",
-        )
-        .hint("ci-gate only reads production; check for a pooler that drops startup options"));
+        return Err(LiveError::NotReadOnly);
     }
     Ok((conn, schema))
 }
 
 /// Read `_prisma_migrations` (ordered by `started_at`, as Prisma reads it).
-pub async fn read_history(conn: &mut PgConnection, schema: &str) -> Result<LiveHistory, UserError> {
+pub async fn read_history(conn: &mut PgConnection, schema: &str) -> Result<LiveHistory, LiveError> {
+    read_history_of(conn, &Prisma::default(), schema).await
+}
+
+/// Read `format`'s history table, in `schema` unless the format names its own, in the tool's
+/// reading order.
+pub async fn read_history_of(
+    conn: &mut PgConnection,
+    format: &dyn Format,
+    schema: &str,
+) -> Result<LiveHistory, LiveError> {
+    let HistoryTable { schema: own, name } = format.history_table();
     let table = format!(
-        "{}._prisma_migrations",
-        crate::provision::quote_ident(schema)
+        "{}.{}",
+        quote_ident(own.as_deref().unwrap_or(schema)),
+        quote_ident(&name)
     );
     let exists: (Option<String>,) = sqlx::query_as("SELECT to_regclass($1)::text")
         .bind(&table)
         .fetch_one(&mut *conn)
         .await
-        .map_err(|e| {
-            UserError::environment("could not read the live database's catalog")
-                .detail(e.to_string())
+        .map_err(|source| LiveError::Read {
+            what: "the catalog".into(),
+            source,
         })?;
     if exists.0.is_none() {
         return Ok(LiveHistory {
@@ -155,31 +226,25 @@ pub async fn read_history(conn: &mut PgConnection, schema: &str) -> Result<LiveH
             schema: schema.to_string(),
         });
     }
-    let sql = format!(
-        "SELECT migration_name, checksum, started_at::text, finished_at::text, rolled_back_at::text, logs FROM {table} ORDER BY started_at"
-    );
-    let rows: Vec<RawRow> = sqlx::query_as(AssertSqlSafe(sql))
+    let rows: Vec<RawRow> = sqlx::query_as(AssertSqlSafe(format.history_select(&table)))
         .fetch_all(&mut *conn)
         .await
-        .map_err(|e| {
-            UserError::environment("could not read _prisma_migrations on the live database")
-                .detail(e.to_string())
-        })?;
+        .map_err(|source| LiveError::Read { what: name, source })?;
+    let rows = rows
+        .into_iter()
+        .map(
+            |(name, checksum, started_at, finished_at, rolled_back_at, logs)| HistoryRow {
+                name,
+                checksum,
+                started_at,
+                finished_at,
+                rolled_back_at,
+                logs,
+            },
+        )
+        .collect();
     Ok(LiveHistory {
-        rows: Some(
-            rows.into_iter()
-                .map(
-                    |(name, checksum, started_at, finished_at, rolled_back_at, logs)| HistoryRow {
-                        name,
-                        checksum,
-                        started_at,
-                        finished_at,
-                        rolled_back_at,
-                        logs,
-                    },
-                )
-                .collect(),
-        ),
+        rows: Some(rows),
         schema: schema.to_string(),
     })
 }
@@ -191,82 +256,66 @@ pub struct Analysis {
     /// Head indices of migrations production records as applied (finished, not rolled back),
     /// in local order: what the comparison database is built from.
     pub applied: Vec<usize>,
-    /// Names `prisma migrate deploy` would apply, in order.
+    /// Names the tool's deploy would apply, in order ([`Format::pending`]).
     pub pending: Vec<String>,
     /// Applied rows with no local directory.
     pub unknown: Vec<String>,
 }
 
+/// [`analyze_with`] for Prisma.
 pub fn analyze(history: &LiveHistory, head: &MigrationSet) -> Analysis {
+    analyze_with(&Prisma::default(), history, head)
+}
+
+/// What `history` means for `head` under `format`'s rules: failed and rolled-back rows, applied
+/// rows edited since (the format's checksum equality) or unknown locally, and the format's
+/// pending set.
+pub fn analyze_with(format: &dyn Format, history: &LiveHistory, head: &MigrationSet) -> Analysis {
     let mut a = Analysis::default();
     let Some(rows) = &history.rows else {
         a.pending = head.migrations.iter().map(|m| m.name.clone()).collect();
         return a;
     };
     let by_name = |name: &str| head.migrations.iter().position(|m| m.name == name);
-    let applied_row = |name: &str| {
-        rows.iter()
-            .rev()
-            .find(|r| r.name == name && r.finished_at.is_some() && r.rolled_back_at.is_none())
-    };
+    let path_of = |name: &str| by_name(name).map(|i| head.migrations[i].path.as_str());
 
-    // Failed rows (deploy stops with P3009), and rolled-back ones not applied since.
-    for r in rows {
-        let path = by_name(&r.name).map(|i| head.migrations[i].path.as_str());
-        if r.finished_at.is_none() && r.rolled_back_at.is_none() {
-            a.findings.push(live_failed_migration::failed(
-                &r.name,
-                &r.started_at,
-                r.logs.as_deref(),
-                path,
-            ));
-        }
+    // Failed rows (Prisma's deploy stops with P3009), and rolled-back ones not applied since.
+    for r in rows.iter().filter(|r| r.is_failed()) {
+        a.findings.push(live_failed_migration::failed(
+            &r.name,
+            &r.started_at,
+            r.logs.as_deref(),
+            path_of(&r.name),
+        ));
     }
     let mut seen = std::collections::HashSet::new();
     for r in rows {
         if let Some(at) = &r.rolled_back_at {
-            let still_pending = applied_row(&r.name).is_none()
+            let still_pending = applied_row(rows, &r.name).is_none()
                 && !rows
                     .iter()
                     .any(|x| x.name == r.name && x.rolled_back_at.is_none());
             if still_pending && seen.insert(r.name.clone()) {
-                let path = by_name(&r.name).map(|i| head.migrations[i].path.as_str());
-                a.findings
-                    .push(live_failed_migration::rolled_back(&r.name, at, path));
+                a.findings.push(live_failed_migration::rolled_back(
+                    &r.name,
+                    at,
+                    path_of(&r.name),
+                ));
             }
         }
     }
     // Applied rows: edited since, or unknown locally.
-    let mut applied_names: Vec<&str> = rows
+    let applied_names: std::collections::BTreeSet<&str> = rows
         .iter()
-        .filter(|r| r.finished_at.is_some() && r.rolled_back_at.is_none())
+        .filter(|r| r.is_applied())
         .map(|r| r.name.as_str())
         .collect();
-    applied_names.dedup();
-    for name in applied_names
-        .iter()
-        .copied()
-        .collect::<std::collections::BTreeSet<_>>()
-    {
+    let table = format.history_table().name;
+    for name in applied_names {
         match by_name(name) {
-            Some(i) => {
-                let m = &head.migrations[i];
-                if let Some(row) = applied_row(name)
-                    && !checksum_matches(&row.checksum, &m.bytes)
-                {
-                    a.findings.push(
-                            Finding::new(
-                                &edited_applied_migration::RULE,
-                                Source::Drift,
-                                format!("`{name}` differs from the version production applied on {}: production keeps the old one", row.finished_at.as_deref().unwrap_or("?")),
-                            )
-                            .migration(name)
-                            .file(&m.path)
-                            .evidence(format!("checksum in production {} ≠ file {}", &row.checksum[..row.checksum.len().min(12)], &m.checksum[..12]))
-                            .fix("revert the edit and put the change in a new migration"),
-                        );
-                }
-            }
+            Some(i) => a
+                .findings
+                .extend(edited(format, rows, name, &head.migrations[i])),
             None => {
                 a.unknown.push(name.to_string());
                 a.findings.push(
@@ -276,7 +325,7 @@ pub fn analyze(history: &LiveHistory, head: &MigrationSet) -> Analysis {
                         format!("`{name}` is recorded as applied in production but has no directory here"),
                     )
                     .migration(name)
-                    .evidence("production's _prisma_migrations has a finished row for it")
+                    .evidence(format!("production's {table} has a finished row for it"))
                     .fix("restore the migration directory from the commit that deployed it"),
                 );
             }
@@ -286,19 +335,47 @@ pub fn analyze(history: &LiveHistory, head: &MigrationSet) -> Analysis {
         .migrations
         .iter()
         .enumerate()
-        .filter(|(_, m)| applied_row(&m.name).is_some())
+        .filter(|(_, m)| applied_row(rows, &m.name).is_some())
         .map(|(i, _)| i)
         .collect();
-    // Deploy's pending set: no row of the same name with rolled_back_at NULL.
-    a.pending = head
-        .migrations
-        .iter()
-        .filter(|m| {
-            !rows
-                .iter()
-                .any(|r| r.name == m.name && r.rolled_back_at.is_none())
-        })
-        .map(|m| m.name.clone())
+    a.pending = format
+        .pending(rows, &head.migrations)
+        .into_iter()
+        .map(|i| head.migrations[i].name.clone())
         .collect();
     a
+}
+
+/// The latest row recording `name` as applied (finished, not rolled back).
+fn applied_row<'r>(rows: &'r [HistoryRow], name: &str) -> Option<&'r HistoryRow> {
+    rows.iter().rev().find(|r| r.name == name && r.is_applied())
+}
+
+/// A finding when the file `m` no longer matches the checksum its applied row stored (formats
+/// without checksums store none and never fire).
+fn edited(format: &dyn Format, rows: &[HistoryRow], name: &str, m: &Migration) -> Option<Finding> {
+    let row = applied_row(rows, name)?;
+    let stored = row.checksum.as_deref()?;
+    if format.checksum_matches(stored, &m.bytes) {
+        return None;
+    }
+    let short = |s: &str| s.chars().take(12).collect::<String>();
+    Some(
+        Finding::new(
+            &edited_applied_migration::RULE,
+            Source::Drift,
+            format!(
+                "`{name}` differs from the version production applied on {}: production keeps the old one",
+                row.finished_at.as_deref().unwrap_or("?")
+            ),
+        )
+        .migration(name)
+        .file(&m.path)
+        .evidence(format!(
+            "checksum in production {} ≠ file {}",
+            short(stored),
+            short(&m.checksum)
+        ))
+        .fix("revert the edit and put the change in a new migration"),
+    )
 }

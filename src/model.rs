@@ -40,6 +40,8 @@ pub enum ApplyMode {
     Statements,
     /// Splitting was wanted but the file could not be split exactly: sent whole.
     WholeFileFallback,
+    /// The tool's own cuts (Drizzle breakpoints, goose statements), one message each.
+    Chunks,
 }
 
 /// Which severity fails the gate.

@@ -1,13 +1,13 @@
-//! Turns a migrations directory into a [`MigrationSet`]: ordered migrations with their exact
-//! bytes, checksum as the tool computes it, and how the tool executes them.
-//!
-//! Readers see files through [`Tree`], so the same reader serves a directory on disk and (later)
-//! a git tree at a commit. Layout problems that would break the tool's deploy are collected as
+//! The values discovery produces and the files it reads: a [`MigrationSet`] of ordered
+//! [`Migration`]s with their exact bytes and checksum as the tool computes it, read through
+//! [`Tree`] so the same reader serves a directory on disk and a git tree at a commit
+//! (`crate::git::GitTree`). Each tool's reader is its format's `discover`
+//! (`crate::format::Format`; Prisma's is `crate::format::prisma::read`, also reachable here as
+//! `discover::prisma`); how a migration is sent is the format's `apply_plan`. Layout problems that would break the tool's deploy are collected as
 //! [`LayoutProblem`]s (they become findings); input that ci-gate cannot verify at all is a
 //! [`DiscoverError`] (exit 2).
 
 pub mod locate;
-pub mod prisma;
 pub mod prisma_version;
 pub mod tree;
 
@@ -15,22 +15,12 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+/// The format's name; the type is [`crate::format::FormatKind`] (this alias is kept for
+/// callers; the `Format` trait is [`crate::format::Format`]).
+pub use crate::format::FormatKind as Format;
+/// Prisma's reader lives with the rest of its format; this path is kept for callers.
+pub use crate::format::prisma;
 pub use tree::{FsTree, Tree};
-
-/// The migration tool whose conventions a directory follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    Prisma,
-}
-
-impl std::fmt::Display for Format {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Format::Prisma => "prisma",
-        })
-    }
-}
 
 /// One migration as the tool sees it.
 #[derive(Debug, Clone)]
@@ -77,7 +67,7 @@ pub struct DiscoverNote {
 /// Everything discovery learnt about one migrations directory.
 #[derive(Debug, Clone)]
 pub struct MigrationSet {
-    pub format: Format,
+    pub format: crate::format::FormatKind,
     /// The migrations directory, relative to the project (`/` separators).
     pub dir: String,
     pub migrations: Vec<Migration>,

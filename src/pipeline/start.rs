@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use super::ServerSlot;
 use crate::discover::{self, FsTree, MigrationSet};
 use crate::error::UserError;
+use crate::format::{Format, FormatKind};
 use crate::git;
 use crate::provision::{self, ProviderChoice, ProvisionRequest, Server};
 use crate::run::build::Builder;
@@ -139,10 +140,18 @@ pub async fn provision_and_discover(
         target.rel_dir.clone(),
         target.base.as_ref().map(|b| b.commit.clone()),
     );
+    let kind = settings
+        .format
+        .as_ref()
+        .map_or(FormatKind::Prisma, |f| f.value);
+    let format = crate::format::select(kind, semantics).ok_or_else(|| {
+        UserError::bad_input(format!("format `{kind}` cannot be selected here"))
+            .hint(format!("use one of: {}", FormatKind::names().join(", ")))
+    })?;
     let discovering = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
-        let head = discover::prisma::read(&FsTree::new(&root), &dir);
-        let base = base_commit.map(|commit| read_base(&root, &commit, &dir));
+        let head = format.discover(&FsTree::new(&root), &dir);
+        let base = base_commit.map(|commit| read_base(&*format, &root, &commit, &dir));
         (head, base, started.elapsed())
     });
     let ((server, restore_failed), discovered) = tokio::join!(provisioning, discovering);
@@ -236,12 +245,13 @@ fn run_id() -> String {
 
 /// The base set from git objects; a base without the directory is an empty history.
 fn read_base(
+    format: &dyn Format,
     root: &Path,
     commit: &str,
     dir: &str,
 ) -> Result<MigrationSet, discover::DiscoverError> {
     let empty = || MigrationSet {
-        format: discover::Format::Prisma,
+        format: format.kind(),
         dir: dir.to_string(),
         migrations: vec![],
         problems: vec![],
@@ -256,7 +266,7 @@ fn read_base(
             });
         }
     };
-    match discover::prisma::read(&tree, dir) {
+    match format.discover(&tree, dir) {
         Ok(set) => Ok(set),
         Err(
             discover::DiscoverError::MissingDir { .. }
@@ -355,7 +365,7 @@ pub async fn build(
 ) -> Result<BuildOutcome, UserError> {
     let seed = read_seed(settings, &target.root)?;
     let Some(base) = &ready.base else {
-        return builds::scratch_only(builder, &ready.head, timings).await;
+        return Ok(builds::scratch_only(builder, &ready.head, timings).await?);
     };
     // The cluster cache serves only the local provider; other providers keep a SQL dump.
     let cluster = ready
@@ -382,7 +392,7 @@ pub async fn build(
         restored_db,
         archive,
     };
-    builds::incremental(
+    Ok(builds::incremental(
         builder,
         base,
         &ready.head,
@@ -391,5 +401,5 @@ pub async fn build(
         notes,
         timings,
     )
-    .await
+    .await?)
 }

@@ -4,14 +4,20 @@
 //! Databases: `prefix` (the migrations base and head share), `base` (what production has),
 //! `incremental` (base + the new migrations in deploy order), `scratch` (head from empty, sharing
 //! the prefix through its template instead of replaying it).
+//!
+//! Every method that applies takes the [`Format`] whose tool it imitates (`*_as`); the methods
+//! without one use Prisma at [`ApplyOptions::semantics`].
 
 use sqlx::{AssertSqlSafe, Connection};
 
 use super::Outcome;
+use super::apply::RunError;
+use super::apply::{self, History};
 use super::focus::{self, Focus, Scope};
-use super::prisma::{self as prisma_run, ApplyOptions, History};
+use super::prisma::{ApplyOptions, Semantics};
 use crate::discover::Migration;
 use crate::error::{UserError, db_message};
+use crate::format::{ApplyUnit, Format, TxMode};
 use crate::inspect::{self, Catalog, InspectOptions};
 use crate::provision::{Server, connect_quiet, quote_ident};
 
@@ -24,14 +30,69 @@ pub struct Builder<'a> {
     pub opts: &'a ApplyOptions,
 }
 
-fn env_err(what: String) -> impl FnOnce(sqlx::Error) -> UserError {
-    move |e| UserError::environment(what).detail(db_message(&e))
+/// Why a database could not be built (the migrations' own failures are outcomes, not errors).
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The server refused or failed a step of ours (exit 3).
+    #[error("{what}")]
+    Db {
+        what: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("could not create extension `{ext}` (from `extensions:` in .ci-gate.yml)")]
+    Extension {
+        ext: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The tool's session or history table could not be set up.
+    #[error("{0}")]
+    Prepare(#[source] RunError),
+    /// The history bookkeeping failed mid-run.
+    #[error("the server failed while applying migrations: {0}")]
+    Apply(#[source] RunError),
+    /// The team's seed SQL does not apply on the base (exit 2).
+    #[error("{path}: the seed SQL (`seed:` in .ci-gate.yml) fails on the base schema")]
+    SeedSql {
+        path: String,
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+impl From<BuildError> for UserError {
+    fn from(e: BuildError) -> UserError {
+        match &e {
+            BuildError::Db { source, .. } => {
+                UserError::environment(e.to_string()).detail(db_message(source))
+            }
+            BuildError::Extension { source, .. } => UserError::environment(e.to_string())
+                .detail(db_message(source))
+                .hint("use a server that ships it (--image, --pg-bin or --database-url), or remove it from `extensions:`"),
+            BuildError::Prepare(_) => UserError::environment(e.to_string()),
+            BuildError::Apply(_) => UserError::environment(e.to_string()).hint(
+                "the server may have crashed or run out of resources; run again with --verbose",
+            ),
+            BuildError::SeedSql { source, .. } => UserError::bad_input(e.to_string())
+                .detail(db_message(source))
+                .hint("make the seed file apply on a database built from the base branch's migrations"),
+        }
+    }
+}
+
+fn env_err(what: String) -> impl FnOnce(sqlx::Error) -> BuildError {
+    move |source| BuildError::Db { what, source }
 }
 
 impl<'a> Builder<'a> {
     /// Create the `cigate_<run>_<purpose>` database: from `template`, or empty with the configured
     /// extensions created by the admin user.
-    pub async fn create(&self, purpose: &str, template: Option<&str>) -> Result<String, UserError> {
+    pub async fn create(
+        &self,
+        purpose: &str,
+        template: Option<&str>,
+    ) -> Result<String, BuildError> {
         let db = self
             .server
             .create_database(
@@ -50,11 +111,13 @@ impl<'a> Builder<'a> {
                     "CREATE EXTENSION IF NOT EXISTS {} CASCADE",
                     quote_ident(ext)
                 );
-                sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await.map_err(|e| {
-                    UserError::environment(format!("could not create extension `{ext}` (from `extensions:` in .ci-gate.yml)"))
-                        .detail(db_message(&e))
-                        .hint("use a server that ships it (--image, --pg-bin or --database-url), or remove it from `extensions:`")
-                })?;
+                sqlx::raw_sql(AssertSqlSafe(sql))
+                    .execute(&mut conn)
+                    .await
+                    .map_err(|source| BuildError::Extension {
+                        ext: ext.clone(),
+                        source,
+                    })?;
             }
             let _ = conn.close().await;
         }
@@ -68,56 +131,67 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// A session on `db` as the owner, prepared the way the tool's is (search_path, timeout,
-    /// history table).
-    async fn owner_session(&self, db: &str) -> Result<sqlx::PgConnection, UserError> {
+    /// A session on `db` as the owner, prepared the way the tool's is (session settings,
+    /// timeout, history table).
+    async fn owner_session(
+        &self,
+        format: &dyn Format,
+        db: &str,
+    ) -> Result<sqlx::PgConnection, BuildError> {
         let mut conn = connect_quiet(&self.owner_options(db))
             .await
             .map_err(env_err(format!(
                 "could not connect to {db} as the migration owner"
             )))?;
-        prisma_run::prepare(&mut conn, self.opts)
+        apply::prepare(&mut conn, format, self.opts.statement_timeout)
             .await
-            .map_err(|e| UserError::environment(e.to_string()))?;
+            .map_err(BuildError::Prepare)?;
         Ok(conn)
     }
 
-    /// Apply `migrations` to `db` as the owner, the way the tool does.
+    /// Apply `migrations` to `db` as the owner, the way Prisma does.
     pub async fn apply(
         &self,
         db: &str,
         migrations: &[&Migration],
-    ) -> Result<Vec<Outcome>, UserError> {
-        self.apply_with(db, migrations, History::PerMigration).await
+    ) -> Result<Vec<Outcome>, BuildError> {
+        let prisma = self.opts.format();
+        self.apply_as(&prisma, db, migrations, History::PerMigration)
+            .await
     }
 
     /// Replay history that production already has (the base branch's migrations): each script
-    /// exactly as the tool runs it, the history rows written together ([`History::Batched`]).
+    /// exactly as Prisma runs it, the history rows written together ([`History::Batched`]).
     pub async fn replay(
         &self,
         db: &str,
         migrations: &[&Migration],
-    ) -> Result<Vec<Outcome>, UserError> {
-        self.apply_with(db, migrations, History::Batched).await
+    ) -> Result<Vec<Outcome>, BuildError> {
+        let prisma = self.opts.format();
+        self.apply_as(&prisma, db, migrations, History::Batched)
+            .await
     }
 
-    async fn apply_with(
+    /// Apply `migrations` to `db` as the owner, the way `format`'s tool does, its history rows
+    /// written as `history` says.
+    pub async fn apply_as(
         &self,
+        format: &dyn Format,
         db: &str,
         migrations: &[&Migration],
         history: History,
-    ) -> Result<Vec<Outcome>, UserError> {
-        let mut conn = self.owner_session(db).await?;
-        let outcomes = prisma_run::apply_all_with(&mut conn, migrations, self.opts, history).await.map_err(|e| {
-            UserError::environment(format!("the server failed while applying migrations: {e}"))
-                .hint("the server may have crashed or run out of resources; run again with --verbose")
-        })?;
+    ) -> Result<Vec<Outcome>, BuildError> {
+        let mut conn = self.owner_session(format, db).await?;
+        let timeout = self.opts.statement_timeout;
+        let outcomes = apply::apply_all(&mut conn, format, migrations, timeout, history)
+            .await
+            .map_err(BuildError::Apply)?;
         let _ = conn.close().await;
         Ok(outcomes)
     }
 
     /// Read `db`'s catalog (as the admin, who sees everything).
-    pub async fn inspect(&self, db: &str) -> Result<Catalog, UserError> {
+    pub async fn inspect(&self, db: &str) -> Result<Catalog, BuildError> {
         let mut conn = connect_quiet(&self.server.admin_options(db))
             .await
             .map_err(env_err(format!("could not connect to {db}")))?;
@@ -141,8 +215,15 @@ pub struct TracedRun {
     pub outside: Vec<String>,
 }
 
-/// The history table: never seeded, and not a table the migrations "reach".
-const HISTORY_TABLE: &str = "_prisma_migrations";
+/// How the tracer should run `format`'s migration `m`: inside one transaction (the whole file
+/// is one, implicitly or by the tool's `BEGIN`), or each statement autocommitted.
+fn trace_semantics(format: &dyn Format, m: &Migration) -> Semantics {
+    let plan = format.apply_plan(m);
+    match (plan.unit, plan.tx) {
+        (_, TxMode::Transaction) | (ApplyUnit::WholeFile, _) => Semantics::WholeFile,
+        (ApplyUnit::Statements | ApplyUnit::Chunks(_), TxMode::Autocommit) => Semantics::Statements,
+    }
+}
 
 impl<'a> Builder<'a> {
     /// Fill `db` (a clone of base) with synthetic rows and the team's `seed` SQL, then run
@@ -155,11 +236,27 @@ impl<'a> Builder<'a> {
         migrations: &[&Migration],
         seed_sql: Option<(&str, &str)>,
         all_tables: bool,
-    ) -> Result<TracedRun, UserError> {
+    ) -> Result<TracedRun, BuildError> {
+        let prisma = self.opts.format();
+        self.trace_as(&prisma, db, migrations, seed_sql, all_tables)
+            .await
+    }
+
+    /// [`Builder::trace`] for `format`'s tool: its history table is never seeded nor "reached",
+    /// and each migration is traced in the transaction shape the tool gives it.
+    pub async fn trace_as(
+        &self,
+        format: &dyn Format,
+        db: &str,
+        migrations: &[&Migration],
+        seed_sql: Option<(&str, &str)>,
+        all_tables: bool,
+    ) -> Result<TracedRun, BuildError> {
+        let table = format.history_table();
         let mut admin = connect_quiet(&self.server.admin_options(db))
             .await
             .map_err(env_err(format!("could not connect to {db}")))?;
-        let exclude = [HISTORY_TABLE.to_string()];
+        let exclude = [table.name.clone()];
         let words = focus::words(migrations.iter().map(|m| m.text.as_str()));
         let mut focus = focus::focus(&mut admin, &words, &exclude)
             .await
@@ -173,21 +270,23 @@ impl<'a> Builder<'a> {
                 "could not fill the seeded database with synthetic rows".into(),
             ))?;
         if let Some((path, sql)) = seed_sql {
-            sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(&mut admin).await.map_err(|e| {
-                UserError::bad_input(format!("{path}: the seed SQL (`seed:` in .ci-gate.yml) fails on the base schema"))
-                    .detail(db_message(&e))
-                    .hint("make the seed file apply on a database built from the base branch's migrations")
-            })?;
+            sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
+                .execute(&mut admin)
+                .await
+                .map_err(|source| BuildError::SeedSql {
+                    path: path.to_string(),
+                    source,
+                })?;
         }
         let _ = admin.close().await;
-        let mut conn = self.owner_session(db).await?;
+        let mut conn = self.owner_session(format, db).await?;
         let mut baseline = super::trace::baseline(&mut conn, &focus.scope)
             .await
             .map_err(env_err("could not read the seeded base".into()))?;
         let mut traces = Vec::new();
         for m in migrations {
-            let t = super::trace::trace_migration(&mut conn, m, self.opts.semantics, &mut baseline)
-                .await;
+            let semantics = trace_semantics(format, m);
+            let t = super::trace::trace_migration(&mut conn, m, semantics, &mut baseline).await;
             let failed = t.failure.is_some();
             traces.push(t);
             if failed {
@@ -195,7 +294,8 @@ impl<'a> Builder<'a> {
             }
         }
         let _ = conn.close().await;
-        let history = format!("public.{HISTORY_TABLE}");
+        let schema = table.schema.as_deref().unwrap_or("public");
+        let history = format!("{schema}.{}", table.name);
         let outside = focus::outside(&traces, &focus.scope, &[history.as_str()]);
         Ok(TracedRun {
             seed,

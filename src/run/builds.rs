@@ -7,11 +7,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::build::BuildError;
 use super::build::{Builder, TracedRun};
 use super::cache::{BaseCache, ClusterCache, PendingArchive};
 use super::{ApplyMode, Outcome, Status};
 use crate::discover::{Migration, MigrationSet};
-use crate::error::UserError;
 use crate::fmt::human_ms;
 use crate::model::{Change, CheckResult, CheckStatus, MigrationRow};
 use crate::plan::{self, Classification, Plan};
@@ -117,7 +117,7 @@ pub async fn scratch_only(
     builder: &Builder<'_>,
     head: &MigrationSet,
     timings: &mut Timings,
-) -> Result<BuildOutcome, UserError> {
+) -> Result<BuildOutcome, BuildError> {
     let t = Instant::now();
     let db = builder.create("scratch", None).await?;
     let all: Vec<&Migration> = head.migrations.iter().collect();
@@ -151,7 +151,7 @@ async fn prefix(
     prefix: &[&Migration],
     caches: &Caches<'_>,
     notes: &mut Vec<String>,
-) -> Result<Prefix, UserError> {
+) -> Result<Prefix, BuildError> {
     let prefix_is_base = prefix.len() == base.migrations.len();
     let owner = builder.owner.as_ref().map(|(n, _)| n.as_str());
     // A cluster restored from the cache holds the base, once its history checks out.
@@ -230,7 +230,7 @@ async fn seeded_trace(
     deploy: &[&Migration],
     seed: Option<&(String, String)>,
     notes: &mut Vec<String>,
-) -> Result<TracedRun, UserError> {
+) -> Result<TracedRun, BuildError> {
     let db = builder.create("seeded", Some(base_db)).await?;
     let seed_sql = seed.map(|(path, sql)| (path.as_str(), sql.as_str()));
     let tr = builder.trace(&db, deploy, seed_sql, false).await?;
@@ -256,7 +256,7 @@ async fn drift(
     inc: Option<&(String, Vec<Outcome>)>,
     scratch: Option<&(String, Vec<Outcome>)>,
     timings: &mut Timings,
-) -> Result<(Vec<crate::inspect::Change>, CheckResult), UserError> {
+) -> Result<(Vec<crate::inspect::Change>, CheckResult), BuildError> {
     if identical {
         let check =
             CheckResult::settled(CheckStatus::Pass, "identical sequences: nothing can differ");
@@ -301,7 +301,7 @@ pub async fn incremental(
     caches: Caches<'_>,
     notes: &mut Vec<String>,
     timings: &mut Timings,
-) -> Result<BuildOutcome, UserError> {
+) -> Result<BuildOutcome, BuildError> {
     let plan = plan::plan(base, head);
     let k = plan.shared_prefix;
     let mut runs = Vec::new();

@@ -1,9 +1,11 @@
 //! Applies migrations the way the tool would and records what happened to each.
 //!
-//! `prisma` reproduces `prisma migrate deploy` (formats.md §1.5, prisma-versions.md): history rows
-//! written as deploy writes them, each script sent as the tool sends it, errors located in the
-//! file.
+//! `apply` is the one executor: it sends each migration as its [`crate::format::Format`] says and
+//! writes the tool's history rows around it, with errors located in the file. `prisma` keeps the
+//! `prisma migrate deploy` entry points (formats.md §1.5, prisma-versions.md) on top of it;
+//! `build` creates and fills the run's databases.
 
+pub mod apply;
 pub mod build;
 pub mod builds;
 pub mod cache;
