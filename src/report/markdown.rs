@@ -96,6 +96,102 @@ pub fn render(report: &Report, opts: &MarkdownOptions) -> String {
     parts.fit(opts.max_chars)
 }
 
+/// Marker, verdict with counts, and the context line (never cut).
+fn head(report: &Report, opts: &MarkdownOptions) -> String {
+    let c = report.counts;
+    let mut head = String::new();
+    head.push_str(&marker(&opts.key));
+    head.push('\n');
+    let (icon, word) = match report.verdict {
+        Verdict::Pass => ("✅", "pass"),
+        Verdict::Fail => ("❌", "fail"),
+    };
+    let mut counts = vec![
+        plural(c.errors, "error", "errors"),
+        plural(c.warnings, "warning", "warnings"),
+    ];
+    if c.notices > 0 {
+        counts.push(plural(c.notices, "notice", "notices"));
+    }
+    if c.allowed > 0 {
+        counts.push(format!("{} allowed", c.allowed));
+    }
+    let _ = writeln!(head, "### {icon} ci-gate: {word} — {}", counts.join(", "));
+    head.push('\n');
+    head.push_str(&context_line(report));
+    head.push('\n');
+    head
+}
+
+/// One line per check that ran, one for those that did not, then the notes.
+fn checks_and_notes(report: &Report) -> String {
+    let mut checks = String::new();
+    let list = [
+        ("From scratch", &report.checks.scratch),
+        ("Incremental", &report.checks.incremental),
+        ("Drift", &report.checks.drift),
+        ("History", &report.checks.history),
+        ("Live", &report.checks.live),
+    ];
+    let mut skipped = Vec::new();
+    for (name, check) in list {
+        match check.status {
+            CheckStatus::Skipped => skipped.push(format!(
+                "{} ({})",
+                name.to_lowercase(),
+                text(&clip(&check.summary, CELL_MAX))
+            )),
+            _ => {
+                let _ = writeln!(checks, "- {}", check_line(name, check));
+            }
+        }
+    }
+    if !skipped.is_empty() {
+        let _ = writeln!(checks, "- ➖ Not run: {}", skipped.join(", "));
+    }
+    for note in &report.notes {
+        let _ = writeln!(checks, "- ℹ️ {}", inline(&clip(note, TEXT_MAX), false));
+    }
+    checks
+}
+
+/// The rows listed by design, and the line about the others.
+fn listed_rows(
+    report: &Report,
+    listed_by_design: &dyn Fn(&MigrationRow) -> bool,
+    with_base: bool,
+) -> (Vec<(String, bool)>, Option<String>) {
+    let mut rows = Vec::new();
+    let mut unlisted = None;
+    let mut unchanged = 0usize;
+    let mut clean_rows = 0usize;
+    for r in &report.migrations {
+        if listed_by_design(r) {
+            let flagged = !r.rules.is_empty() || r.status == Status::Failed;
+            rows.push((table_row(r, with_base), flagged));
+        } else if with_base && r.change == Change::Unchanged {
+            unchanged += 1;
+        } else {
+            clean_rows += 1;
+        }
+    }
+    let mut parts = Vec::new();
+    if unchanged > 0 {
+        parts.push(format!("{unchanged} unchanged from the base"));
+    }
+    if clean_rows > 0 {
+        parts.push(format!(
+            "{} with no findings",
+            plural(clean_rows, "migration", "migrations")
+        ));
+    }
+    if !parts.is_empty() {
+        unlisted = Some(format!("Not listed: {}.", parts.join(", ")));
+    }
+
+    (rows, unlisted)
+}
+
 /// The report cut into blocks that can be dropped whole.
 struct Parts {
     /// Marker, verdict, context (never cut).
@@ -124,27 +220,7 @@ impl Parts {
             && report.verdict == Verdict::Pass
             && !report.migrations.iter().any(|r| r.status == Status::Failed);
 
-        let mut head = String::new();
-        head.push_str(&marker(&opts.key));
-        head.push('\n');
-        let (icon, word) = match report.verdict {
-            Verdict::Pass => ("✅", "pass"),
-            Verdict::Fail => ("❌", "fail"),
-        };
-        let mut counts = vec![
-            plural(c.errors, "error", "errors"),
-            plural(c.warnings, "warning", "warnings"),
-        ];
-        if c.notices > 0 {
-            counts.push(plural(c.notices, "notice", "notices"));
-        }
-        if c.allowed > 0 {
-            counts.push(format!("{} allowed", c.allowed));
-        }
-        let _ = writeln!(head, "### {icon} ci-gate: {word} — {}", counts.join(", "));
-        head.push('\n');
-        head.push_str(&context_line(report));
-        head.push('\n');
+        let head = head(report, opts);
 
         let with_base = report.base_ref.is_some();
         let listed_by_design = |r: &MigrationRow| -> bool {
@@ -189,63 +265,13 @@ impl Parts {
             }
         });
 
-        let mut rows = Vec::new();
-        let mut unlisted = None;
-        if !clean {
-            let mut unchanged = 0usize;
-            let mut clean_rows = 0usize;
-            for r in &report.migrations {
-                if listed_by_design(r) {
-                    let flagged = !r.rules.is_empty() || r.status == Status::Failed;
-                    rows.push((table_row(r, with_base), flagged));
-                } else if with_base && r.change == Change::Unchanged {
-                    unchanged += 1;
-                } else {
-                    clean_rows += 1;
-                }
-            }
-            let mut parts = Vec::new();
-            if unchanged > 0 {
-                parts.push(format!("{unchanged} unchanged from the base"));
-            }
-            if clean_rows > 0 {
-                parts.push(format!(
-                    "{} with no findings",
-                    plural(clean_rows, "migration", "migrations")
-                ));
-            }
-            if !parts.is_empty() {
-                unlisted = Some(format!("Not listed: {}.", parts.join(", ")));
-            }
-        }
+        let (rows, unlisted) = if clean {
+            (Vec::new(), None)
+        } else {
+            listed_rows(report, &listed_by_design, with_base)
+        };
 
-        let mut checks = String::new();
-        let list = [
-            ("From scratch", &report.checks.scratch),
-            ("Incremental", &report.checks.incremental),
-            ("Drift", &report.checks.drift),
-            ("History", &report.checks.history),
-            ("Live", &report.checks.live),
-        ];
-        let mut skipped = Vec::new();
-        for (name, check) in list {
-            match check.status {
-                CheckStatus::Skipped => skipped.push(format!(
-                    "{} ({})",
-                    name.to_lowercase(),
-                    text(&clip(&check.summary, CELL_MAX))
-                )),
-                _ => {
-                    let _ = writeln!(checks, "- {}", check_line(name, check));
-                }
-            }
-        }
-        if !skipped.is_empty() {
-            let _ = writeln!(checks, "- ➖ Not run: {}", skipped.join(", "));
-        }
-        for note in &report.notes {
-            let _ = writeln!(checks, "- ℹ️ {}", inline(&clip(note, TEXT_MAX), false));
-        }
+        let checks = checks_and_notes(report);
 
         let mut details = Vec::new();
         let mut allowed = Vec::new();

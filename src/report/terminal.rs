@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{ContentArrangement, Table};
 
-use super::{Report, Verdict, human_ms};
+use super::{MigrationRow, Report, Verdict, human_ms};
 use crate::check::Severity;
 use crate::model::{Change, CheckStatus, Status};
 
@@ -32,6 +32,15 @@ fn paint(color: bool, code: &str, text: &str) -> String {
 
 pub fn render(report: &Report, opts: &TerminalOptions) -> String {
     let mut out = String::new();
+    header(&mut out, report);
+    migrations_table(&mut out, report, opts);
+    findings(&mut out, report, opts);
+    checks_and_verdict(&mut out, report, opts);
+    out
+}
+
+/// The first line: server, tool version, how many migrations where.
+fn header(out: &mut String, report: &Report) {
     let mut header = Vec::new();
     if let Some(s) = &report.server {
         header.push(format!(
@@ -54,86 +63,96 @@ pub fn render(report: &Report, opts: &TerminalOptions) -> String {
         report.migrations_dir
     ));
     let _ = writeln!(out, " {}", header.join(" · "));
+}
 
-    if !report.migrations.is_empty() {
-        let long = report.migrations.len() > FULL_TABLE_MAX && !opts.verbose;
-        let mut table = Table::new();
-        table
-            .load_preset(UTF8_FULL_CONDENSED)
-            .set_content_arrangement(ContentArrangement::Dynamic);
-        if let Some(w) = opts.width {
-            table.set_width(w);
+/// The table row of one migration: name, status, time, notes.
+fn migration_row(row: &MigrationRow, with_base: bool, color: bool) -> Vec<String> {
+    let status = match row.status {
+        Status::Failed => paint(color, "1;31", "failed"),
+        Status::Applied => paint(color, "32", "applied"),
+        s => s.to_string(),
+    };
+    let mut notes = row.rules.join(", ");
+    if let Some(lock) = &row.lock {
+        if !notes.is_empty() {
+            notes.push_str("; ");
         }
-        table.set_header(vec!["migration", "status", "time", "notes"]);
-        let mut hidden = 0usize;
-        let mut hidden_skipped = 0usize;
-        let mut hidden_unchanged = 0usize;
-        let with_base = report.base_ref.is_some();
-        for row in &report.migrations {
-            let flagged = !row.rules.is_empty() || row.status == Status::Failed;
-            if with_base && !opts.verbose && !flagged && row.change == Change::Unchanged {
-                hidden_unchanged += 1;
-                continue;
-            }
-            if long && !flagged {
-                if row.status == Status::Skipped {
-                    hidden_skipped += 1;
-                } else {
-                    hidden += 1;
-                }
-                continue;
-            }
-            let status = match row.status {
-                Status::Failed => paint(opts.color, "1;31", "failed"),
-                Status::Applied => paint(opts.color, "32", "applied"),
-                s => s.to_string(),
-            };
-            let mut notes = row.rules.join(", ");
-            if let Some(lock) = &row.lock {
-                if !notes.is_empty() {
-                    notes.push_str("; ");
-                }
-                notes.push_str(&format!("lock: {lock}"));
-            }
-            if let Some(n) = &row.note {
-                if !notes.is_empty() {
-                    notes.push_str(": ");
-                }
-                notes.push_str(n);
-            }
-            let time = if row.status == Status::Skipped {
-                "-".to_string()
-            } else {
-                human_ms(row.duration_ms)
-            };
-            let name = if with_base && row.change != Change::Unchanged {
-                format!("{} ({})", row.name, row.change)
-            } else {
-                row.name.clone()
-            };
-            table.add_row(vec![name, status, time, notes]);
-        }
-        if hidden + hidden_skipped + hidden_unchanged > 0 {
-            let mut parts = Vec::new();
-            if hidden_unchanged > 0 {
-                parts.push(format!("{hidden_unchanged} unchanged from base"));
-            }
-            if hidden > 0 {
-                parts.push(format!("{hidden} clean migrations applied"));
-            }
-            if hidden_skipped > 0 {
-                parts.push(format!("{hidden_skipped} skipped after the failure"));
-            }
-            table.add_row(vec![
-                format!("… {} (--verbose lists them)", parts.join(", ")),
-                String::new(),
-                String::new(),
-                String::new(),
-            ]);
-        }
-        let _ = writeln!(out, "{table}");
+        notes.push_str(&format!("lock: {lock}"));
     }
+    if let Some(n) = &row.note {
+        if !notes.is_empty() {
+            notes.push_str(": ");
+        }
+        notes.push_str(n);
+    }
+    let time = if row.status == Status::Skipped {
+        "-".to_string()
+    } else {
+        human_ms(row.duration_ms)
+    };
+    let name = if with_base && row.change != Change::Unchanged {
+        format!("{} ({})", row.name, row.change)
+    } else {
+        row.name.clone()
+    };
+    vec![name, status, time, notes]
+}
 
+/// The migrations table; long histories list only flagged migrations unless `--verbose`.
+fn migrations_table(out: &mut String, report: &Report, opts: &TerminalOptions) {
+    if report.migrations.is_empty() {
+        return;
+    }
+    let long = report.migrations.len() > FULL_TABLE_MAX && !opts.verbose;
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    if let Some(w) = opts.width {
+        table.set_width(w);
+    }
+    table.set_header(vec!["migration", "status", "time", "notes"]);
+    let (mut hidden, mut hidden_skipped, mut hidden_unchanged) = (0usize, 0usize, 0usize);
+    let with_base = report.base_ref.is_some();
+    for row in &report.migrations {
+        let flagged = !row.rules.is_empty() || row.status == Status::Failed;
+        if with_base && !opts.verbose && !flagged && row.change == Change::Unchanged {
+            hidden_unchanged += 1;
+            continue;
+        }
+        if long && !flagged {
+            if row.status == Status::Skipped {
+                hidden_skipped += 1;
+            } else {
+                hidden += 1;
+            }
+            continue;
+        }
+        table.add_row(migration_row(row, with_base, opts.color));
+    }
+    if hidden + hidden_skipped + hidden_unchanged > 0 {
+        let mut parts = Vec::new();
+        if hidden_unchanged > 0 {
+            parts.push(format!("{hidden_unchanged} unchanged from base"));
+        }
+        if hidden > 0 {
+            parts.push(format!("{hidden} clean migrations applied"));
+        }
+        if hidden_skipped > 0 {
+            parts.push(format!("{hidden_skipped} skipped after the failure"));
+        }
+        table.add_row(vec![
+            format!("… {} (--verbose lists them)", parts.join(", ")),
+            String::new(),
+            String::new(),
+            String::new(),
+        ]);
+    }
+    let _ = writeln!(out, "{table}");
+}
+
+/// Each finding with its location, statement, evidence and fix; then the notes.
+fn findings(out: &mut String, report: &Report, opts: &TerminalOptions) {
     let mut hidden_notices = 0usize;
     for f in &report.findings {
         if f.severity == Severity::Notice && !opts.verbose {
@@ -168,14 +187,16 @@ pub fn render(report: &Report, opts: &TerminalOptions) -> String {
             let _ = writeln!(out, "  = allowed: {reason}");
         }
     }
-
     if hidden_notices > 0 {
         let _ = writeln!(out, " {hidden_notices} notices (--verbose lists them)");
     }
     for note in &report.notes {
         let _ = writeln!(out, " note: {note}");
     }
+}
 
+/// One line per check, timings and server notes with `--verbose`, and the verdict.
+fn checks_and_verdict(out: &mut String, report: &Report, opts: &TerminalOptions) {
     let checks = [
         ("from scratch", &report.checks.scratch),
         ("incremental", &report.checks.incremental),
@@ -234,5 +255,4 @@ pub fn render(report: &Report, opts: &TerminalOptions) -> String {
         counts.push_str(&format!(", {} allowed", c.allowed));
     }
     let _ = writeln!(out, " verdict: {verdict} ({counts})");
-    out
 }
