@@ -24,15 +24,12 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use ci_gate::check::ALL_RULES;
-use ci_gate::discover::{FsTree, prisma};
-use ci_gate::inspect::{InspectOptions, inspect};
-use ci_gate::provision::local::{self, LocalCluster};
+use ci_gate::provision::local;
 use ci_gate::provision::{ProviderChoice, ProvisionRequest, connect_quiet, quote_ident};
-use ci_gate::run::prisma::{ApplyOptions, Semantics, apply_all, prepare};
 use common::repo::git;
+use common::shared::{Lease, SharedCluster};
 use common::{Run, assert_no_leftovers, ci_gate, copy_dir, finish, root};
 use serde_json::Value;
 use sqlx::AssertSqlSafe;
@@ -122,44 +119,17 @@ fn every_rule_has_a_fixture_and_every_fixture_names_a_rule() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// One cluster per test binary: the first case to need it starts it, the last one to finish
-// stops it (a later case would start a new one).
+// One cluster per test binary (see tests/common/shared.rs).
 
-struct Shared {
-    cluster: Option<LocalCluster>,
-    users: usize,
-}
+static SHARED: SharedCluster = SharedCluster::new();
 
-static SHARED: Mutex<Shared> = Mutex::new(Shared {
-    cluster: None,
-    users: 0,
-});
-
-/// A handle on the shared cluster; the last one dropped stops it.
+/// A case's hold on the shared cluster.
 struct Pg {
     admin: PgConnectOptions,
     url: String,
     socket_dir: String,
     port: u16,
-}
-
-impl Drop for Pg {
-    fn drop(&mut self) {
-        let cluster = {
-            let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
-            shared.users -= 1;
-            if shared.users == 0 {
-                shared.cluster.take()
-            } else {
-                None
-            }
-        };
-        if let Some(cluster) = cluster
-            && let Err(e) = cluster.stop()
-        {
-            eprintln!("warning: stopping the test cluster: {e}");
-        }
-    }
+    _lease: Lease,
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -170,9 +140,8 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn pg() -> Pg {
-    let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
-    if shared.cluster.is_none() {
-        let cluster = runtime()
+    let start = || {
+        runtime()
             .block_on(local::start(&ProvisionRequest {
                 provider: ProviderChoice::Local,
                 database_url: None,
@@ -181,18 +150,22 @@ fn pg() -> Pg {
                 pg_bin: None,
                 run_id: "rules".into(),
             }))
-            .unwrap_or_else(|e| panic!("could not start a local PostgreSQL: {e}"));
-        shared.cluster = Some(cluster);
-    }
-    shared.users += 1;
-    let Some(cluster) = shared.cluster.as_ref() else {
-        unreachable!("started above")
+            .unwrap_or_else(|e| panic!("could not start a local PostgreSQL: {e}"))
     };
+    let (_lease, (admin, url, socket_dir, port)) = SHARED.lease(start, |c| {
+        (
+            c.admin_options(),
+            common::cluster_url(c),
+            c.socket_dir().display().to_string(),
+            c.port(),
+        )
+    });
     Pg {
-        admin: cluster.admin_options(),
-        url: common::cluster_url(cluster),
-        socket_dir: cluster.socket_dir().display().to_string(),
-        port: cluster.port(),
+        admin,
+        url,
+        socket_dir,
+        port,
+        _lease,
     }
 }
 
@@ -347,25 +320,8 @@ impl Live {
             .database(&name)
             .username(&name)
             .password("secret");
-        let set =
-            prisma::read(&FsTree::new(base), "prisma/migrations").unwrap_or_else(|e| panic!("{e}"));
+        common::production::deploy(&opts, base).await;
         let mut app = connect_quiet(&opts).await.unwrap_or_else(|e| panic!("{e}"));
-        let apply = ApplyOptions {
-            semantics: Semantics::WholeFile,
-            statement_timeout: std::time::Duration::from_secs(60),
-        };
-        prepare(&mut app, &apply)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let all: Vec<_> = set.migrations.iter().collect();
-        let out = apply_all(&mut app, &all, &apply)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert!(
-            out.iter()
-                .all(|o| o.status == ci_gate::run::Status::Applied),
-            "the base migrations must deploy on the live database"
-        );
         sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
             .execute(&mut app)
             .await
@@ -382,33 +338,8 @@ impl Live {
         }
     }
 
-    /// Catalog, history rows and row counts: everything a read-only visitor must not change.
     async fn state(&self) -> String {
-        let mut c = connect_quiet(&self.opts)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let catalog = inspect(
-            &mut c,
-            &InspectOptions {
-                exclude_tables: vec![],
-            },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-        #[allow(clippy::type_complexity)]
-        let history: Vec<(String, String, Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
-            "SELECT id, checksum, finished_at::text, rolled_back_at::text, logs FROM _prisma_migrations ORDER BY started_at, id",
-        )
-        .fetch_all(&mut c)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-        let counts: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT relname::text, n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables ORDER BY relname",
-        )
-        .fetch_all(&mut c)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-        format!("{catalog:?}\n{history:?}\n{counts:?}")
+        common::production::state(&self.opts).await
     }
 
     async fn drop_it(&self) {
