@@ -308,6 +308,9 @@ impl Live {
         for sql in [
             format!("CREATE ROLE {n} LOGIN PASSWORD 'secret'"),
             format!("CREATE DATABASE {n} OWNER {n}"),
+            // History timestamps are read as text in the session's time zone: pin it, so the
+            // snapshot does not depend on the machine's.
+            format!("ALTER DATABASE {n} SET timezone TO 'UTC'"),
         ] {
             sqlx::raw_sql(AssertSqlSafe(sql))
                 .execute(&mut admin)
