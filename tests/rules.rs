@@ -80,7 +80,7 @@ fn fixtures_dir() -> PathBuf {
 }
 
 #[test]
-fn every_rule_has_a_fixture_and_every_fixture_names_a_rule() {
+fn every_rule_has_a_fixture_and_every_fixture_or_snapshot_names_a_rule() {
     let registered: BTreeSet<&str> = ALL_RULES.iter().map(|r| r.id).collect();
     let tabled: BTreeSet<&str> = TABLE.iter().copied().collect();
     let dirs: BTreeSet<String> = std::fs::read_dir(fixtures_dir())
@@ -115,6 +115,22 @@ fn every_rule_has_a_fixture_and_every_fixture_names_a_rule() {
     assert!(
         unknown.is_empty(),
         "table entries naming no rule: {unknown:?}"
+    );
+    let orphans: Vec<String> = std::fs::read_dir(root().join("tests/snapshots"))
+        .unwrap_or_else(|e| panic!("tests/snapshots: {e}"))
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let id = name
+                .strip_prefix("rules__")?
+                .strip_suffix(".snap")?
+                .to_string();
+            (!registered.contains(id.as_str())).then_some(name)
+        })
+        .collect();
+    assert!(
+        orphans.is_empty(),
+        "snapshots of rules no longer in ALL_RULES (delete them): {orphans:?}"
     );
 }
 
