@@ -9,7 +9,8 @@
 //! the `equal_*` tests show that databases built by the same SQL compare equal: twice by the same
 //! role, as a `TEMPLATE` clone, and by differently named owner roles.
 
-use std::sync::Mutex;
+mod common;
+
 use std::time::Instant;
 
 use ci_gate::inspect::{
@@ -17,21 +18,14 @@ use ci_gate::inspect::{
 };
 use ci_gate::provision::local::{self, LocalCluster};
 use ci_gate::provision::{ProviderChoice, ProvisionRequest, quote_ident};
+use common::shared::{Lease, SharedCluster};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgConnection};
 
 // ---------------------------------------------------------------------------------------------
 // One cluster per test binary.
 
-struct Shared {
-    cluster: Option<LocalCluster>,
-    users: usize,
-}
-
-static SHARED: Mutex<Shared> = Mutex::new(Shared {
-    cluster: None,
-    users: 0,
-});
+static SHARED: SharedCluster = SharedCluster::new();
 /// Serialises starting the cluster (the start is async; `SHARED` is a sync lock).
 static STARTING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -49,35 +43,13 @@ const OWNER: &str = "cigate_x_owner";
 /// A handle on the shared cluster; the last one dropped stops it.
 struct Pg {
     admin: PgConnectOptions,
-}
-
-impl Drop for Pg {
-    fn drop(&mut self) {
-        let cluster = {
-            let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
-            shared.users -= 1;
-            if shared.users == 0 {
-                shared.cluster.take()
-            } else {
-                None
-            }
-        };
-        if let Some(cluster) = cluster
-            && let Err(e) = cluster.stop()
-        {
-            eprintln!("warning: stopping the test cluster: {e}");
-        }
-    }
+    _lease: Lease,
 }
 
 async fn pg() -> Pg {
     let _starting = STARTING.lock().await;
-    {
-        let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(admin) = shared.cluster.as_ref().map(LocalCluster::admin_options) {
-            shared.users += 1;
-            return Pg { admin };
-        }
+    if let Some((_lease, admin)) = SHARED.lease_running(LocalCluster::admin_options) {
+        return Pg { admin, _lease };
     }
     let cluster = local::start(&ProvisionRequest {
         provider: ProviderChoice::Local,
@@ -98,10 +70,10 @@ async fn pg() -> Pg {
             .expect("create role");
     }
     conn.close().await.expect("close");
-    let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
-    shared.cluster = Some(cluster);
-    shared.users += 1;
-    Pg { admin }
+    Pg {
+        admin,
+        _lease: SHARED.install(cluster),
+    }
 }
 
 async fn connect(opts: &PgConnectOptions) -> PgConnection {

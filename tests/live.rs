@@ -6,10 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use ci_gate::discover::{FsTree, prisma};
-use ci_gate::inspect::{InspectOptions, inspect};
 use ci_gate::provision::{ProviderChoice, ProvisionRequest, connect_quiet, local};
-use ci_gate::run::prisma::{ApplyOptions, Semantics, apply_all, prepare};
 use common::{ci_gate, copy_dir, root};
 use sqlx::PgConnection;
 use sqlx::postgres::PgConnectOptions;
@@ -61,24 +58,8 @@ impl Production {
             .password("secret");
         let project = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         copy_dir(&root().join("examples/prisma-saas"), project.path());
-        let set = prisma::read(&FsTree::new(project.path()), "prisma/migrations")
-            .unwrap_or_else(|e| panic!("{e}"));
+        common::production::deploy(&opts, project.path()).await;
         let mut app = connect_quiet(&opts).await.unwrap_or_else(|e| panic!("{e}"));
-        let apply = ApplyOptions {
-            semantics: Semantics::WholeFile,
-            statement_timeout: std::time::Duration::from_secs(60),
-        };
-        prepare(&mut app, &apply)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let all: Vec<_> = set.migrations.iter().collect();
-        let out = apply_all(&mut app, &all, &apply)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert!(
-            out.iter()
-                .all(|o| o.status == ci_gate::run::Status::Applied)
-        );
         sqlx::raw_sql("INSERT INTO \"Organization\" (\"id\", \"name\", \"slug\", \"billingEmail\", \"updatedAt\") SELECT gen_random_uuid()::text, 'Acme', 'acme', 'a@example.com', now() WHERE EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = 'Organization' AND column_name = 'billingEmail')")
             .execute(&mut app)
             .await
@@ -104,29 +85,7 @@ impl Production {
 
     /// Catalog, history rows and row counts: everything a read-only visitor must not change.
     async fn snapshot(&self) -> String {
-        let mut c = self.app().await;
-        let catalog = inspect(
-            &mut c,
-            &InspectOptions {
-                exclude_tables: vec![],
-            },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-        #[allow(clippy::type_complexity)]
-        let history: Vec<(String, String, Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
-            "SELECT id, migration_name, finished_at::text, rolled_back_at::text, logs FROM _prisma_migrations ORDER BY started_at, id",
-        )
-        .fetch_all(&mut c)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-        let counts: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT relname::text, (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', schemaname, relname), false, true, '')))[1]::text::bigint FROM pg_stat_user_tables ORDER BY relname",
-        )
-        .fetch_all(&mut c)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-        format!("{catalog:?}\n{history:?}\n{counts:?}")
+        common::production::state(&self.opts).await
     }
 
     fn verify(&self, extra: &[&str]) -> common::Run {

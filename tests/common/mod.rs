@@ -2,7 +2,9 @@
 #![allow(dead_code)]
 
 pub mod history;
+pub mod production;
 pub mod repo;
+pub mod shared;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
