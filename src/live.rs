@@ -17,10 +17,6 @@ use std::time::Duration;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, ConnectOptions, PgConnection};
 
-use crate::check::rules::{
-    deleted_applied_migration, edited_applied_migration, live_failed_migration,
-};
-use crate::check::{Finding, Source};
 use crate::discover::{Migration, MigrationSet};
 use crate::error::UserError;
 use crate::format::prisma::Prisma;
@@ -249,10 +245,40 @@ pub async fn read_history_of(
     })
 }
 
+/// A problem production's history table shows (the live rules turn each into a finding).
+#[derive(Debug, Clone, PartialEq)]
+pub enum LiveProblem {
+    /// A row that started and never finished: the tool refuses to deploy (Prisma P3009).
+    Failed {
+        name: String,
+        started_at: String,
+        logs: Option<String>,
+        path: Option<String>,
+    },
+    /// Rolled back and not applied since.
+    RolledBack {
+        name: String,
+        at: String,
+        path: Option<String>,
+    },
+    /// Applied, and the file no longer matches the checksum production stored.
+    Edited {
+        name: String,
+        path: String,
+        finished_at: Option<String>,
+        stored: String,
+        file: String,
+    },
+    /// Applied in production, with no migration of that name here.
+    Unknown { name: String, table: String },
+}
+
 /// What the live history means for this checkout.
 #[derive(Debug, Clone, Default)]
 pub struct Analysis {
-    pub findings: Vec<Finding>,
+    /// In the order the history shows them: failed rows, rolled-back ones, then applied rows by
+    /// name (edited or unknown).
+    pub problems: Vec<LiveProblem>,
     /// Head indices of migrations production records as applied (finished, not rolled back),
     /// in local order: what the comparison database is built from.
     pub applied: Vec<usize>,
@@ -281,12 +307,12 @@ pub fn analyze_with(format: &dyn Format, history: &LiveHistory, head: &Migration
 
     // Failed rows (Prisma's deploy stops with P3009), and rolled-back ones not applied since.
     for r in rows.iter().filter(|r| r.is_failed()) {
-        a.findings.push(live_failed_migration::failed(
-            &r.name,
-            &r.started_at,
-            r.logs.as_deref(),
-            path_of(&r.name),
-        ));
+        a.problems.push(LiveProblem::Failed {
+            name: r.name.clone(),
+            started_at: r.started_at.clone(),
+            logs: r.logs.clone(),
+            path: path_of(&r.name).map(str::to_string),
+        });
     }
     let mut seen = std::collections::HashSet::new();
     for r in rows {
@@ -296,11 +322,11 @@ pub fn analyze_with(format: &dyn Format, history: &LiveHistory, head: &Migration
                     .iter()
                     .any(|x| x.name == r.name && x.rolled_back_at.is_none());
             if still_pending && seen.insert(r.name.clone()) {
-                a.findings.push(live_failed_migration::rolled_back(
-                    &r.name,
-                    at,
-                    path_of(&r.name),
-                ));
+                a.problems.push(LiveProblem::RolledBack {
+                    name: r.name.clone(),
+                    at: at.clone(),
+                    path: path_of(&r.name).map(str::to_string),
+                });
             }
         }
     }
@@ -314,20 +340,14 @@ pub fn analyze_with(format: &dyn Format, history: &LiveHistory, head: &Migration
     for name in applied_names {
         match by_name(name) {
             Some(i) => a
-                .findings
+                .problems
                 .extend(edited(format, rows, name, &head.migrations[i])),
             None => {
                 a.unknown.push(name.to_string());
-                a.findings.push(
-                    Finding::new(
-                        &deleted_applied_migration::RULE,
-                        Source::Drift,
-                        format!("`{name}` is recorded as applied in production but has no directory here"),
-                    )
-                    .migration(name)
-                    .evidence(format!("production's {table} has a finished row for it"))
-                    .fix("restore the migration directory from the commit that deployed it"),
-                );
+                a.problems.push(LiveProblem::Unknown {
+                    name: name.to_string(),
+                    table: table.clone(),
+                });
             }
         }
     }
@@ -351,31 +371,24 @@ fn applied_row<'r>(rows: &'r [HistoryRow], name: &str) -> Option<&'r HistoryRow>
     rows.iter().rev().find(|r| r.name == name && r.is_applied())
 }
 
-/// A finding when the file `m` no longer matches the checksum its applied row stored (formats
-/// without checksums store none and never fire).
-fn edited(format: &dyn Format, rows: &[HistoryRow], name: &str, m: &Migration) -> Option<Finding> {
+/// The file `m` no longer matches the checksum its applied row stored (formats without
+/// checksums store none and never fire).
+fn edited(
+    format: &dyn Format,
+    rows: &[HistoryRow],
+    name: &str,
+    m: &Migration,
+) -> Option<LiveProblem> {
     let row = applied_row(rows, name)?;
     let stored = row.checksum.as_deref()?;
     if format.checksum_matches(stored, &m.bytes) {
         return None;
     }
-    let short = |s: &str| s.chars().take(12).collect::<String>();
-    Some(
-        Finding::new(
-            &edited_applied_migration::RULE,
-            Source::Drift,
-            format!(
-                "`{name}` differs from the version production applied on {}: production keeps the old one",
-                row.finished_at.as_deref().unwrap_or("?")
-            ),
-        )
-        .migration(name)
-        .file(&m.path)
-        .evidence(format!(
-            "checksum in production {} ≠ file {}",
-            short(stored),
-            short(&m.checksum)
-        ))
-        .fix("revert the edit and put the change in a new migration"),
-    )
+    Some(LiveProblem::Edited {
+        name: name.to_string(),
+        path: m.path.clone(),
+        finished_at: row.finished_at.clone(),
+        stored: stored.to_string(),
+        file: m.checksum.clone(),
+    })
 }

@@ -132,16 +132,23 @@ fn history_check(findings: &[Finding], with_base: bool) -> CheckResult {
 
 /// The live check's line: what production applied and would apply, failed rows, drift.
 fn live_check(ev: &Evidence) -> CheckResult {
-    use super::rules::{LIVE_DRIFT, LIVE_FAILED_MIGRATION};
+    use super::rules::{
+        DELETED_APPLIED_MIGRATION, EDITED_APPLIED_MIGRATION, LIVE_DRIFT, LIVE_FAILED_MIGRATION,
+    };
     let Some(live) = ev.live else {
         return CheckResult::not_run("no --live-url");
     };
+    let failed = (LIVE_FAILED_MIGRATION.check)(ev);
+    let failed_rows = failed.len();
+    // The history rules' findings that come from production (a base adds its own).
+    let from_production = [
+        EDITED_APPLIED_MIGRATION.check,
+        DELETED_APPLIED_MIGRATION.check,
+    ]
+    .iter()
+    .flat_map(|check| check(ev))
+    .filter(|f| f.source == super::Source::Drift);
     let drift = (LIVE_DRIFT.check)(ev);
-    let failed_rows = live
-        .history
-        .iter()
-        .filter(|f| f.rule == LIVE_FAILED_MIGRATION.id)
-        .count();
     let mut summary = format!("{} applied, {} pending", live.applied, live.pending);
     if failed_rows > 0 {
         summary.push_str(&format!(", {failed_rows} failed or rolled back"));
@@ -152,10 +159,11 @@ fn live_check(ev: &Evidence) -> CheckResult {
             n => format!(", {n} objects drifted"),
         });
     }
-    let failing = live
-        .history
+    let failing = failed
         .iter()
         .chain(&drift)
+        .cloned()
+        .chain(from_production)
         .any(|f| f.severity == Severity::Error);
     CheckResult {
         status: CheckStatus::failing_if(failing),

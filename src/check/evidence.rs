@@ -4,6 +4,7 @@
 use crate::check::Finding;
 use crate::discover::MigrationSet;
 use crate::inspect::Change;
+use crate::live::LiveProblem;
 use crate::plan::Plan;
 use crate::run::Outcome;
 use crate::run::seed::SeedReport;
@@ -12,9 +13,9 @@ use crate::run::trace::MigrationTrace;
 /// What `--live-url` observed in production.
 #[derive(Debug, Clone, Default)]
 pub struct LiveEvidence {
-    /// Findings from reading production's migration-history table (failed, rolled-back, edited
-    /// or unknown rows), each under the rule it belongs to.
-    pub history: Vec<Finding>,
+    /// What production's migration-history table shows (failed, rolled-back, edited or unknown
+    /// rows); the live rules turn each into a finding.
+    pub history: Vec<LiveProblem>,
     /// Production's catalog against a database built from the migrations it recorded as applied
     /// (empty when not compared).
     pub drift: Vec<Change>,
@@ -47,16 +48,10 @@ pub struct Evidence<'a> {
 }
 
 impl Evidence<'_> {
-    /// The live history findings of one rule.
-    pub fn live_findings(&self, rule: &str) -> Vec<Finding> {
+    /// `to_finding` over every problem of production's history table (with `--live-url`).
+    pub fn live_findings(&self, to_finding: fn(&LiveProblem) -> Option<Finding>) -> Vec<Finding> {
         self.live
-            .map(|l| {
-                l.history
-                    .iter()
-                    .filter(|f| f.rule == rule)
-                    .cloned()
-                    .collect()
-            })
+            .map(|l| l.history.iter().filter_map(to_finding).collect())
             .unwrap_or_default()
     }
 
@@ -72,10 +67,10 @@ impl Evidence<'_> {
     /// then the base branch against the head (with a base).
     pub fn live_then_base(
         &self,
-        rule: &str,
+        live: fn(&LiveProblem) -> Option<Finding>,
         against_base: fn(&Plan, &MigrationSet, &MigrationSet) -> Vec<Finding>,
     ) -> Vec<Finding> {
-        let mut out = self.live_findings(rule);
+        let mut out = self.live_findings(live);
         if let (Some(plan), Some(base)) = (self.plan, self.base) {
             out.extend(against_base(plan, base, self.head));
         }

@@ -43,7 +43,7 @@ pub async fn observe(
         ));
     }
     let mut evidence = LiveEvidence {
-        history: analysis.findings.clone(),
+        history: analysis.problems.clone(),
         applied: analysis.applied.len(),
         pending: analysis.pending.len(),
         ..LiveEvidence::default()

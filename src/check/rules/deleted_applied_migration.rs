@@ -5,6 +5,7 @@ use super::Rule;
 use crate::check::Evidence;
 use crate::check::{Category, Finding, Severity, Source};
 use crate::discover::MigrationSet;
+use crate::live::LiveProblem;
 use crate::plan::{Classification, Plan};
 
 pub const RULE: Rule = Rule {
@@ -17,7 +18,24 @@ pub const RULE: Rule = Rule {
 };
 
 pub fn check(ev: &Evidence) -> Vec<Finding> {
-    ev.live_then_base(RULE.id, against_base)
+    ev.live_then_base(in_production, against_base)
+}
+
+/// A migration production recorded as applied, with no directory here.
+fn in_production(p: &LiveProblem) -> Option<Finding> {
+    let LiveProblem::Unknown { name, table } = p else {
+        return None;
+    };
+    Some(
+        Finding::new(
+            &RULE,
+            Source::Drift,
+            format!("`{name}` is recorded as applied in production but has no directory here"),
+        )
+        .migration(name)
+        .evidence(format!("production's {table} has a finished row for it"))
+        .fix("restore the migration directory from the commit that deployed it"),
+    )
 }
 
 fn against_base(plan: &Plan, base: &MigrationSet, head: &MigrationSet) -> Vec<Finding> {

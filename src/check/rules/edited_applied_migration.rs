@@ -5,6 +5,7 @@ use super::Rule;
 use crate::check::Evidence;
 use crate::check::{Category, Finding, Severity, Source};
 use crate::discover::MigrationSet;
+use crate::live::LiveProblem;
 use crate::plan::{Classification, Plan, unified_diff};
 
 pub const RULE: Rule = Rule {
@@ -17,7 +18,40 @@ pub const RULE: Rule = Rule {
 };
 
 pub fn check(ev: &Evidence) -> Vec<Finding> {
-    ev.live_then_base(RULE.id, against_base)
+    ev.live_then_base(in_production, against_base)
+}
+
+/// An applied migration whose file no longer matches the checksum production stored.
+fn in_production(p: &LiveProblem) -> Option<Finding> {
+    let LiveProblem::Edited {
+        name,
+        path,
+        finished_at,
+        stored,
+        file,
+    } = p
+    else {
+        return None;
+    };
+    let short = |s: &str| s.chars().take(12).collect::<String>();
+    Some(
+        Finding::new(
+            &RULE,
+            Source::Drift,
+            format!(
+                "`{name}` differs from the version production applied on {}: production keeps the old one",
+                finished_at.as_deref().unwrap_or("?")
+            ),
+        )
+        .migration(name)
+        .file(path)
+        .evidence(format!(
+            "checksum in production {} ≠ file {}",
+            short(stored),
+            short(file)
+        ))
+        .fix("revert the edit and put the change in a new migration"),
+    )
 }
 
 fn against_base(plan: &Plan, base: &MigrationSet, head: &MigrationSet) -> Vec<Finding> {

@@ -4,6 +4,7 @@
 use super::Rule;
 use crate::check::Evidence;
 use crate::check::{Category, Finding, Severity, Source};
+use crate::live::LiveProblem;
 
 pub const RULE: Rule = Rule {
     id: "live-failed-migration",
@@ -16,7 +17,16 @@ pub const RULE: Rule = Rule {
 
 /// The failed and rolled-back rows of production's history table (read by `--live-url`).
 pub fn check(ev: &Evidence) -> Vec<Finding> {
-    ev.live_findings(RULE.id)
+    ev.live_findings(|p| match p {
+        LiveProblem::Failed {
+            name,
+            started_at,
+            logs,
+            path,
+        } => Some(failed(name, started_at, logs.as_deref(), path.as_deref())),
+        LiveProblem::RolledBack { name, at, path } => Some(rolled_back(name, at, path.as_deref())),
+        _ => None,
+    })
 }
 
 /// A failed row: deploy refuses to run (P3009).
