@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod discover;
 pub mod error;
+pub mod fmt;
 pub mod git;
 pub mod inspect;
 pub mod live;

@@ -463,7 +463,12 @@ async fn verify_inner(
     let mut statics = Vec::new();
     let mut raw_static = 0usize;
     let mut dismissed = 0usize;
-    for out in crate::check::squawk::lint_all(&linted, &ctx, &config) {
+    let levels: crate::check::squawk::RuleLevels = config
+        .rules
+        .iter()
+        .map(|(id, level)| (id.clone(), level.severity()))
+        .collect();
+    for out in crate::check::squawk::lint_all(&linted, &ctx, &levels) {
         raw_static += out.raw_counts.values().sum::<usize>();
         dismissed += out.dismissed.len();
         statics.extend(out.findings);

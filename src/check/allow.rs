@@ -29,14 +29,14 @@
 //! to allow), a directive naming no rule, a `ci-gate:` directive other than `allow`/`allow-file`,
 //! and `ci-gate allow …` with the colon forgotten.
 
-use squawk_syntax::ast::AstNode;
 use squawk_syntax::{SourceFile, SyntaxKind};
 
 use super::rules::{INVALID_ALLOW_DIRECTIVE, find_rule};
 use super::squawk;
 use super::{Finding, Source};
-use crate::discover::{Migration, line_col};
-use crate::sql::split::excerpt;
+use crate::discover::Migration;
+use crate::sql::position::line_col;
+use crate::sql::split::{self, excerpt};
 
 /// What a directive covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,27 +169,10 @@ pub fn parse(m: &Migration) -> Vec<Directive> {
 /// Byte ranges of the statements (first to last non-trivia token, without a trailing `;`),
 /// also for files the parser only partly understands.
 fn statements(parse: &squawk_syntax::Parse<SourceFile>, text: &str) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    for stmt in parse.tree().stmts() {
-        let mut start = None;
-        let mut end = 0;
-        for tok in stmt
-            .syntax()
-            .descendants_with_tokens()
-            .filter_map(|e| e.into_token())
-        {
-            if matches!(tok.kind(), SyntaxKind::WHITESPACE | SyntaxKind::COMMENT) {
-                continue;
-            }
-            start.get_or_insert(usize::from(tok.text_range().start()));
-            end = usize::from(tok.text_range().end());
-        }
-        if let Some(start) = start {
-            let trimmed = text[start..end].trim_end_matches(';').trim_end();
-            out.push((start, start + trimmed.len()));
-        }
-    }
-    out
+    split::statements(parse, text)
+        .into_iter()
+        .map(|s| (s.start, s.end))
+        .collect()
 }
 
 /// The statement a comment at `start..end` covers: the one it sits in, else the one ending

@@ -19,6 +19,7 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
 use super::InspectOptions;
 use super::catalog::*;
 use super::normalize::{Roles, SEP};
+use crate::sql::quote::quote_ident;
 
 /// Schemas we read objects from.
 const USER_NS: &str = "n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'";
@@ -126,18 +127,18 @@ impl Names {
         self.schemas
             .get(nsp)
             .cloned()
-            .unwrap_or_else(|| quote_always(nsp))
+            .unwrap_or_else(|| quote_ident(nsp))
     }
 
     fn qualify(&self, nsp: &str, name: &str) -> String {
-        format!("{}.{}", self.schema(nsp), quote_always(name))
+        format!("{}.{}", self.schema(nsp), quote_ident(name))
     }
 
     /// `nsp<SEP>name` (as the queries build it) → qualified name.
     fn qualify_joined(&self, joined: &str) -> String {
         match joined.split_once(SEP) {
             Some((nsp, name)) => self.qualify(nsp, name),
-            None => quote_always(joined),
+            None => quote_ident(joined),
         }
     }
 }
@@ -241,7 +242,7 @@ async fn read_all(conn: &mut PgConnection, excluded: &[String]) -> Result<Catalo
         let version = c.text()?;
         let schema = names.schema(&c.text()?);
         cat.extensions.insert(
-            quote_always(&name),
+            quote_ident(&name),
             Extension {
                 name,
                 schema,
@@ -297,7 +298,7 @@ async fn read_all(conn: &mut PgConnection, excluded: &[String]) -> Result<Catalo
             "f" => "full".to_string(),
             "i" => format!(
                 "index {}",
-                quote_always(replident_index.as_deref().unwrap_or("?"))
+                quote_ident(replident_index.as_deref().unwrap_or("?"))
             ),
             _ => "default".to_string(),
         };
@@ -572,7 +573,7 @@ async fn read_all(conn: &mut PgConnection, excluded: &[String]) -> Result<Catalo
         let name = c.text()?;
         let constraint = constraint(&mut c)?;
         if let Some(table) = cat.tables.get_mut(&key) {
-            table.constraints.insert(quote_always(&name), constraint);
+            table.constraints.insert(quote_ident(&name), constraint);
         }
     }
 
@@ -591,7 +592,7 @@ async fn read_all(conn: &mut PgConnection, excluded: &[String]) -> Result<Catalo
         let name = c.text()?;
         let constraint = constraint(&mut c)?;
         if let Some(domain) = cat.domains.get_mut(&key) {
-            domain.constraints.insert(quote_always(&name), constraint);
+            domain.constraints.insert(quote_ident(&name), constraint);
         }
     }
 
@@ -641,7 +642,7 @@ async fn read_all(conn: &mut PgConnection, excluded: &[String]) -> Result<Catalo
     for row in fetch(conn, sql, Some(x)).await? {
         let mut c = Cols::new(&row);
         let rel_key = names.qualify(&c.text()?, &c.text()?);
-        let name = quote_always(&c.text()?);
+        let name = quote_ident(&c.text()?);
         let triggerdef = c.text()?;
         let enabled = match c.text()?.as_str() {
             "D" => "disabled",
@@ -677,7 +678,7 @@ async fn read_all(conn: &mut PgConnection, excluded: &[String]) -> Result<Catalo
     for row in fetch(conn, sql, Some(x)).await? {
         let mut c = Cols::new(&row);
         let rel_key = names.qualify(&c.text()?, &c.text()?);
-        let name = quote_always(&c.text()?);
+        let name = quote_ident(&c.text()?);
         let command = match c.text()?.as_str() {
             "r" => "SELECT",
             "a" => "INSERT",
@@ -740,7 +741,7 @@ async fn read_all(conn: &mut PgConnection, excluded: &[String]) -> Result<Catalo
                     Some(format!(
                         "{}.{}",
                         names.qualify(parts[0], parts[1]),
-                        quote_always(parts[2])
+                        quote_ident(parts[2])
                     ))
                 } else {
                     None

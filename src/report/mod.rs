@@ -192,13 +192,5 @@ impl Report {
     }
 }
 
-/// "0.6 s", "41 ms", "2 min 3 s".
-pub fn human_ms(ms: u64) -> String {
-    if ms < 1000 {
-        format!("{ms} ms")
-    } else if ms < 60_000 {
-        format!("{:.1} s", ms as f64 / 1000.0)
-    } else {
-        format!("{} min {} s", ms / 60_000, (ms % 60_000) / 1000)
-    }
-}
+/// "0.6 s", "41 ms", "2 min 3 s" (kept here for the renderers' imports).
+pub use crate::fmt::human_ms;

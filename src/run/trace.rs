@@ -32,8 +32,9 @@ use sqlx::{AssertSqlSafe, PgConnection};
 use super::Failure;
 use super::focus::Scope;
 use super::prisma::{RawError, Semantics, locate};
-use crate::discover::{Migration, line_col};
+use crate::discover::Migration;
 use crate::provision::quote_ident;
+use crate::sql::position::line_col;
 use crate::sql::split::{self, is_non_transactional, is_transaction_control};
 
 /// A relation as the catalog shows it.

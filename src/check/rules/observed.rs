@@ -37,7 +37,7 @@ pub fn for_each_statement(
 }
 
 pub fn human(d: Duration) -> String {
-    crate::report::human_ms(d.as_millis() as u64)
+    crate::fmt::human_ms(d.as_millis() as u64)
 }
 
 /// Whether `old` → `new` can hold every old value (no data loss, no failing cast).
