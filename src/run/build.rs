@@ -123,7 +123,10 @@ impl<'a> Builder<'a> {
             .map_err(env_err(format!("could not connect to {db}")))?;
         let catalog = inspect::inspect(&mut conn, &InspectOptions::default())
             .await
-            .map_err(env_err(format!("could not read the catalog of {db}")))?;
+            .map_err(|e| {
+                UserError::environment(format!("could not read the catalog of {db}"))
+                    .detail(db_message(e.db_error()))
+            })?;
         let _ = conn.close().await;
         Ok(catalog)
     }
