@@ -8,6 +8,7 @@ pub mod build;
 pub mod cache;
 pub mod focus;
 pub mod prisma;
+pub mod scope;
 pub mod seed;
 pub mod trace;
 

@@ -1,9 +1,9 @@
 //! What a file shows about its own squawk hits: its statements as words, grouped into
 //! transaction blocks (the file's implicit one, or explicit `BEGIN … COMMIT`), and its
-//! `squawk-ignore` comments. From these, [`Analysis::dismissal`] decides which hits the file
+//! `squawk-ignore` comments. From these, `Analysis::dismissal` decides which hits the file
 //! itself shows harmless (Prisma's enum swap, a default dropped and set again, a constraint
 //! dropped and re-added under the same name, all in one transaction; `constraint-missing-not-valid`
-//! repeating a more precise rule on the same constraint), and [`Analysis::ignore_reason`] which
+//! repeating a more precise rule on the same constraint), and `Analysis::ignore_reason` which
 //! `squawk-ignore` comment silenced a hit.
 
 use std::cell::OnceCell;

@@ -1,7 +1,7 @@
 //! The squawk engine: squawk-linter over migration files, with the rule set ci-gate enables
 //! under the configured [`RuleLevels`], the execution model of the tool ([`LintContext`]), and
 //! each violation turned into a [`Finding`] (or a [`Dismissed`] one, with the reason
-//! [`Analysis::dismissal`] gives). [`lint_all`] lints many files on every core, with the rule set
+//! `Analysis::dismissal` gives). [`lint_all`] lints many files on every core, with the rule set
 //! prepared once.
 
 use std::cell::RefCell;
