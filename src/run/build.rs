@@ -172,9 +172,10 @@ impl<'a> Builder<'a> {
         }
         let seed = super::seed::seed(&mut admin, &exclude, &focus.scope)
             .await
-            .map_err(env_err(
-                "could not fill the seeded database with synthetic rows".into(),
-            ))?;
+            .map_err(|e| {
+                UserError::environment("could not fill the seeded database with synthetic rows")
+                    .detail(db_message(e.db_error()))
+            })?;
         if let Some((path, sql)) = seed_sql {
             sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(&mut admin).await.map_err(|e| {
                 UserError::bad_input(format!("{path}: the seed SQL (`seed:` in .ci-gate.yml) fails on the base schema"))
