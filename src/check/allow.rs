@@ -29,7 +29,7 @@
 //! to allow), a directive naming no rule, a `ci-gate:` directive other than `allow`/`allow-file`,
 //! and `ci-gate allow …` with the colon forgotten.
 
-use squawk_syntax::{SourceFile, SyntaxKind};
+use squawk_syntax::SourceFile;
 
 use super::rules::{INVALID_ALLOW_DIRECTIVE, find_rule};
 use super::squawk;
@@ -81,14 +81,7 @@ pub fn parse(m: &Migration) -> Vec<Directive> {
     let parse = SourceFile::parse(text);
     let statements = statements(&parse, text);
     let mut out = Vec::new();
-    for tok in parse
-        .syntax_node()
-        .descendants_with_tokens()
-        .filter_map(|e| e.into_token())
-    {
-        if tok.kind() != SyntaxKind::COMMENT {
-            continue;
-        }
+    for tok in split::comments(&parse) {
         let raw = tok.text();
         let body = if let Some(b) = raw.strip_prefix("--") {
             b

@@ -72,6 +72,18 @@ fn is_trivia(t: &squawk_syntax::SyntaxToken) -> bool {
     matches!(t.kind(), SyntaxKind::WHITESPACE | SyntaxKind::COMMENT)
 }
 
+/// The comments of a parsed script (`--` and `/* */`), in file order. Found by the lexer, so text
+/// inside strings and `$$` bodies is never a comment.
+pub fn comments(
+    parse: &squawk_syntax::Parse<SourceFile>,
+) -> impl Iterator<Item = squawk_syntax::SyntaxToken> + use<> {
+    parse
+        .syntax_node()
+        .descendants_with_tokens()
+        .filter_map(|e| e.into_token())
+        .filter(|t| t.kind() == SyntaxKind::COMMENT)
+}
+
 /// The tokens of `node` other than whitespace and comments: the statement's own text.
 pub fn significant_tokens(
     node: &squawk_syntax::SyntaxNode,

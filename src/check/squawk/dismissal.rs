@@ -87,12 +87,8 @@ impl<'a> Analysis<'a> {
         }
         let mut ignores = Vec::new();
         if has_ignores {
-            for tok in parse
-                .syntax_node()
-                .descendants_with_tokens()
-                .filter_map(|e| e.into_token())
-            {
-                if tok.kind() == SyntaxKind::COMMENT && tok.text().contains(IGNORE) {
+            for tok in split::comments(parse) {
+                if tok.text().contains(IGNORE) {
                     let r = tok.text_range();
                     ignores.push((
                         usize::from(r.start()),

@@ -4,7 +4,7 @@
 //! - **Prisma-aware defaults.** Raw squawk on a real Prisma history is mostly noise (one public
 //!   820-migration history: 6,357 warnings). Rules that fire on nearly every file Prisma generates,
 //!   or that judge type choices made in `schema.prisma` rather than migration safety, are off by
-//!   default ([`default_enabled`]; the table below says why for each). `.ci-gate.yml` turns any of
+//!   default ([`default_enabled`]; `catalogue::RULES` says why for each). `.ci-gate.yml` turns any of
 //!   them back on (`rules: { squawk/prefer-robust-stmts: warning }`) or any other one off.
 //! - **The right execution model.** [`LintContext::assume_in_transaction`] tells squawk whether the
 //!   file runs in one transaction (Prisma ≤ 7.3: one simple-query message, atomic), which is what

@@ -169,7 +169,7 @@ pub(super) async fn lock_before(
     Some(p)
 }
 
-/// The part of what is known that [`observe`] looks at: of the relations `oids` (all: None), those
+/// The part of what is known that [`observe()`] looks at: of the relations `oids` (all: None), those
 /// a scoped snapshot holds (the scope's tables and their indexes, and the relations `locks`
 /// names), and the columns of those tables.
 pub(super) fn known_view(

@@ -1,4 +1,4 @@
-//! Comparing the facts before and after a statement: [`observe`] turns two snapshots into locks
+//! Comparing the facts before and after a statement: [`observe()`] turns two snapshots into locks
 //! taken, rewrites, scans, drops, renames, type changes and row changes; [`refine_row_changes`]
 //! adds row counts for truncations and rewrites and whether an update touched pre-existing
 //! columns.
