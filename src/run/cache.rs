@@ -184,18 +184,18 @@ impl BaseCache {
             .dir
             .join(format!(".tmp-{}-{}", self.key, std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp).map_err(|source| SaveError::CreateDir {
+        std::fs::create_dir_all(&tmp).map_err(|source| WriteError::CreateDir {
             path: tmp.clone(),
             source,
         })?;
-        std::fs::write(tmp.join("base.sql"), sql).map_err(|source| SaveError::Write { source })?;
+        std::fs::write(tmp.join("base.sql"), sql).map_err(|source| WriteError::Write { source })?;
         std::fs::write(
             tmp.join("manifest.json"),
             serde_json::to_string_pretty(&manifest).unwrap_or_default(),
         )
-        .map_err(|source| SaveError::Write { source })?;
+        .map_err(|source| WriteError::Write { source })?;
         let _ = std::fs::remove_dir_all(&entry);
-        std::fs::rename(&tmp, &entry).map_err(|source| SaveError::Store { source })?;
+        std::fs::rename(&tmp, &entry).map_err(|source| WriteError::Store { source })?;
         Ok(())
     }
 
@@ -397,7 +397,7 @@ impl PendingArchive {
     /// Where the archive is to be written (created on demand).
     pub fn tar_path(&self) -> Result<PathBuf, ArchiveError> {
         let _ = std::fs::remove_dir_all(&self.tmp);
-        std::fs::create_dir_all(&self.tmp).map_err(|source| ArchiveError::CreateDir {
+        std::fs::create_dir_all(&self.tmp).map_err(|source| WriteError::CreateDir {
             path: self.tmp.clone(),
             source,
         })?;
@@ -414,15 +414,15 @@ impl PendingArchive {
         let text = serde_json::to_string_pretty(&self.manifest)
             .map_err(|source| ArchiveError::Manifest { source })?;
         let write = std::fs::write(self.tmp.join("manifest.json"), text)
-            .map_err(|source| ArchiveError::Write { source });
+            .map_err(|source| WriteError::Write { source });
         let stored = write.and_then(|()| {
             let _ = std::fs::remove_dir_all(&self.entry);
-            std::fs::rename(&self.tmp, &self.entry).map_err(|source| ArchiveError::Store { source })
+            std::fs::rename(&self.tmp, &self.entry).map_err(|source| WriteError::Store { source })
         });
         if stored.is_err() {
             let _ = std::fs::remove_dir_all(&self.tmp);
         }
-        stored
+        Ok(stored?)
     }
 }
 
@@ -471,22 +471,8 @@ pub enum SaveError {
     Failed { stderr: String },
     #[error("pg_dump output is not UTF-8")]
     NotUtf8,
-    #[error("cannot write {}: {source}", path.display())]
-    CreateDir {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{source}")]
-    Write {
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot store the cache entry: {source}")]
-    Store {
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Write(#[from] WriteError),
 }
 
 /// Why a restored base's history does not vouch for it ([`ClusterCache::verify`], and the last
@@ -522,18 +508,25 @@ pub enum LookupError {
 /// Why a [`PendingArchive`] was not stored.
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
-    #[error("cannot write {}: {source}", path.display())]
-    CreateDir {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     #[error("the cluster was not archived")]
     NotArchived,
     #[error("{source}")]
     Manifest {
         #[source]
         source: serde_json::Error,
+    },
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}
+
+/// Why writing a cache entry (a dump or an archived cluster) into the cache directory failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("cannot write {}: {source}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
     },
     #[error("{source}")]
     Write {
