@@ -1,7 +1,19 @@
 //! Running one migration the way the tool would (one transaction per file, per statement, or
 //! autocommit) and tracing each statement: [`trace_migration`].
 
-use super::*;
+use std::time::Instant;
+
+use sqlx::{AssertSqlSafe, PgConnection};
+
+use super::known::{Known, Probe, flush_counters, load_known, lock_before, observe_locked};
+use super::observe::{observe, refine_row_changes};
+use super::rows::index_tables;
+use super::snapshot::{Snapshot, snapshot};
+use super::{Baseline, MigrationTrace, StatementTrace};
+use crate::discover::Migration;
+use crate::run::prisma::{RawError, Semantics, locate};
+use crate::sql::position::line_col;
+use crate::sql::split::{self, is_non_transactional, is_transaction_control};
 
 /// How a file is run: its units (statements, or the whole file when it cannot be split exactly)
 /// and whether it runs in autocommit (its own transaction control, or a lone statement that

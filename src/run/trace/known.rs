@@ -3,7 +3,18 @@
 //! [`observe_locked`], which after a statement reads only what it can have changed (the relations
 //! our backend holds a lock on) and compares it with what was known.
 
-use super::*;
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use sqlx::{AssertSqlSafe, PgConnection};
+
+use super::observe::{observe, refine_row_changes};
+use super::rows::read_index_tables;
+use super::snapshot::{
+    ColRow, LOCKS, REL, REL_KINDS, Rel, Snapshot, USER_NS, cols_of_sql, insert_cols, read_enums,
+    read_stats, snapshot,
+};
+use super::{Baseline, StatementTrace};
+use crate::run::scope::Scope;
 
 /// Scans (seq + idx), rows inserted, updated, deleted in this transaction.
 pub(super) type Counters = (i64, i64, i64, i64);

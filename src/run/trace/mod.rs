@@ -28,21 +28,13 @@
 //! lock-following state and `known::observe_locked`), `observe` (comparing before and after a
 //! statement), `rows` (row counts, fingerprints, the [`baseline`]), `apply` (running a file
 //! the way the tool would: [`trace_migration`]). This module holds the results
-//! ([`MigrationTrace`], [`StatementTrace`]) and the lock vocabulary ([`lock_words`]). The
-//! children share this module's imports (`use super::*`).
+//! ([`MigrationTrace`], [`StatementTrace`]) and the lock vocabulary ([`lock_words`]).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::time::{Duration, Instant};
-
-use sqlx::{AssertSqlSafe, PgConnection};
+use std::collections::HashMap;
+use std::time::Duration;
 
 use super::Failure;
-use super::prisma::{RawError, Semantics, locate};
 use super::scope::Scope;
-use crate::discover::Migration;
-use crate::sql::position::line_col;
-use crate::sql::quote::quote_ident;
-use crate::sql::split::{self, is_non_transactional, is_transaction_control};
 
 mod apply;
 mod known;
@@ -50,10 +42,7 @@ mod observe;
 mod rows;
 mod snapshot;
 
-use known::*;
-use observe::*;
-use rows::*;
-use snapshot::*;
+use known::Known;
 
 pub use apply::trace_migration;
 pub use rows::baseline;

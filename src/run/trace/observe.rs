@@ -3,7 +3,13 @@
 //! adds row counts for truncations and rewrites and whether an update touched pre-existing
 //! columns.
 
-use super::*;
+use std::collections::HashMap;
+
+use sqlx::PgConnection;
+
+use super::rows::{table_columns, try_count, try_fingerprint};
+use super::snapshot::{Rel, Snapshot, display_ident};
+use super::{Baseline, LockTaken, RowChanges, StatementTrace};
 
 /// Compare two snapshots around a statement.
 pub(super) fn observe(

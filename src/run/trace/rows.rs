@@ -1,7 +1,15 @@
 //! Row counts and fingerprints of tables, and the [`baseline`] taken after seeding: the catalog,
 //! and every scope table's row count and fingerprint over its pre-existing columns.
 
-use super::*;
+use std::collections::HashMap;
+
+use sqlx::{AssertSqlSafe, PgConnection};
+
+use super::Baseline;
+use super::known::known_from;
+use super::snapshot::{Rel, Snapshot, snapshot};
+use crate::run::scope::Scope;
+use crate::sql::quote::quote_ident;
 
 pub(super) async fn count(conn: &mut PgConnection, rel: &Rel) -> i64 {
     try_count(conn, rel).await.unwrap_or(0)

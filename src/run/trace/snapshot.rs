@@ -2,7 +2,13 @@
 //! transaction's counters, our backend's locks, `lock_timeout`) and the queries reading them, for
 //! the whole database or scoped to the focus tables.
 
-use super::*;
+use std::collections::{BTreeSet, HashMap};
+
+use sqlx::{AssertSqlSafe, PgConnection};
+
+use super::known::Counters;
+use crate::run::scope::Scope;
+use crate::sql::quote::quote_ident;
 
 /// A relation as the catalog shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
