@@ -35,7 +35,7 @@ use super::rules::{INVALID_ALLOW_DIRECTIVE, find_rule};
 use super::squawk;
 use super::{Finding, Source};
 use crate::discover::Migration;
-use crate::sql::position::line_col;
+use crate::sql::position::LineIndex;
 use crate::sql::split::{self, excerpt};
 
 /// What a directive covers.
@@ -80,6 +80,7 @@ pub fn parse(m: &Migration) -> Vec<Directive> {
     }
     let parse = SourceFile::parse(text);
     let statements = statements(&parse, text);
+    let lines = LineIndex::new(text);
     let mut out = Vec::new();
     for tok in split::comments(&parse) {
         let raw = tok.text();
@@ -103,7 +104,7 @@ pub fn parse(m: &Migration) -> Vec<Directive> {
         };
         let start = usize::from(tok.text_range().start());
         let end = usize::from(tok.text_range().end());
-        let (line, column) = line_col(text, start);
+        let (line, column) = lines.line_col(start);
         let mut d = Directive {
             line,
             column,
@@ -221,7 +222,14 @@ fn rule_matches(allowed: &str, finding_rule: &str) -> bool {
 pub fn apply(findings: &mut [Finding], migrations: &[&Migration]) -> Vec<Finding> {
     let mut problems = Vec::new();
     for m in migrations {
-        let text = m.text.as_str();
+        // Built on the first directive with a statement scope (most files have none).
+        let lines = std::cell::OnceCell::new();
+        let line_of = |offset: usize| {
+            lines
+                .get_or_init(|| LineIndex::new(m.text.as_str()))
+                .line_col(offset)
+                .0
+        };
         for d in parse(m) {
             let problem = |message: String, fix: &str| {
                 Finding::new(&INVALID_ALLOW_DIRECTIVE, Source::Static, message)
@@ -257,9 +265,7 @@ pub fn apply(findings: &mut [Finding], migrations: &[&Migration]) -> Vec<Finding
                 ));
             }
             let lines = match d.scope {
-                Scope::NextStatement { start, end } => {
-                    Some((line_col(text, start).0, line_col(text, end).0))
-                }
+                Scope::NextStatement { start, end } => Some((line_of(start), line_of(end))),
                 Scope::File => None,
                 Scope::Nothing => {
                     problems.push(problem(

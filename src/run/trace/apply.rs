@@ -12,7 +12,7 @@ use super::snapshot::{Snapshot, snapshot};
 use super::{Baseline, MigrationTrace, StatementTrace};
 use crate::discover::Migration;
 use crate::run::prisma::{RawError, Semantics, locate};
-use crate::sql::position::line_col;
+use crate::sql::position::LineIndex;
 use crate::sql::split::{self, is_non_transactional, is_transaction_control};
 
 /// How a file is run: its units (statements, or the whole file when it cannot be split exactly)
@@ -60,6 +60,7 @@ pub async fn trace_migration(
         per_statement,
         autocommit,
     } = Units::of(script);
+    let lines = LineIndex::new(script);
     let whole_tx = semantics == Semantics::WholeFile && !autocommit;
     // Inside a transaction, follow the locks (the module doc); an autocommit file releases them
     // before the statement returns, so it is compared on full snapshots, and what is known is
@@ -138,7 +139,7 @@ pub async fn trace_migration(
             .execute(&mut *conn)
             .await;
         let duration = t.elapsed();
-        let (line, column) = line_col(script, start);
+        let (line, column) = lines.line_col(start);
         let mut st = StatementTrace {
             start,
             end,
