@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use ci_gate::check::allow::{self, Scope};
-use ci_gate::check::squawk::{self, LintContext};
+use ci_gate::check::squawk::{self, LintContext, RuleLevels};
 use ci_gate::check::{Finding, Source, find_rule};
 use ci_gate::config::Config;
 use ci_gate::discover::Migration;
@@ -29,7 +29,7 @@ fn migration(name: &str, path: &str, text: &str) -> Migration {
 
 /// Static findings of `m` with the default rules.
 fn lint(m: &Migration) -> Vec<Finding> {
-    squawk::lint(m, &LintContext::default(), &Config::default()).findings
+    squawk::lint(m, &LintContext::default(), &RuleLevels::new()).findings
 }
 
 /// An observed finding of ci-gate rule `rule` at `line` of `m` (as the trace reports it).
@@ -314,7 +314,12 @@ fn squawk_ids_and_aliases() {
         Path::new(".ci-gate.yml"),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let mut findings = squawk::lint(&m, &LintContext::default(), &config).findings;
+    let levels: RuleLevels = config
+        .rules
+        .iter()
+        .map(|(id, level)| (id.clone(), level.severity()))
+        .collect();
+    let mut findings = squawk::lint(&m, &LintContext::default(), &levels).findings;
     let problems = allow::apply(&mut findings, &[&m]);
     assert!(problems.is_empty(), "{}", show(&problems));
     assert_eq!(

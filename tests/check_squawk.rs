@@ -10,7 +10,7 @@ mod history;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use ci_gate::check::squawk::{self, LintContext, LintOutput};
+use ci_gate::check::squawk::{self, LintContext, LintOutput, RuleLevels};
 use ci_gate::check::{Finding, Severity};
 use ci_gate::config::Config;
 use ci_gate::discover::prisma::checksum;
@@ -32,8 +32,14 @@ fn fixture(rule: &str, file: &str) -> Migration {
     migration(rule, &path, &text)
 }
 
-fn config(yaml: &str) -> Config {
-    Config::parse(yaml, Path::new(".ci-gate.yml")).unwrap_or_else(|e| panic!("{e}"))
+/// The rule levels a `.ci-gate.yml` configures (what the pipeline hands the squawk engine).
+fn config(yaml: &str) -> RuleLevels {
+    let config = Config::parse(yaml, Path::new(".ci-gate.yml")).unwrap_or_else(|e| panic!("{e}"));
+    config
+        .rules
+        .iter()
+        .map(|(id, level)| (id.clone(), level.severity()))
+        .collect()
 }
 
 fn ctx_for(rule: &str) -> LintContext {
@@ -86,7 +92,7 @@ fn rules_of(out: &LintOutput) -> Vec<&str> {
 
 #[test]
 fn every_rule_on_by_default_fires_on_its_fixture_and_not_on_the_safe_version() {
-    let defaults = Config::default();
+    let defaults = RuleLevels::new();
     let mut missing = Vec::new();
     for (id, _, severity, on) in squawk::squawk_rules() {
         if !on {
@@ -128,7 +134,7 @@ fn every_rule_on_by_default_fires_on_its_fixture_and_not_on_the_safe_version() {
 
 #[test]
 fn quiet_fixtures_that_rely_on_the_file_are_dismissed_with_a_reason() {
-    let defaults = Config::default();
+    let defaults = RuleLevels::new();
     let ctx = LintContext::default();
     for (name, dismissed_rule) in [
         ("ban-drop-type", "squawk/ban-drop-type"),
@@ -175,7 +181,7 @@ fn the_enum_swap_outside_a_transaction_is_not_dismissed() {
         pg_major: 16,
         assume_in_transaction: false,
     };
-    let out = squawk::lint(&m, &ctx, &Config::default());
+    let out = squawk::lint(&m, &ctx, &RuleLevels::new());
     assert!(out.dismissed.is_empty(), "{}", render(&out));
     assert!(rules_of(&out).contains(&"squawk/ban-drop-type"));
 }
@@ -191,7 +197,7 @@ fn prisma_saas() -> Vec<Migration> {
 
 #[test]
 fn prisma_saas_with_defaults_reports_only_the_real_hazards() {
-    let defaults = Config::default();
+    let defaults = RuleLevels::new();
     let ctx = LintContext::default();
     let mut all = String::new();
     let mut raw: BTreeMap<String, usize> = BTreeMap::new();
@@ -228,7 +234,7 @@ fn a_config_turns_an_off_rule_on_and_an_on_rule_off() {
         .unwrap_or_else(|| panic!("no init migration"));
     let ctx = LintContext::default();
 
-    let defaults = squawk::lint(&m, &ctx, &Config::default());
+    let defaults = squawk::lint(&m, &ctx, &RuleLevels::new());
     assert!(!rules_of(&defaults).contains(&"squawk/prefer-timestamptz"));
     // Raw squawk would have said it.
     assert!(defaults.raw_counts["squawk/prefer-timestamptz"] > 0);
@@ -291,7 +297,7 @@ fn a_config_turns_an_off_rule_on_and_an_on_rule_off() {
         "ALTER TABLE \"User\" DROP COLUMN \"x\";\n",
     );
     assert_eq!(
-        rules_of(&squawk::lint(&drop, &ctx, &Config::default())),
+        rules_of(&squawk::lint(&drop, &ctx, &RuleLevels::new())),
         vec!["squawk/ban-drop-column"]
     );
     assert!(
@@ -318,7 +324,7 @@ fn prefer_robust_stmts_needs_non_atomic_files_and_the_config() {
     };
     let on = config("rules: { squawk/prefer-robust-stmts: warning }\n");
     assert!(
-        squawk::lint(&m, &non_atomic, &Config::default())
+        squawk::lint(&m, &non_atomic, &RuleLevels::new())
             .findings
             .is_empty()
     );
@@ -361,7 +367,7 @@ fn unknown_squawk_rules_in_config_are_rejected() {
 fn positions_count_characters_and_survive_a_bom_and_crlf() {
     let text = "\u{feff}-- é\r\nDROP TABLE \"Séance\";\r\n";
     let m = migration("bom", "bom.sql", text);
-    let out = squawk::lint(&m, &LintContext::default(), &Config::default());
+    let out = squawk::lint(&m, &LintContext::default(), &RuleLevels::new());
     assert_eq!(rules_of(&out), vec!["squawk/ban-drop-table"]);
     assert_eq!(out.findings[0].location().as_deref(), Some("bom.sql:2:1"));
     assert_eq!(
@@ -375,7 +381,7 @@ fn squawk_ignore_comments_show_as_allowed_with_their_reason() {
     let out = squawk::lint(
         &fixture("unused-ignore", "quiet.sql"),
         &LintContext::default(),
-        &Config::default(),
+        &RuleLevels::new(),
     );
     assert_eq!(rules_of(&out), vec!["squawk/ban-drop-column"]);
     let f = &out.findings[0];
@@ -389,7 +395,7 @@ fn squawk_ignore_comments_show_as_allowed_with_their_reason() {
 #[test]
 fn syntax_errors_are_reported_not_fatal() {
     let m = migration("bad", "bad.sql", "CREATE TABLE (;\nDROP TABLE \"Old\";\n");
-    let out = squawk::lint(&m, &LintContext::default(), &Config::default());
+    let out = squawk::lint(&m, &LintContext::default(), &RuleLevels::new());
     assert!(!out.syntax_errors.is_empty());
     assert_eq!(out.syntax_errors[0].line, 1);
 }
@@ -503,7 +509,7 @@ fn default_off_rules_cut_the_noise_on_prisma_histories() {
         let mut dismissed = 0;
         let started = std::time::Instant::now();
         for m in &set {
-            let out = squawk::lint(m, &LintContext::default(), &Config::default());
+            let out = squawk::lint(m, &LintContext::default(), &RuleLevels::new());
             for (k, v) in out.raw_counts {
                 *raw.entry(k).or_default() += v;
             }

@@ -29,14 +29,14 @@
 //! to allow), a directive naming no rule, a `ci-gate:` directive other than `allow`/`allow-file`,
 //! and `ci-gate allow …` with the colon forgotten.
 
-use squawk_syntax::ast::AstNode;
-use squawk_syntax::{SourceFile, SyntaxKind};
+use squawk_syntax::SourceFile;
 
 use super::rules::{INVALID_ALLOW_DIRECTIVE, find_rule};
 use super::squawk;
 use super::{Finding, Source};
-use crate::discover::{Migration, line_col};
-use crate::sql::split::excerpt;
+use crate::discover::Migration;
+use crate::sql::position::LineIndex;
+use crate::sql::split::{self, excerpt};
 
 /// What a directive covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,15 +80,9 @@ pub fn parse(m: &Migration) -> Vec<Directive> {
     }
     let parse = SourceFile::parse(text);
     let statements = statements(&parse, text);
+    let lines = LineIndex::new(text);
     let mut out = Vec::new();
-    for tok in parse
-        .syntax_node()
-        .descendants_with_tokens()
-        .filter_map(|e| e.into_token())
-    {
-        if tok.kind() != SyntaxKind::COMMENT {
-            continue;
-        }
+    for tok in split::comments(&parse) {
         let raw = tok.text();
         let body = if let Some(b) = raw.strip_prefix("--") {
             b
@@ -110,7 +104,7 @@ pub fn parse(m: &Migration) -> Vec<Directive> {
         };
         let start = usize::from(tok.text_range().start());
         let end = usize::from(tok.text_range().end());
-        let (line, column) = line_col(text, start);
+        let (line, column) = lines.line_col(start);
         let mut d = Directive {
             line,
             column,
@@ -169,27 +163,10 @@ pub fn parse(m: &Migration) -> Vec<Directive> {
 /// Byte ranges of the statements (first to last non-trivia token, without a trailing `;`),
 /// also for files the parser only partly understands.
 fn statements(parse: &squawk_syntax::Parse<SourceFile>, text: &str) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    for stmt in parse.tree().stmts() {
-        let mut start = None;
-        let mut end = 0;
-        for tok in stmt
-            .syntax()
-            .descendants_with_tokens()
-            .filter_map(|e| e.into_token())
-        {
-            if matches!(tok.kind(), SyntaxKind::WHITESPACE | SyntaxKind::COMMENT) {
-                continue;
-            }
-            start.get_or_insert(usize::from(tok.text_range().start()));
-            end = usize::from(tok.text_range().end());
-        }
-        if let Some(start) = start {
-            let trimmed = text[start..end].trim_end_matches(';').trim_end();
-            out.push((start, start + trimmed.len()));
-        }
-    }
-    out
+    split::statements(parse, text)
+        .into_iter()
+        .map(|s| (s.start, s.end))
+        .collect()
 }
 
 /// The statement a comment at `start..end` covers: the one it sits in, else the one ending
@@ -245,7 +222,14 @@ fn rule_matches(allowed: &str, finding_rule: &str) -> bool {
 pub fn apply(findings: &mut [Finding], migrations: &[&Migration]) -> Vec<Finding> {
     let mut problems = Vec::new();
     for m in migrations {
-        let text = m.text.as_str();
+        // Built on the first directive with a statement scope (most files have none).
+        let lines = std::cell::OnceCell::new();
+        let line_of = |offset: usize| {
+            lines
+                .get_or_init(|| LineIndex::new(m.text.as_str()))
+                .line_col(offset)
+                .0
+        };
         for d in parse(m) {
             let problem = |message: String, fix: &str| {
                 Finding::new(&INVALID_ALLOW_DIRECTIVE, Source::Static, message)
@@ -281,9 +265,7 @@ pub fn apply(findings: &mut [Finding], migrations: &[&Migration]) -> Vec<Finding
                 ));
             }
             let lines = match d.scope {
-                Scope::NextStatement { start, end } => {
-                    Some((line_col(text, start).0, line_col(text, end).0))
-                }
+                Scope::NextStatement { start, end } => Some((line_of(start), line_of(end))),
                 Scope::File => None,
                 Scope::Nothing => {
                     problems.push(problem(

@@ -48,12 +48,13 @@ pub fn assess(ev: &Evidence, inputs: &CheckInputs) -> Assessment {
                 .join(", ")
         ));
     }
-    let config = crate::config::Config {
-        rules: inputs.levels.clone(),
-        ..Default::default()
-    };
+    let levels: squawk::RuleLevels = inputs
+        .levels
+        .iter()
+        .map(|(id, level)| (id.clone(), level.severity()))
+        .collect();
     let (mut statics, mut raw_static, mut dismissed) = (Vec::new(), 0usize, 0usize);
-    for out in squawk::lint_all(inputs.linted, &inputs.lint, &config) {
+    for out in squawk::lint_all(inputs.linted, &inputs.lint, &levels) {
         raw_static += out.raw_counts.values().sum::<usize>();
         dismissed += out.dismissed.len();
         statics.extend(out.findings);

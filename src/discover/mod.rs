@@ -129,40 +129,5 @@ impl DiscoverError {
     }
 }
 
-/// 1-based line and column (in characters) of a byte offset in `text`.
-pub fn line_col(text: &str, byte_offset: usize) -> (usize, usize) {
-    let offset = byte_offset.min(text.len());
-    let mut offset = offset;
-    while offset > 0 && !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-    let column = before[line_start..].chars().count() + 1;
-    (line, column)
-}
-
-/// Byte offset of the 1-based character position `pos` in `text` (as PostgreSQL reports error
-/// positions: characters, not bytes).
-pub fn char_pos_to_byte(text: &str, pos: usize) -> usize {
-    text.char_indices()
-        .nth(pos.saturating_sub(1))
-        .map(|(i, _)| i)
-        .unwrap_or(text.len())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn line_col_counts_characters_not_bytes() {
-        let text = "-- é\nSELECT ü, x;";
-        let x = text.find('x').unwrap_or(0);
-        assert_eq!(line_col(text, x), (2, 11));
-        assert_eq!(char_pos_to_byte(text, 1), 0);
-        // 'x' is the 16th character.
-        assert_eq!(char_pos_to_byte(text, 16), x);
-    }
-}
+/// Positions in migration text; one implementation for every stage, in [`crate::sql::position`].
+pub use crate::sql::position::{char_pos_to_byte, line_col};

@@ -11,6 +11,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::sql::quote::{quote_ident, quote_literal};
+
 /// A database's schema, normalised.
 ///
 /// Tables carry their columns, constraints, indexes, triggers and policies, so a table that
@@ -112,7 +114,7 @@ impl Extension {
     pub fn definition(&self) -> String {
         format!(
             "EXTENSION {} VERSION '{}' SCHEMA {}",
-            quote_always(&self.name),
+            quote_ident(&self.name),
             self.version,
             self.schema
         )
@@ -219,7 +221,7 @@ impl Table {
         let mut items: Vec<String> = self
             .columns
             .iter()
-            .map(|c| format!("{} {}", quote_always(&c.name), c.definition()))
+            .map(|c| format!("{} {}", quote_ident(&c.name), c.definition()))
             .collect();
         items.extend(
             self.constraints
@@ -269,7 +271,7 @@ impl Table {
                 let _ = write!(
                     s,
                     "\nCOMMENT ON COLUMN {key}.{} IS {};",
-                    quote_always(&col.name),
+                    quote_ident(&col.name),
                     quote_literal(c)
                 );
             }
@@ -527,8 +529,8 @@ impl CompositeType {
             .attributes
             .iter()
             .map(|a| match &a.collation {
-                Some(c) => format!("{} {} COLLATE {c}", quote_always(&a.name), a.data_type),
-                None => format!("{} {}", quote_always(&a.name), a.data_type),
+                Some(c) => format!("{} {} COLLATE {c}", quote_ident(&a.name), a.data_type),
+                None => format!("{} {}", quote_ident(&a.name), a.data_type),
             })
             .collect();
         format!("AS ({})", attrs.join(", "))
@@ -593,14 +595,4 @@ pub struct Function {
     pub definition: String,
     pub access: Access,
     pub comment: Option<String>,
-}
-
-/// Double-quote an identifier unconditionally (`User` → `"User"`).
-pub fn quote_always(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// A SQL string literal.
-pub fn quote_literal(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
 }

@@ -22,6 +22,7 @@ use std::fmt;
 use serde::Serialize;
 
 use super::catalog::*;
+use crate::sql::quote::{quote_ident, quote_literal};
 
 /// The kind of object a change is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -419,7 +420,7 @@ impl Out {
         }
         if column_order_differs(&l.columns, &r.columns) {
             let order = |t: &Table| {
-                let names: Vec<String> = t.columns.iter().map(|c| quote_always(&c.name)).collect();
+                let names: Vec<String> = t.columns.iter().map(|c| quote_ident(&c.name)).collect();
                 format!("{COLUMN_ORDER}{}", names.join(", "))
             };
             left_aspects.push(order(l));
@@ -443,7 +444,7 @@ impl Out {
         let names: BTreeSet<&str> = lcols.keys().chain(rcols.keys()).copied().collect();
         for name in names {
             let (lc, rc) = (lcols.get(name), rcols.get(name));
-            let col = format!("{key}.{}", quote_always(name));
+            let col = format!("{key}.{}", quote_ident(name));
             self.push(
                 ObjectKind::Column,
                 &col,
@@ -524,7 +525,7 @@ impl Out {
             left.iter().map(|c| (c.name.as_str(), *c)).collect();
         for rc in right {
             if let Some(lc) = lmap.get(rc.name.as_str()) {
-                let col = format!("column {rel}.{}", quote_always(&rc.name));
+                let col = format!("column {rel}.{}", quote_ident(&rc.name));
                 self.comment(&col, &lc.comment, &rc.comment);
                 self.column_grants(&col, &lc.grants, &rc.grants);
             }

@@ -27,6 +27,7 @@ pub use catalog::{
     Function, Index, Policy, Schema, Sequence, Table, Trigger, View, ViewColumn,
 };
 pub use diff::{Change, ChangeKind, ObjectKind, diff, summary};
+pub use queries::InspectError;
 
 /// What to leave out of a catalog.
 #[derive(Debug, Clone)]
@@ -53,6 +54,6 @@ impl Default for InspectOptions {
 pub async fn inspect(
     conn: &mut PgConnection,
     opts: &InspectOptions,
-) -> Result<Catalog, sqlx::Error> {
+) -> Result<Catalog, InspectError> {
     queries::read(conn, opts).await
 }

@@ -134,15 +134,8 @@ impl fmt::Debug for Server {
     }
 }
 
-/// Quote an identifier for SQL.
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// Quote a string literal for SQL.
-pub fn quote_literal(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
-}
+/// Quoting for the SQL ci-gate writes (one implementation, in [`crate::sql::quote`]).
+pub use crate::sql::quote::{quote_ident, quote_literal};
 
 impl Server {
     /// Wrap an admin connection into a `Server`: connects once, reads the version and whether

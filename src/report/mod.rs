@@ -174,4 +174,5 @@ impl Report {
     }
 }
 
+/// "0.6 s", "41 ms", "2 min 3 s" (kept here for the renderers' imports).
 pub use crate::fmt::human_ms;

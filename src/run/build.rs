@@ -53,6 +53,16 @@ pub enum BuildError {
     #[error("the server failed while applying migrations: {0}")]
     Apply(#[source] RunError),
     /// The team's seed SQL does not apply on the base (exit 2).
+    /// The catalog of a database we built could not be read.
+    #[error("could not read the catalog of {db}")]
+    Inspect {
+        db: String,
+        #[source]
+        source: inspect::InspectError,
+    },
+    /// The synthetic rows could not be written.
+    #[error("could not fill the seeded database with synthetic rows")]
+    Seed(#[source] super::seed::SeedError),
     #[error("{path}: the seed SQL (`seed:` in .ci-gate.yml) fails on the base schema")]
     SeedSql {
         path: String,
@@ -74,6 +84,12 @@ impl From<BuildError> for UserError {
             BuildError::Apply(_) => UserError::environment(e.to_string()).hint(
                 "the server may have crashed or run out of resources; run again with --verbose",
             ),
+            BuildError::Inspect { source, .. } => {
+                UserError::environment(e.to_string()).detail(db_message(source.db_error()))
+            }
+            BuildError::Seed(source) => {
+                UserError::environment(e.to_string()).detail(db_message(source.db_error()))
+            }
             BuildError::SeedSql { source, .. } => UserError::bad_input(e.to_string())
                 .detail(db_message(source))
                 .hint("make the seed file apply on a database built from the base branch's migrations"),
@@ -197,7 +213,10 @@ impl<'a> Builder<'a> {
             .map_err(env_err(format!("could not connect to {db}")))?;
         let catalog = inspect::inspect(&mut conn, &InspectOptions::default())
             .await
-            .map_err(env_err(format!("could not read the catalog of {db}")))?;
+            .map_err(|source| BuildError::Inspect {
+                db: db.to_string(),
+                source,
+            })?;
         let _ = conn.close().await;
         Ok(catalog)
     }
@@ -266,9 +285,7 @@ impl<'a> Builder<'a> {
         }
         let seed = super::seed::seed(&mut admin, &exclude, &focus.scope)
             .await
-            .map_err(env_err(
-                "could not fill the seeded database with synthetic rows".into(),
-            ))?;
+            .map_err(BuildError::Seed)?;
         if let Some((path, sql)) = seed_sql {
             sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
                 .execute(&mut admin)

@@ -27,6 +27,7 @@ use sqlx::{AssertSqlSafe, Connection};
 
 use crate::discover::MigrationSet;
 use crate::provision::{Server, connect_quiet};
+use crate::sql::quote::quote_ident;
 
 /// The placeholder for the owner role inside a cached dump.
 const OWNER_PLACEHOLDER: &str = "__cigate_owner__";
@@ -83,7 +84,7 @@ impl BaseCache {
         db: &str,
         owner: Option<&str>,
         base: &MigrationSet,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, RestoreError> {
         let entry = self.entry();
         let (Ok(manifest), Ok(dump)) = (
             std::fs::read_to_string(entry.join("manifest.json")),
@@ -91,26 +92,23 @@ impl BaseCache {
         ) else {
             return Ok(false);
         };
-        let manifest: Manifest = serde_json::from_str(&manifest)
-            .map_err(|e| format!("unreadable cache manifest: {e}"))?;
+        let manifest: Manifest =
+            serde_json::from_str(&manifest).map_err(|source| RestoreError::Manifest { source })?;
         if manifest.key != self.key || manifest.dump_sha256 != hex(&dump) {
-            return Err("cache entry does not match its manifest (corrupt or tampered)".into());
+            return Err(RestoreError::Tampered);
         }
-        let sql = String::from_utf8(dump).map_err(|_| "cache entry is not UTF-8".to_string())?;
+        let sql = String::from_utf8(dump).map_err(|_| RestoreError::NotUtf8)?;
         let owner_name = owner
             .map(str::to_owned)
             .unwrap_or_else(|| server.admin.get_username().to_string());
-        let sql = sql.replace(
-            OWNER_PLACEHOLDER,
-            &crate::provision::quote_ident(&owner_name),
-        );
+        let sql = sql.replace(OWNER_PLACEHOLDER, &quote_ident(&owner_name));
         let mut conn = connect_quiet(&server.admin_options(db))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|source| RestoreError::Connect { source })?;
         sqlx::raw_sql(AssertSqlSafe(sql))
             .execute(&mut conn)
             .await
-            .map_err(|e| format!("restoring the cached base failed: {e}"))?;
+            .map_err(|source| RestoreError::Replay { source })?;
         // Verify: the restored history must be exactly the base set.
         let rows = history_rows(&mut conn).await?;
         let _ = conn.close().await;
@@ -126,8 +124,8 @@ impl BaseCache {
         db: &str,
         owner: Option<&str>,
         base: &MigrationSet,
-    ) -> Result<(), String> {
-        let pg_dump = find_pg_dump(server).ok_or("no pg_dump for this server version found")?;
+    ) -> Result<(), SaveError> {
+        let pg_dump = find_pg_dump(server).ok_or(SaveError::NoPgDump)?;
         let mut cmd = Command::new(&pg_dump);
         let admin = &server.admin;
         let host = admin
@@ -149,17 +147,16 @@ impl BaseCache {
         if let Some(pw) = &server.admin_password {
             cmd.env("PGPASSWORD", pw);
         }
-        let out = cmd
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", pg_dump.display()))?;
+        let out = cmd.output().map_err(|source| SaveError::Spawn {
+            path: pg_dump.clone(),
+            source,
+        })?;
         if !out.status.success() {
-            return Err(format!(
-                "pg_dump failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
+            return Err(SaveError::Failed {
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
         }
-        let text =
-            String::from_utf8(out.stdout).map_err(|_| "pg_dump output is not UTF-8".to_string())?;
+        let text = String::from_utf8(out.stdout).map_err(|_| SaveError::NotUtf8)?;
         // psql meta-commands (\restrict since 15.14) cannot be sent to the server.
         let mut sql: String = text
             .lines()
@@ -168,7 +165,7 @@ impl BaseCache {
             .collect();
         if let Some(o) = owner {
             sql = sql
-                .replace(&crate::provision::quote_ident(o), OWNER_PLACEHOLDER)
+                .replace(&quote_ident(o), OWNER_PLACEHOLDER)
                 .replace(o, OWNER_PLACEHOLDER);
         }
         let manifest = Manifest {
@@ -187,16 +184,18 @@ impl BaseCache {
             .dir
             .join(format!(".tmp-{}-{}", self.key, std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp)
-            .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-        std::fs::write(tmp.join("base.sql"), sql).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(&tmp).map_err(|source| WriteError::CreateDir {
+            path: tmp.clone(),
+            source,
+        })?;
+        std::fs::write(tmp.join("base.sql"), sql).map_err(|source| WriteError::Write { source })?;
         std::fs::write(
             tmp.join("manifest.json"),
             serde_json::to_string_pretty(&manifest).unwrap_or_default(),
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|source| WriteError::Write { source })?;
         let _ = std::fs::remove_dir_all(&entry);
-        std::fs::rename(&tmp, &entry).map_err(|e| format!("cannot store the cache entry: {e}"))?;
+        std::fs::rename(&tmp, &entry).map_err(|source| WriteError::Store { source })?;
         Ok(())
     }
 
@@ -239,17 +238,19 @@ fn find_pg_dump(server: &Server) -> Option<PathBuf> {
 }
 
 /// The finished, not rolled-back history rows of a restored database.
-async fn history_rows(conn: &mut sqlx::PgConnection) -> Result<Vec<(String, String)>, String> {
+async fn history_rows(
+    conn: &mut sqlx::PgConnection,
+) -> Result<Vec<(String, String)>, HistoryError> {
     sqlx::query_as(
         "SELECT migration_name::text, checksum::text FROM public._prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL ORDER BY started_at, migration_name",
     )
     .fetch_all(conn)
     .await
-    .map_err(|e| format!("cannot read the restored history: {e}"))
+    .map_err(|source| HistoryError::Read { source })
 }
 
 /// The restored history must list exactly the base migrations with their checksums.
-fn same_history(mut got: Vec<(String, String)>, base: &MigrationSet) -> Result<(), String> {
+fn same_history(mut got: Vec<(String, String)>, base: &MigrationSet) -> Result<(), HistoryError> {
     let mut want: Vec<(String, String)> = base
         .migrations
         .iter()
@@ -258,7 +259,7 @@ fn same_history(mut got: Vec<(String, String)>, base: &MigrationSet) -> Result<(
     want.sort();
     got.sort();
     if want != got {
-        return Err("the restored history does not match the base migrations".into());
+        return Err(HistoryError::Mismatch);
     }
     Ok(())
 }
@@ -302,15 +303,15 @@ impl ClusterCache {
     /// The entry's manifest and archive, when there is one for this key.
     pub fn lookup(
         &self,
-    ) -> Result<Option<(ClusterManifest, crate::provision::local::Archive)>, String> {
+    ) -> Result<Option<(ClusterManifest, crate::provision::local::Archive)>, LookupError> {
         let entry = self.entry();
         let Ok(text) = std::fs::read_to_string(entry.join("manifest.json")) else {
             return Ok(None);
         };
         let manifest: ClusterManifest =
-            serde_json::from_str(&text).map_err(|e| format!("unreadable cache manifest: {e}"))?;
+            serde_json::from_str(&text).map_err(|source| LookupError::Manifest { source })?;
         if manifest.key != self.key {
-            return Err("cache entry does not match its key (corrupt or tampered)".into());
+            return Err(LookupError::Tampered);
         }
         let archive = crate::provision::local::Archive {
             path: entry.join("cluster.tar"),
@@ -325,10 +326,10 @@ impl ClusterCache {
         server: &Server,
         db: &str,
         base: &MigrationSet,
-    ) -> Result<(), String> {
+    ) -> Result<(), HistoryError> {
         let mut conn = connect_quiet(&server.admin_options(db))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|source| HistoryError::Connect { source })?;
         let rows = history_rows(&mut conn).await;
         let _ = conn.close().await;
         same_history(rows?, base)
@@ -394,30 +395,147 @@ impl PendingArchive {
     }
 
     /// Where the archive is to be written (created on demand).
-    pub fn tar_path(&self) -> Result<PathBuf, String> {
+    pub fn tar_path(&self) -> Result<PathBuf, ArchiveError> {
         let _ = std::fs::remove_dir_all(&self.tmp);
-        std::fs::create_dir_all(&self.tmp)
-            .map_err(|e| format!("cannot write {}: {e}", self.tmp.display()))?;
+        std::fs::create_dir_all(&self.tmp).map_err(|source| WriteError::CreateDir {
+            path: self.tmp.clone(),
+            source,
+        })?;
         Ok(self.tmp.join("cluster.tar"))
     }
 
     /// Store the entry with the archive's hash (atomically), or clean up after a failure.
-    pub fn commit(mut self, sha256: Option<String>) -> Result<(), String> {
+    pub fn commit(mut self, sha256: Option<String>) -> Result<(), ArchiveError> {
         let Some(sha) = sha256 else {
             let _ = std::fs::remove_dir_all(&self.tmp);
-            return Err("the cluster was not archived".into());
+            return Err(ArchiveError::NotArchived);
         };
         self.manifest.tar_sha256 = sha;
-        let text = serde_json::to_string_pretty(&self.manifest).map_err(|e| e.to_string())?;
-        let write = std::fs::write(self.tmp.join("manifest.json"), text).map_err(|e| e.to_string());
+        let text = serde_json::to_string_pretty(&self.manifest)
+            .map_err(|source| ArchiveError::Manifest { source })?;
+        let write = std::fs::write(self.tmp.join("manifest.json"), text)
+            .map_err(|source| WriteError::Write { source });
         let stored = write.and_then(|()| {
             let _ = std::fs::remove_dir_all(&self.entry);
-            std::fs::rename(&self.tmp, &self.entry)
-                .map_err(|e| format!("cannot store the cache entry: {e}"))
+            std::fs::rename(&self.tmp, &self.entry).map_err(|source| WriteError::Store { source })
         });
         if stored.is_err() {
             let _ = std::fs::remove_dir_all(&self.tmp);
         }
-        stored
+        Ok(stored?)
     }
+}
+
+// The errors below are shown by the pipeline as one line (`base cache entry unusable (…)`,
+// `base cache not written: …`), so each message carries its cause's text; the cause is also the
+// `source()` for callers that walk the chain.
+
+/// Why [`BaseCache::restore`] could not use the entry.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error("unreadable cache manifest: {source}")]
+    Manifest {
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cache entry does not match its manifest (corrupt or tampered)")]
+    Tampered,
+    #[error("cache entry is not UTF-8")]
+    NotUtf8,
+    #[error("{source}")]
+    Connect {
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("restoring the cached base failed: {source}")]
+    Replay {
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error(transparent)]
+    History(#[from] HistoryError),
+}
+
+/// Why [`BaseCache::save`] wrote no entry.
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    #[error("no pg_dump for this server version found")]
+    NoPgDump,
+    #[error("cannot run {}: {source}", path.display())]
+    Spawn {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("pg_dump failed: {stderr}")]
+    Failed { stderr: String },
+    #[error("pg_dump output is not UTF-8")]
+    NotUtf8,
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}
+
+/// Why a restored base's history does not vouch for it ([`ClusterCache::verify`], and the last
+/// step of [`BaseCache::restore`]).
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("{source}")]
+    Connect {
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("cannot read the restored history: {source}")]
+    Read {
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("the restored history does not match the base migrations")]
+    Mismatch,
+}
+
+/// Why [`ClusterCache::lookup`] found an entry it cannot use.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error("unreadable cache manifest: {source}")]
+    Manifest {
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("cache entry does not match its key (corrupt or tampered)")]
+    Tampered,
+}
+
+/// Why a [`PendingArchive`] was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("the cluster was not archived")]
+    NotArchived,
+    #[error("{source}")]
+    Manifest {
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}
+
+/// Why writing a cache entry (a dump or an archived cluster) into the cache directory failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("cannot write {}: {source}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{source}")]
+    Write {
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot store the cache entry: {source}")]
+    Store {
+        #[source]
+        source: std::io::Error,
+    },
 }

@@ -17,26 +17,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::PgConnection;
 
+pub use super::scope::Scope;
 use super::trace::MigrationTrace;
-
-/// The base tables a seeded run fills.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum Scope {
-    /// Every table (when the focus was not enough).
-    #[default]
-    All,
-    /// Only these table OIDs.
-    Only(BTreeSet<i64>),
-}
-
-impl Scope {
-    pub fn contains(&self, oid: i64) -> bool {
-        match self {
-            Scope::All => true,
-            Scope::Only(set) => set.contains(&oid),
-        }
-    }
-}
 
 /// The focus of a seeded run, with what it was drawn from.
 #[derive(Debug, Clone)]

@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::{AssertSqlSafe, PgConnection};
 
-use super::focus::Scope;
-use crate::provision::quote_ident;
+use super::scope::Scope;
+use crate::sql::quote::quote_ident;
 
 /// Rows per table.
 pub const ROWS: i64 = 3;
@@ -214,90 +214,37 @@ pub async fn seed(
     conn: &mut PgConnection,
     exclude: &[String],
     scope: &Scope,
-) -> Result<SeedReport, sqlx::Error> {
+) -> Result<SeedReport, SeedError> {
     let mut report = SeedReport::default();
-    let mut pending: Vec<Table> = tables(conn, exclude)
-        .await?
+    let pending: Vec<Table> = tables(conn, exclude)
+        .await
+        .map_err(|source| SeedError::ReadTables { source })?
         .into_iter()
         .filter(|t| scope.contains(t.oid))
         .collect();
-    // Foreign-key order: a table goes when all its (other) parents went.
-    let mut done: BTreeSet<i64> = BTreeSet::new();
-    let mut order = Vec::new();
-    while !pending.is_empty() {
-        let (ready, rest): (Vec<Table>, Vec<Table>) = pending
-            .into_iter()
-            .partition(|t| t.fks.iter().all(|f| f.1 == t.oid || done.contains(&f.1)));
-        if ready.is_empty() {
-            for t in rest {
-                report
-                    .skipped
-                    .push((t.qualified.clone(), "in a foreign-key cycle".into()));
-            }
-            break;
-        }
-        for t in ready {
-            done.insert(t.oid);
-            order.push(t);
-        }
-        pending = rest;
-    }
-    sqlx::raw_sql("BEGIN").execute(&mut *conn).await?;
+    let order = fk_order(pending, &mut report);
+    let tx = |source| SeedError::Transaction { source };
+    sqlx::raw_sql("BEGIN")
+        .execute(&mut *conn)
+        .await
+        .map_err(tx)?;
     for t in &order {
-        let mut cols = Vec::new();
-        let mut vals = Vec::new();
-        let mut why_not = None;
-        for c in &t.columns {
-            if c.generated || c.identity {
+        let (sql, cols_empty) = match insert_sql(t) {
+            Ok(x) => x,
+            Err(why) => {
+                report.skipped.push((t.qualified.clone(), why));
                 continue;
             }
-            let self_ref = t.fks.iter().any(|f| f.0 == c.name && f.1 == t.oid);
-            if self_ref {
-                if c.not_null {
-                    why_not = Some(format!("self-referencing NOT NULL column {}", c.name));
-                }
-                continue;
-            }
-            if c.has_default && !t.unique_cols.contains(&c.name) {
-                continue;
-            }
-            match value(c, t) {
-                Some(v) => {
-                    cols.push(quote_ident(&c.name));
-                    vals.push(v);
-                }
-                None if c.not_null && !c.has_default => {
-                    why_not = Some(format!("no generator for type {} ({})", c.type_sql, c.name))
-                }
-                None => {}
-            }
-        }
-        if let Some(w) = why_not {
-            report.skipped.push((t.qualified.clone(), w));
-            continue;
-        }
-        let sql = if cols.is_empty() {
-            format!(
-                "INSERT INTO {} SELECT FROM generate_series(1, {ROWS}) AS g(i)",
-                t.qualified
-            )
-        } else {
-            format!(
-                "INSERT INTO {} ({}) SELECT {} FROM generate_series(1, {ROWS}) AS g(i)",
-                t.qualified,
-                cols.join(", "),
-                vals.join(", ")
-            )
         };
-        let sql = if cols.is_empty() {
-            format!("INSERT INTO {} DEFAULT VALUES", t.qualified)
-        } else {
-            sql
+        let fill = |source| SeedError::Fill {
+            table: t.qualified.clone(),
+            source,
         };
         sqlx::raw_sql("SAVEPOINT cigate_seed")
             .execute(&mut *conn)
-            .await?;
-        let inserted = if cols.is_empty() {
+            .await
+            .map_err(fill)?;
+        let inserted = if cols_empty {
             let mut n = 0;
             for _ in 0..ROWS {
                 if sqlx::raw_sql(AssertSqlSafe(sql.clone()))
@@ -319,13 +266,15 @@ pub async fn seed(
             Ok(n) => {
                 sqlx::raw_sql("RELEASE SAVEPOINT cigate_seed")
                     .execute(&mut *conn)
-                    .await?;
+                    .await
+                    .map_err(fill)?;
                 report.filled.insert(t.qualified.clone(), n);
             }
             Err(e) => {
                 sqlx::raw_sql("ROLLBACK TO SAVEPOINT cigate_seed")
                     .execute(&mut *conn)
-                    .await?;
+                    .await
+                    .map_err(fill)?;
                 let msg = e
                     .as_database_error()
                     .map(|d| d.message().to_string())
@@ -334,8 +283,123 @@ pub async fn seed(
             }
         }
     }
-    sqlx::raw_sql("COMMIT").execute(&mut *conn).await?;
-    // Fresh statistics would hide nothing we need, but ANALYZE makes plans realistic.
+    sqlx::raw_sql("COMMIT")
+        .execute(&mut *conn)
+        .await
+        .map_err(tx)?;
+    analyze(conn, scope, &order).await;
+    Ok(report)
+}
+
+/// Why [`seed`] stopped (a table that cannot be filled is skipped, not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    /// Reading the tables, their columns and foreign keys.
+    #[error("reading the tables to fill: {source}")]
+    ReadTables {
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Opening or committing the transaction the rows are inserted in.
+    #[error("{source}")]
+    Transaction {
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The savepoint around one table's rows could not be set, released or rolled back to.
+    #[error("filling {table}: {source}")]
+    Fill {
+        table: String,
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+impl SeedError {
+    /// The database error underneath, for callers that present database errors their own way.
+    pub fn db_error(&self) -> &sqlx::Error {
+        match self {
+            SeedError::ReadTables { source }
+            | SeedError::Transaction { source }
+            | SeedError::Fill { source, .. } => source,
+        }
+    }
+}
+
+/// Foreign-key order: a table goes when all its (other) parents went. Tables in a cycle are
+/// skipped, with the reason in `report`.
+fn fk_order(mut pending: Vec<Table>, report: &mut SeedReport) -> Vec<Table> {
+    let mut done: BTreeSet<i64> = BTreeSet::new();
+    let mut order = Vec::new();
+    while !pending.is_empty() {
+        let (ready, rest): (Vec<Table>, Vec<Table>) = pending
+            .into_iter()
+            .partition(|t| t.fks.iter().all(|f| f.1 == t.oid || done.contains(&f.1)));
+        if ready.is_empty() {
+            for t in rest {
+                report
+                    .skipped
+                    .push((t.qualified.clone(), "in a foreign-key cycle".into()));
+            }
+            break;
+        }
+        for t in ready {
+            done.insert(t.oid);
+            order.push(t);
+        }
+        pending = rest;
+    }
+    order
+}
+
+/// The INSERT filling table `t` with [`ROWS`] rows, and whether it names no column (then it is
+/// `DEFAULT VALUES`, run once per row). `Err`: why the table cannot be filled.
+fn insert_sql(t: &Table) -> Result<(String, bool), String> {
+    let mut cols = Vec::new();
+    let mut vals = Vec::new();
+    let mut why_not = None;
+    for c in &t.columns {
+        if c.generated || c.identity {
+            continue;
+        }
+        let self_ref = t.fks.iter().any(|f| f.0 == c.name && f.1 == t.oid);
+        if self_ref {
+            if c.not_null {
+                why_not = Some(format!("self-referencing NOT NULL column {}", c.name));
+            }
+            continue;
+        }
+        if c.has_default && !t.unique_cols.contains(&c.name) {
+            continue;
+        }
+        match value(c, t) {
+            Some(v) => {
+                cols.push(quote_ident(&c.name));
+                vals.push(v);
+            }
+            None if c.not_null && !c.has_default => {
+                why_not = Some(format!("no generator for type {} ({})", c.type_sql, c.name))
+            }
+            None => {}
+        }
+    }
+    if let Some(w) = why_not {
+        return Err(w);
+    }
+    if cols.is_empty() {
+        return Ok((format!("INSERT INTO {} DEFAULT VALUES", t.qualified), true));
+    }
+    let sql = format!(
+        "INSERT INTO {} ({}) SELECT {} FROM generate_series(1, {ROWS}) AS g(i)",
+        t.qualified,
+        cols.join(", "),
+        vals.join(", ")
+    );
+    Ok((sql, false))
+}
+
+/// Fresh statistics would hide nothing we need, but ANALYZE makes plans realistic.
+async fn analyze(conn: &mut PgConnection, scope: &Scope, order: &[Table]) {
     let analyze = match scope {
         Scope::All => "ANALYZE".to_string(),
         Scope::Only(_) if order.is_empty() => String::new(),
@@ -353,5 +417,4 @@ pub async fn seed(
             .execute(&mut *conn)
             .await;
     }
-    Ok(report)
 }

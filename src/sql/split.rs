@@ -28,26 +28,60 @@ pub fn split(script: &str) -> Option<Vec<Statement>> {
     if !parse.errors().is_empty() {
         return None;
     }
-    let file = parse.tree();
-    let mut out = Vec::new();
-    for stmt in file.stmts() {
-        let node = stmt.syntax();
-        // Skip leading trivia (comments, whitespace) that the node may own.
-        let mut start = None;
-        let mut end = usize::from(node.text_range().end());
-        for tok in significant_tokens(node) {
-            start.get_or_insert(usize::from(tok.text_range().start()));
-            end = usize::from(tok.text_range().end());
-        }
-        let Some(start) = start else { continue };
-        let text = &script[start..end];
-        let trimmed = text.trim_end_matches(';').trim_end();
-        out.push(Statement {
-            start,
-            end: start + trimmed.len(),
-        });
+    Some(statements(&parse, script))
+}
+
+/// The statements of a parsed script, also for scripts the parser only partly understands
+/// (statements it could not delimit are missing or merged: use [`split`] when that matters).
+pub fn statements(parse: &squawk_syntax::Parse<SourceFile>, script: &str) -> Vec<Statement> {
+    parse
+        .tree()
+        .stmts()
+        .filter_map(|stmt| bounds(stmt.syntax(), script))
+        .collect()
+}
+
+/// The bounds of one statement node: from its first to its last significant token (leading
+/// comments and whitespace the node may own left out), without the trailing `;`. `None` when the
+/// node holds only comments and whitespace. Walks in from both ends, so it costs the trivia at
+/// the edges, not the statement's length.
+pub fn bounds(node: &squawk_syntax::SyntaxNode, script: &str) -> Option<Statement> {
+    let range = node.text_range();
+    let mut first = node.first_token();
+    while let Some(t) = first.as_ref().filter(|t| is_trivia(t)) {
+        first = t
+            .next_token()
+            .filter(|n| n.text_range().end() <= range.end());
     }
-    Some(out)
+    let start = usize::from(first?.text_range().start());
+    let mut last = node.last_token();
+    while let Some(t) = last.as_ref().filter(|t| is_trivia(t)) {
+        last = t
+            .prev_token()
+            .filter(|p| p.text_range().start() >= range.start());
+    }
+    let end = usize::from(last.map_or(range.end(), |t| t.text_range().end()));
+    let trimmed = script.get(start..end)?.trim_end_matches(';').trim_end();
+    Some(Statement {
+        start,
+        end: start + trimmed.len(),
+    })
+}
+
+fn is_trivia(t: &squawk_syntax::SyntaxToken) -> bool {
+    matches!(t.kind(), SyntaxKind::WHITESPACE | SyntaxKind::COMMENT)
+}
+
+/// The comments of a parsed script (`--` and `/* */`), in file order. Found by the lexer, so text
+/// inside strings and `$$` bodies is never a comment.
+pub fn comments(
+    parse: &squawk_syntax::Parse<SourceFile>,
+) -> impl Iterator<Item = squawk_syntax::SyntaxToken> + use<> {
+    parse
+        .syntax_node()
+        .descendants_with_tokens()
+        .filter_map(|e| e.into_token())
+        .filter(|t| t.kind() == SyntaxKind::COMMENT)
 }
 
 /// The tokens of `node` other than whitespace and comments: the statement's own text.
@@ -56,7 +90,7 @@ pub fn significant_tokens(
 ) -> impl Iterator<Item = squawk_syntax::SyntaxToken> + '_ {
     node.descendants_with_tokens()
         .filter_map(|e| e.into_token())
-        .filter(|t| !matches!(t.kind(), SyntaxKind::WHITESPACE | SyntaxKind::COMMENT))
+        .filter(|t| !is_trivia(t))
 }
 
 /// The statement containing byte `offset`, or the next one after it.
@@ -104,18 +138,33 @@ pub fn is_non_transactional(stmt: &str) -> bool {
     }
 }
 
-/// Whether a statement is a transaction-control statement (`BEGIN`, `COMMIT`, …).
-pub fn is_transaction_control(stmt: &str) -> bool {
+/// A transaction-control statement: what it does to the transaction block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxControl {
+    /// `BEGIN`, `START TRANSACTION`: opens a block.
+    Begin,
+    /// `COMMIT`, `END`, `ROLLBACK`, `ABORT`: closes it.
+    End,
+}
+
+/// Whether a statement opens or closes a transaction block, from its first word (any case).
+pub fn transaction_control(stmt: &str) -> Option<TxControl> {
     let first = stmt
-        .split_whitespace()
+        .trim_start()
+        .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
         .next()
         .unwrap_or("")
-        .trim_end_matches(';')
         .to_ascii_uppercase();
-    matches!(
-        first.as_str(),
-        "BEGIN" | "COMMIT" | "END" | "ROLLBACK" | "START" | "ABORT"
-    )
+    match first.as_str() {
+        "BEGIN" | "START" => Some(TxControl::Begin),
+        "COMMIT" | "END" | "ROLLBACK" | "ABORT" => Some(TxControl::End),
+        _ => None,
+    }
+}
+
+/// Whether a statement is a transaction-control statement (`BEGIN`, `COMMIT`, …).
+pub fn is_transaction_control(stmt: &str) -> bool {
+    transaction_control(stmt).is_some()
 }
 
 #[cfg(test)]
@@ -151,6 +200,16 @@ mod tests {
     }
 
     #[test]
+    fn bounds_leave_out_surrounding_comments_and_the_semicolon() {
+        let script = "-- a\nSELECT 1 /* b */;\n/* only a comment */";
+        let parse = SourceFile::parse(script);
+        let all = statements(&parse, script);
+        let texts: Vec<&str> = all.iter().map(|s| s.text(script)).collect();
+        // The `;` belongs to the statement, so a comment before it stays inside.
+        assert_eq!(texts, ["SELECT 1 /* b */"]);
+    }
+
+    #[test]
     fn unparseable_scripts_are_not_split() {
         assert!(split("CREATE TABLE (;").is_none());
     }
@@ -167,5 +226,13 @@ mod tests {
         assert!(!is_non_transactional("CREATE INDEX x ON t(a)"));
         assert!(is_transaction_control("BEGIN"));
         assert!(is_transaction_control("COMMIT"));
+        assert!(is_transaction_control("commit;"));
+        assert_eq!(
+            transaction_control("start transaction"),
+            Some(TxControl::Begin)
+        );
+        assert_eq!(transaction_control("ROLLBACK"), Some(TxControl::End));
+        assert!(!is_transaction_control("BEGIN_LOG"));
+        assert!(!is_transaction_control("SELECT 1"));
     }
 }
