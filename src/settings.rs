@@ -216,6 +216,47 @@ fn trust_for(project: &Path, config_file: Option<&Path>, flag_base: Option<&str>
     }
 }
 
+/// A rule's effective severity under `levels` (`None`: off).
+fn effective(levels: &BTreeMap<String, RuleLevel>, rule: &str) -> Option<crate::check::Severity> {
+    if let Some(level) = levels.get(rule) {
+        return level.severity();
+    }
+    if let Some(r) = crate::check::find_rule(rule) {
+        return Some(r.default_severity);
+    }
+    crate::check::squawk::squawk_rules()
+        .into_iter()
+        .find(|(id, ..)| id == rule)
+        .and_then(|(_, _, severity, on)| on.then_some(severity))
+}
+
+/// What the checkout's config loosens compared with the base branch's: rules turned down or
+/// off, and a more lenient `fail-on` (shown to the reviewer; the run uses the checkout's).
+fn weakened(head: &Config, base: &Config) -> Vec<String> {
+    let name = |s: Option<crate::check::Severity>| s.map_or("off".to_string(), |s| s.to_string());
+    let mut out = Vec::new();
+    for rule in head.rules.keys() {
+        let (was, now) = (effective(&base.rules, rule), effective(&head.rules, rule));
+        if now < was {
+            out.push(format!("{rule}: {} → {}", name(was), name(now)));
+        }
+    }
+    let strictness = |f: Option<FailOn>| match f.unwrap_or(FailOn::Error) {
+        FailOn::Warning => 2,
+        FailOn::Error => 1,
+        FailOn::Never => 0,
+    };
+    if strictness(head.fail_on) < strictness(base.fail_on) {
+        let show = |f: Option<FailOn>| format!("{:?}", f.unwrap_or(FailOn::Error)).to_lowercase();
+        out.push(format!(
+            "fail-on: {} → {}",
+            show(base.fail_on),
+            show(head.fail_on)
+        ));
+    }
+    out
+}
+
 /// The command line's `verify` options, free of clap types (built by `cli`).
 #[derive(Debug, Clone, Default)]
 pub struct Flags {
@@ -302,6 +343,19 @@ impl Settings {
                 "the checkout's .ci-gate.yml sets privileged keys, ignored (they widen what runs on this machine, so they come from the command line, the Action's inputs or {from}): {}",
                 ignored.join("; ")
             ));
+        }
+        if let Trust::Base { config: base, .. } = &trust {
+            let base = base.as_ref().clone().unwrap_or_default();
+            let mut loosened = weakened(&head_config, &base);
+            if flags.fail_on.is_some() {
+                loosened.retain(|l| !l.starts_with("fail-on:"));
+            }
+            if !loosened.is_empty() {
+                notes.push(format!(
+                    "⚠️ this pull request's .ci-gate.yml weakens the gate against the base branch's: {}",
+                    loosened.join("; ")
+                ));
+            }
         }
         let file = &config_file;
         let absolute = |p: PathBuf| if p.is_absolute() { p } else { project.join(p) };

@@ -321,3 +321,32 @@ fn a_statement_timeout_postgres_would_refuse_is_bad_input() {
     );
     let _ = git(r.path(), &["status"]);
 }
+
+#[test]
+fn a_pull_request_that_loosens_the_gate_says_so_in_the_report() {
+    let r = Repo::with_base();
+    write(
+        r.path(),
+        ".ci-gate.yml",
+        "rules:\n  drops-column: off\n  rewrites-table: error\nfail-on: never\n",
+    );
+    r.write(
+        "20240301000000_x",
+        "ALTER TABLE \"User\" DROP COLUMN \"email\";\n",
+    )
+    .commit("pr");
+    let run = verify(r.path(), &["--base", "main"]);
+    assert_eq!(
+        run.code, 0,
+        "the run uses the checkout's settings: {}",
+        run.stderr
+    );
+    let notes = run.notes();
+    assert!(notes.contains("weakens the gate"), "{notes}");
+    assert!(notes.contains("drops-column: error → off"), "{notes}");
+    assert!(notes.contains("fail-on: error → never"), "{notes}");
+    assert!(
+        !notes.contains("rewrites-table"),
+        "raising a rule is not weakening: {notes}"
+    );
+}
