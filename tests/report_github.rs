@@ -1017,3 +1017,32 @@ fn marker_helpers_match_only_the_first_line() {
     ));
     let _ = PathBuf::new();
 }
+
+#[tokio::test]
+async fn a_wrong_shape_answer_is_named_as_such_not_as_unreachable() {
+    // Issue 13: a 200 whose JSON is not a list of comments was "cannot reach GitHub: Other".
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw(r#"{"unexpected": true}"#, "application/json"),
+        )
+        .mount(&server)
+        .await;
+    let client = GithubClient::new(&server.uri(), TOKEN).unwrap_or_else(|e| panic!("{e}"));
+    let e = client
+        .list_comments(OWNER, REPO, PR)
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("accepted a wrong-shape answer"));
+    assert_eq!(e.kind, GithubErrorKind::Decode, "{e:?}");
+    assert!(!e.message.contains("cannot reach"), "{}", e.message);
+    assert!(
+        e.message.contains("not in the shape") && e.message.contains("pagination"),
+        "{}",
+        e.message
+    );
+    assert!(
+        e.hint.as_deref().is_some_and(|h| h.contains("/api/v3")),
+        "{e:?}"
+    );
+}

@@ -197,6 +197,20 @@ impl GithubError {
                 message: format!("{what}: unreadable answer from GitHub: {e}"),
                 hint: None,
             },
+            // GitHub answered, but not in the shape of its REST API (octocrab's catch-all, whose
+            // Display is only "Other": say what it was).
+            octocrab::Error::Other { source, .. } => GithubError {
+                kind: GithubErrorKind::Decode,
+                status: None,
+                message: format!(
+                    "{what}: GitHub's answer is not in the shape its REST API gives: {}",
+                    one_line(&source.to_string())
+                ),
+                hint: Some(
+                    "check the API URL (GITHUB_API_URL; on GitHub Enterprise Server it ends in /api/v3)"
+                        .to_string(),
+                ),
+            },
             other => GithubError {
                 kind: GithubErrorKind::Transport,
                 status: None,
