@@ -201,7 +201,7 @@ async fn verify_inner(
         return Err(UserError::bad_input("--provider url needs --database-url")
             .hint("pass --database-url postgres://USER:PASSWORD@HOST:PORT/postgres (or set postgres.url in .ci-gate.yml)"));
     }
-    let req = ProvisionRequest {
+    let mut req = ProvisionRequest {
         provider,
         database_url,
         pg_version: args.pg_version.clone().or(config
@@ -213,6 +213,11 @@ async fn verify_inner(
         pg_bin: args.pg_bin.clone().or(config.postgres.bin.clone()),
         run_id: run_id(),
     };
+    if let Some(url) = &args.live_url
+        && let Some(note) = provision::match_live_major(&mut req, url).await
+    {
+        notes.push(note);
+    }
 
     // Prisma version → how files are applied.
     let prisma = prisma_version_for(&args, &config, &project, &dir);
