@@ -366,6 +366,20 @@ pub(crate) fn find_on_path(name: &str) -> Option<PathBuf> {
         .find(|p| is_executable(p))
 }
 
+/// Every server binary directory found here (all the places [`find_binaries`] looks, wheels
+/// included), for client tools that must match a server's major (`pg_dump`).
+pub fn all_dirs() -> Vec<PathBuf> {
+    let mut search = Search::default();
+    if let Some(dir) = std::env::var_os(PG_BIN_ENV).filter(|d| !d.is_empty()) {
+        search.add_dir(Path::new(&dir), PG_BIN_ENV);
+    }
+    search_path(&mut search);
+    search_pg_config(&mut search);
+    search_debian(&mut search);
+    search_wheels(&mut search);
+    search.candidates.into_iter().map(|(b, _)| b.dir).collect()
+}
+
 /// Whether server binaries of `major` are on this machine (for matching a live server's major).
 pub fn has_major(major: u32) -> bool {
     let req = ProvisionRequest {
