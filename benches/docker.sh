@@ -9,7 +9,9 @@
 # alternately N times (default 5) and reports medians of the wall time and the JSON report's
 # provision time, as a Markdown table on stdout. IMAGE defaults to ci-gate-test/postgres:15
 # (docker/test-postgres/build.sh: this machine's PostgreSQL 15 binaries, no registry needed).
-# Environment: CI_GATE_BIN (default target/release/ci-gate). Temp files are removed on exit.
+# Environment: CI_GATE_BIN (default target/release/ci-gate). TMPDIR is left as it is, so the
+# local provider puts its cluster where it would for a user (/dev/shm when large enough). Temp
+# files are removed on exit.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 REPS=5
@@ -50,7 +52,7 @@ one() { # provider project [args...]
   [ "$provider" = docker ] && extra=(--image "$IMAGE")
   local t0 t1
   t0=$(date +%s%N)
-  TMPDIR="$WORK" "$BIN" verify "$project" --provider "$provider" "${extra[@]}" --json "$WORK/r.json" --quiet "$@" >/dev/null 2>"$WORK/err.txt" || {
+  "$BIN" verify "$project" --provider "$provider" "${extra[@]}" --json "$WORK/r.json" --quiet "$@" >/dev/null 2>"$WORK/err.txt" || {
     code=$?
     [ "$code" -le 1 ] || { cat "$WORK/err.txt" >&2; exit 1; }
   }
