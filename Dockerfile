@@ -1,17 +1,36 @@
-# syntax=docker/dockerfile:1
 # ci-gate in a container: `docker run --rm -v "$PWD:/work" -w /work ghcr.io/OWNER/ci-gate verify`.
 # The runtime image carries the PostgreSQL 15 server binaries, so `--provider local` (the default
 # `auto` falls back to it) works with no Docker socket. tini is PID 1 and forwards SIGINT/SIGTERM
 # to ci-gate, which then stops its throwaway server and removes its temp cluster.
+#
+# Where the binary comes from (--build-arg BINARY=…):
+#   source   (default) compiled here with cargo: `docker build .` works anywhere, the legacy
+#            builder included (no BuildKit-only instructions)
+#   release  the release archives' binaries, unpacked by the release workflow into
+#            dist/linux-<arch>/ci-gate: the multi-arch image then needs no emulated compile
+ARG BINARY=source
 
-# ---- build ----
-FROM rust:1.95-bookworm AS build
+# ---- build: from source ----
+FROM rust:1.95-bookworm AS build-source
 WORKDIR /src
 COPY . .
-RUN --mount=type=cache,target=/usr/local/cargo/registry \
-    --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin ci-gate \
+RUN cargo build --release --locked --bin ci-gate \
  && install -m 0755 target/release/ci-gate /usr/local/bin/ci-gate
+
+# ---- build: the release binary for the target architecture ----
+# (`dist*` may match nothing: then the legacy builder, which builds every stage, still gets
+# through this one when BINARY=source.)
+FROM debian:bookworm-slim AS build-release
+ARG TARGETARCH=amd64
+ARG BINARY
+COPY Cargo.toml dist* /ctx/
+RUN if [ -f "/ctx/linux-${TARGETARCH}/ci-gate" ]; then \
+      install -m 0755 "/ctx/linux-${TARGETARCH}/ci-gate" /usr/local/bin/ci-gate; \
+    elif [ "$BINARY" = release ]; then \
+      echo "dist/linux-${TARGETARCH}/ci-gate is missing: unpack release/build.sh's archive there" >&2; exit 1; \
+    fi
+
+FROM build-${BINARY} AS build
 
 # ---- runtime ----
 FROM debian:bookworm-slim AS runtime

@@ -5,21 +5,28 @@
 # is ever pasted into shell code or evaluated. Runs with bash 3.2 (macOS) and later.
 #
 # INPUT_VERSION:
-#   ""          the release matching the action's ref (GITHUB_ACTION_REF, e.g. v0.1.0), else latest
-#   latest      the latest release
-#   v0.1.0      that release (0.1.0 works too)
+#   ""          the release of the action's own source: the version in its Cargo.toml. `@v1` is a
+#               tag the release workflow moves to the newest 1.x release, so `@v1` gets the newest
+#               1.x; `@v1.2.3` gets 1.2.3; a commit SHA gets the release that commit is part of
+#   latest      the newest release
+#   v1.2.3      that release (1.2.3 works too)
 #   source      build this action's own source: cargo install --path "$GITHUB_ACTION_PATH" --locked
+#               (needs a Rust toolchain: add dtolnay/rust-toolchain before this step)
 #   path|local  a ci-gate already on PATH (self-hosted, GHES or air-gapped runners)
-# A release asset is ci-gate-<target>.tar.gz with ci-gate-<target>.tar.gz.sha256 beside it; the
-# checksum is always verified (a mismatch stops the job). When no release asset fits the runner
-# (none for this OS/arch, none published, github.com unreachable), the action builds from source.
+# A release asset is ci-gate-<target>.tar.gz (cargo-dist's names: x86_64/aarch64-unknown-linux-gnu
+# built for glibc 2.17, aarch64-apple-darwin) with ci-gate-<target>.tar.gz.sha256 beside it. The
+# checksum is always verified (a mismatch stops the job); the binary is kept in the runner's tool
+# cache ($RUNNER_TOOL_CACHE/ci-gate/<version>/<arch>), so later jobs on that runner skip the
+# download. Releases are fetched from $GITHUB_SERVER_URL (github.com or a GitHub Enterprise
+# Server). A missing asset stops the job with what to do: it never turns into a 10-minute build.
 #
 # Outputs: verdict (pass|fail|error: error = ci-gate could not run, exit 2/3), errors, warnings,
 # report (path of the JSON report, empty when none was written), cache-key (with
 # CI_GATE_CACHE_DIR: the actions/cache key naming the entries left there). Exit status = ci-gate's.
 #
 # Test hooks (not for workflows): CI_GATE_RELEASES_URL replaces "$GITHUB_SERVER_URL/<repo>/releases"
-# (and allows plain http); CI_GATE_NO_JQ=1 parses the report with python3 instead of jq.
+# (and allows plain http); CI_GATE_ALLOW_HTTP=1 allows a plain-http GITHUB_SERVER_URL;
+# CI_GATE_NO_JQ=1 parses the report with python3 instead of jq.
 set -euo pipefail
 
 note() { printf '%s\n' "ci-gate action: $*" >&2; }
@@ -45,7 +52,7 @@ sha256_of() {
 runner_target() {
   local os="${RUNNER_OS:-$(uname -s)}" arch="${RUNNER_ARCH:-$(uname -m)}"
   case "$os" in
-    Linux | linux) os=unknown-linux-musl ;;
+    Linux | linux) os=unknown-linux-gnu ;;
     macOS | Darwin) os=apple-darwin ;;
     *) return 1 ;;
   esac
@@ -54,24 +61,46 @@ runner_target() {
     ARM64 | arm64 | aarch64) arch=aarch64 ;;
     *) return 1 ;;
   esac
+  [ "$arch-$os" != x86_64-apple-darwin ] || return 1
   printf '%s-%s\n' "$arch" "$os"
 }
 
-# Download and verify a release asset into $install_dir. Returns 1 when no release fits (the
-# caller builds from source); stops the job on a checksum mismatch.
+# The version in the action's own Cargo.toml (the first `version = "…"`, the package's).
+own_version() {
+  [ -f "$action_path/Cargo.toml" ] || return 1
+  sed -n 's/^version = "\([0-9][0-9.]*[0-9A-Za-z.-]*\)"$/\1/p' "$action_path/Cargo.toml" | head -n 1
+}
+
+fetch() {
+  curl --proto "$proto" --proto-redir "$proto" -fsSL --retry 3 --connect-timeout 20 -o "$2" "$1"
+}
+
+# Download, verify and install release $1 (a tag or `latest`) as $install_dir/ci-gate, through
+# the runner's tool cache. Stops the job when no release fits or the checksum does not match.
 install_release() {
-  local tag="$1" target repo base asset url proto tmp expected actual found
-  target="$(runner_target)" || { note "no release build for ${RUNNER_OS:-?}/${RUNNER_ARCH:-?}"; return 1; }
+  local tag="$1" target repo base asset url tmp expected actual found cache="" proto
+  target="$(runner_target)" ||
+    die "no ci-gate release build for ${RUNNER_OS:-?}/${RUNNER_ARCH:-?} (releases: Linux x64/ARM64, macOS ARM64): set version: source with a Rust toolchain step, or version: path with ci-gate on PATH"
+  if [ "$tag" != latest ] && [ -n "${RUNNER_TOOL_CACHE:-}" ]; then
+    cache="$RUNNER_TOOL_CACHE/ci-gate/${tag#v}/${target%%-*}"
+    if [ -x "$cache/ci-gate" ] && [ -f "$cache.complete" ]; then
+      mkdir -p "$install_dir"
+      cp "$cache/ci-gate" "$install_dir/ci-gate"
+      note "ci-gate $tag ($target) from the tool cache"
+      return 0
+    fi
+  fi
   repo="${GITHUB_ACTION_REPOSITORY:-}"
+  proto="=https"
   if [ -n "${CI_GATE_RELEASES_URL:-}" ]; then
     base="${CI_GATE_RELEASES_URL%/}"
     proto="=http,https"
   elif [ -n "$repo" ]; then
-    base="${GITHUB_SERVER_URL:-https://github.com}/$repo/releases"
-    proto="=https"
+    base="${GITHUB_SERVER_URL:-https://github.com}"
+    base="${base%/}/$repo/releases"
+    [ "${CI_GATE_ALLOW_HTTP:-0}" != 1 ] || proto="=http,https"
   else
-    note "the action's repository is unknown (a local action?)"
-    return 1
+    die "the action's repository is unknown (GITHUB_ACTION_REPOSITORY is empty, a local action?): set version: source or version: path"
   fi
   asset="ci-gate-$target.tar.gz"
   if [ "$tag" = latest ]; then
@@ -81,15 +110,13 @@ install_release() {
   fi
   tmp="$(mktemp -d "$RUNNER_TEMP/ci-gate-dl.XXXXXX")"
   note "downloading $url"
-  if ! curl --proto "$proto" -fsSL --retry 3 --connect-timeout 20 -o "$tmp/$asset" "$url"; then
-    note "no release asset at $url"
+  if ! fetch "$url" "$tmp/$asset"; then
     rm -rf "$tmp"
-    return 1
+    die "no release asset at $url: pick a published release (version: v1.2.3 or latest), or set version: source (with a Rust toolchain step) to build from source"
   fi
-  if ! curl --proto "$proto" -fsSL --retry 3 --connect-timeout 20 -o "$tmp/$asset.sha256" "$url.sha256"; then
-    note "no checksum file at $url.sha256: not using an unverified binary"
+  if ! fetch "$url.sha256" "$tmp/$asset.sha256"; then
     rm -rf "$tmp"
-    return 1
+    die "no checksum file at $url.sha256: not running an unverified binary (set version: source to build from source)"
   fi
   expected="$(tr -d '\r' <"$tmp/$asset.sha256" | awk 'NF { print tolower($1); exit }')"
   actual="$(sha256_of "$tmp/$asset")"
@@ -99,7 +126,7 @@ install_release() {
   esac
   if [ "${#expected}" -ne 64 ] || [ "$expected" != "$actual" ]; then
     rm -rf "$tmp"
-    die "checksum mismatch for $asset: expected $expected, got $actual"
+    die "checksum mismatch for $asset: expected $expected, got $actual (a corrupted or replaced download; not installed)"
   fi
   mkdir -p "$tmp/x" "$install_dir"
   tar -xzf "$tmp/$asset" -C "$tmp/x" || { rm -rf "$tmp"; die "cannot unpack $asset"; }
@@ -110,25 +137,26 @@ install_release() {
     die "cannot install ci-gate into $install_dir"
   fi
   rm -rf "$tmp"
+  if [ -n "$cache" ] && mkdir -p "$cache" && cp "$install_dir/ci-gate" "$cache/ci-gate"; then
+    touch "$cache.complete"
+  fi
   note "installed ci-gate $tag ($target), sha256 $actual"
 }
 
 install_source() {
   command -v cargo >/dev/null 2>&1 ||
-    die "no ci-gate release fits this runner and cargo is not installed: add a Rust toolchain step (e.g. dtolnay/rust-toolchain) or set version: path with ci-gate on PATH"
+    die "version: source needs cargo, which is not installed: add a Rust toolchain step before this one (dtolnay/rust-toolchain, Rust 1.95 or later)"
   note "building ci-gate from $action_path (cargo install --locked)"
   cargo install --path "$action_path" --locked --root "$RUNNER_TEMP/ci-gate-cargo" --bin ci-gate >&2 ||
-    die "cargo install failed"
+    die "cargo install failed (ci-gate needs Rust 1.95 or later)"
   mkdir -p "$install_dir"
   cp "$RUNNER_TEMP/ci-gate-cargo/bin/ci-gate" "$install_dir/ci-gate"
 }
 
 version="${INPUT_VERSION:-}"
 if [ -z "$version" ]; then
-  case "${GITHUB_ACTION_REF:-}" in
-    v[0-9]*.*.* | [0-9]*.*.*) version="$GITHUB_ACTION_REF" ;;
-    *) version=latest ;;
-  esac
+  version="$(own_version || true)"
+  [ -n "$version" ] || version=latest
 fi
 case "$version" in
   path | local)
@@ -141,13 +169,10 @@ case "$version" in
     ;;
   latest | v[0-9]* | [0-9]*)
     case "$version" in [0-9]*) version="v$version" ;; esac
-    if ! install_release "$version"; then
-      note "building from source instead"
-      install_source
-    fi
+    install_release "$version"
     bin="$install_dir/ci-gate"
     ;;
-  *) die "unknown version '$version': use latest, a release tag (v0.1.0), source or path" ;;
+  *) die "unknown version '$version': use latest, a release tag (v1.0.0), source or path" ;;
 esac
 if [ "$bin" = "$install_dir/ci-gate" ] && [ -n "${GITHUB_PATH:-}" ]; then
   echo "$install_dir" >>"$GITHUB_PATH"

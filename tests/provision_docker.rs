@@ -372,3 +372,55 @@ async fn a_cancelled_provision_leaves_no_container() {
         );
     }
 }
+
+/// Local speed: the data directory is on a tmpfs mount and durability is off, as for the local
+/// provider (the example ran 5.6× slower in a container before).
+#[tokio::test]
+async fn the_data_directory_is_on_tmpfs_with_durability_off() {
+    require_image!();
+    let run = run_id("tmpfs");
+    let server = docker::provision(&request(&run, Some(TEST_IMAGE)))
+        .await
+        .expect("provision");
+    let mut conn = PgConnection::connect_with(&server.admin_options("postgres"))
+        .await
+        .expect("connect");
+    for (setting, want) in [
+        ("fsync", "off"),
+        ("synchronous_commit", "off"),
+        ("full_page_writes", "off"),
+    ] {
+        let (value,): (String,) = sqlx::query_as(sqlx::AssertSqlSafe(format!("SHOW {setting}")))
+            .fetch_one(&mut conn)
+            .await
+            .expect("show");
+        assert_eq!(value, want, "{setting}");
+    }
+    let (data_dir,): (String,) = sqlx::query_as("SHOW data_directory")
+        .fetch_one(&mut conn)
+        .await
+        .expect("show");
+    conn.close().await.expect("close");
+    let live = containers_of_run(&run);
+    assert_eq!(live.len(), 1, "{live:?}");
+    let out = Command::new("docker")
+        .args([
+            "inspect",
+            "--format",
+            "{{range .Mounts}}{{.Type}} {{.Destination}};{{end}}{{range $k, $v := .HostConfig.Tmpfs}}tmpfs {{$k}};{{end}}",
+            &live[0],
+        ])
+        .output()
+        .expect("docker inspect");
+    let mounts = String::from_utf8_lossy(&out.stdout).to_string();
+    let tmpfs: Vec<&str> = mounts
+        .split(';')
+        .filter_map(|m| m.strip_prefix("tmpfs "))
+        .collect();
+    assert!(
+        tmpfs.iter().any(|t| data_dir.starts_with(t.trim())),
+        "data directory {data_dir} is not under a tmpfs mount: {mounts}"
+    );
+    let warnings = server.shutdown().await;
+    assert!(warnings.is_empty(), "{warnings:?}");
+}

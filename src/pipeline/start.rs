@@ -124,7 +124,13 @@ pub async fn provision_and_discover(
     slot: &ServerSlot,
     notes: &mut Vec<String>,
 ) -> Result<Ready, UserError> {
-    let req = settings.provision_request(run_id());
+    let mut req = settings.provision_request(run_id());
+    // With --live-url, the throwaway server takes production's major when it is installed.
+    if let Some(url) = &settings.live_url
+        && let Some(note) = provision::match_live_major(&mut req, url).await
+    {
+        notes.push(note);
+    }
     let (cluster_cache, cached) = cluster_cache(settings, target, semantics, &req, notes);
     let provisioning = async {
         if let Some((_, archive)) = &cached {

