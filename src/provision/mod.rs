@@ -411,10 +411,16 @@ impl Server {
     pub async fn shutdown(mut self) -> Vec<String> {
         let mut warnings = Vec::new();
         if !matches!(self.guard, Some(Guard::Local(_)) | Some(Guard::Docker(_))) {
-            // On a server we did not start, remove exactly what we made.
+            // On a server we did not start, remove exactly what we made; what cannot be removed
+            // (the server went away) is named with the SQL that removes it later.
+            let mut left = Vec::new();
             for db in self.live_databases() {
                 if let Err(e) = self.drop_database(&db).await {
                     warnings.push(format!("could not drop database {db}: {e}"));
+                    left.push(format!(
+                        "DROP DATABASE IF EXISTS {} WITH (FORCE);",
+                        quote_ident(&db)
+                    ));
                 }
             }
             let roles = self
@@ -431,12 +437,24 @@ impl Server {
                                 sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await
                             {
                                 warnings.push(format!("could not drop role {role}: {e}"));
+                                left.push(format!("DROP ROLE IF EXISTS {};", quote_ident(role)));
                             }
                         }
                         let _ = conn.close().await;
                     }
-                    Err(e) => warnings.push(format!("could not connect to drop roles: {e}")),
+                    Err(e) => {
+                        warnings.push(format!("could not connect to drop roles: {e}"));
+                        for role in roles.iter().rev() {
+                            left.push(format!("DROP ROLE IF EXISTS {};", quote_ident(role)));
+                        }
+                    }
                 }
+            }
+            if !left.is_empty() {
+                warnings.push(format!(
+                    "left on the server ci-gate was given (it created them for this run; remove them when the server is back, as a superuser): {}",
+                    left.join(" ")
+                ));
             }
         }
         match self.guard.take() {
