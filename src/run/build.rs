@@ -52,6 +52,15 @@ pub enum BuildError {
     /// The history bookkeeping failed mid-run.
     #[error("the server failed while applying migrations: {0}")]
     Apply(#[source] RunError),
+    /// The session ended during a migration and the server no longer answers: a server fault,
+    /// not the migration's (a migration that ends only its own session is a finding).
+    #[error("the server went away while {path} was applied: {cause}")]
+    ServerLost {
+        path: String,
+        cause: String,
+        #[source]
+        source: sqlx::Error,
+    },
     /// The team's seed SQL does not apply on the base (exit 2).
     #[error("{path}: the seed SQL (`seed:` in .ci-gate.yml) fails on the base schema")]
     SeedSql {
@@ -74,6 +83,9 @@ impl From<BuildError> for UserError {
             BuildError::Apply(_) => UserError::environment(e.to_string()).hint(
                 "the server may have crashed or run out of resources; run again with --verbose",
             ),
+            BuildError::ServerLost { source, .. } => UserError::environment(e.to_string())
+                .detail(format!("reconnecting failed: {}", crate::error::sqlx_text(source)))
+                .hint("the server crashed, was shut down or ran out of resources; check its log, then run again"),
             BuildError::SeedSql { source, .. } => UserError::bad_input(e.to_string())
                 .detail(db_message(source))
                 .hint("make the seed file apply on a database built from the base branch's migrations"),
@@ -187,7 +199,31 @@ impl<'a> Builder<'a> {
             .await
             .map_err(BuildError::Apply)?;
         let _ = conn.close().await;
+        // A session that ended under a migration: the migration's doing only if the server still
+        // answers (a crash or shutdown ends every session the same way).
+        if let Some((o, f)) = outcomes.iter().find_map(|o| {
+            o.failure
+                .as_ref()
+                .filter(|f| f.session_lost)
+                .map(|f| (o, f))
+        }) {
+            self.server_answers(db)
+                .await
+                .map_err(|source| BuildError::ServerLost {
+                    path: o.path.clone(),
+                    cause: f.message.clone(),
+                    source,
+                })?;
+        }
         Ok(outcomes)
+    }
+
+    /// Whether the server still accepts a new session on `db` and answers it.
+    async fn server_answers(&self, db: &str) -> Result<(), sqlx::Error> {
+        let mut conn = connect_quiet(&self.server.admin_options(db)).await?;
+        sqlx::raw_sql("SELECT 1").execute(&mut conn).await?;
+        let _ = conn.close().await;
+        Ok(())
     }
 
     /// Read `db`'s catalog (as the admin, who sees everything).
