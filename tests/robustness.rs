@@ -295,3 +295,47 @@ async fn run_errors_do_not_show_a_line_of_postgres_source() {
         "{shown}"
     );
 }
+
+/// A server that goes down under a migration is still an environment fault (exit 3), told apart
+/// from a migration ending only its own session by reconnecting.
+#[tokio::test]
+async fn server_going_down_under_a_migration_is_an_environment_error() {
+    use ci_gate::run::build::{BuildError, Builder};
+    use ci_gate::run::prisma::{ApplyOptions, Semantics};
+    let server = ci_gate::provision::provision(&common::local_request("robust-crash"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let opts = ApplyOptions {
+        semantics: Semantics::WholeFile,
+        statement_timeout: Duration::from_secs(60),
+    };
+    let builder = Builder {
+        server: &server,
+        owner: None,
+        extensions: &[],
+        opts: &opts,
+    };
+    let db = builder
+        .create("crash", None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // As the superuser (no owner role): an immediate shutdown of the whole server (SIGQUIT to
+    // the postmaster), which ends every session with the same 57P01 a self-termination gives.
+    let stop = common::migration(
+        "20240101000000_stop",
+        "DO $$ BEGIN EXECUTE format('COPY (SELECT 1) TO PROGRAM %L', \
+         'kill -QUIT $(head -1 ' || current_setting('data_directory') || '/postmaster.pid)'); END $$;\n",
+    );
+    let result = builder.apply(&db, &[&stop]).await;
+    drop(builder);
+    server.shutdown().await;
+    match result {
+        Err(e @ BuildError::ServerLost { .. }) => {
+            let user = ci_gate::error::UserError::from(e);
+            assert_eq!(user.exit_code(), 3, "{user}");
+            assert!(user.to_string().contains("20240101000000_stop"), "{user}");
+        }
+        Err(e) => panic!("expected ServerLost, got {e}"),
+        Ok(out) => panic!("expected ServerLost, got {out:?}"),
+    }
+}
