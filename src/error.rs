@@ -102,6 +102,19 @@ impl From<crate::provision::ProvisionError> for UserError {
     }
 }
 
+/// A sqlx error as one line for users: the server's message and SQLSTATE for a database error
+/// (never sqlx's own `Display` of it, which appends "at line N": a line of PostgreSQL's C source,
+/// easily read as the migration's line), else the error's text.
+pub fn sqlx_text(e: &sqlx::Error) -> String {
+    match e.as_database_error() {
+        Some(d) => match d.code() {
+            Some(code) => format!("{} (SQLSTATE {code})", d.message()),
+            None => d.message().to_string(),
+        },
+        None => e.to_string(),
+    }
+}
+
 /// The server's message for a database error, else the error's text.
 pub fn db_message(e: &sqlx::Error) -> String {
     e.as_database_error()

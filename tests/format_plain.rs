@@ -233,6 +233,7 @@ fn builder<'a>(server: &'a Server, opts: &'a ApplyOptions) -> Builder<'a> {
         server,
         owner: None,
         extensions: &[],
+        superuser_extensions: &[],
         opts,
     }
 }

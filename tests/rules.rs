@@ -51,6 +51,7 @@ macro_rules! rule_fixtures {
 
 rule_fixtures! {
     migration_fails => "migration-fails",
+    unterminated_transaction => "unterminated-transaction",
     edited_applied_migration => "edited-applied-migration",
     deleted_applied_migration => "deleted-applied-migration",
     out_of_order_migration => "out-of-order-migration",

@@ -350,3 +350,66 @@ fn a_pull_request_that_loosens_the_gate_says_so_in_the_report() {
         "raising a rule is not weakening: {notes}"
     );
 }
+
+#[test]
+fn the_seed_sql_runs_as_the_migration_owner_not_the_superuser() {
+    let r = Repo::with_base();
+    let marker = r.path().join("pwned-by-seed");
+    write(r.path(), ".ci-gate.yml", "seed: prisma/ci-seed.sql\n");
+    write(
+        r.path(),
+        "prisma/ci-seed.sql",
+        &format!("COPY (SELECT 1) TO PROGRAM 'touch {}';\n", marker.display()),
+    );
+    r.write(
+        "20240301000000_x",
+        "ALTER TABLE \"User\" ADD COLUMN \"bio\" TEXT;\n",
+    )
+    .commit("pr");
+    let run = verify(r.path(), &["--base", "main"]);
+    assert!(!marker.exists(), "the seed ran a program on the host");
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("ci-seed.sql") && run.stderr.contains("seed"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn an_extension_only_the_pull_request_lists_is_created_by_the_owner() {
+    // file_fdw reads server files: only a superuser may create it.
+    let r = Repo::with_base();
+    write(r.path(), ".ci-gate.yml", "extensions: [file_fdw]\n");
+    r.write("20240301000000_x", "SELECT 1;\n").commit("pr");
+    let run = verify(r.path(), &["--base", "main"]);
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    assert!(run.stderr.contains("file_fdw"), "{}", run.stderr);
+    assert!(
+        run.notes().is_empty() || !run.notes().contains("file_fdw created"),
+        "{}",
+        run.notes()
+    );
+
+    // The same extension listed by the base branch's config: the superuser creates it.
+    let r = Repo::new();
+    r.write("20240101000000_init", common::repo::INIT);
+    write(r.path(), ".ci-gate.yml", "extensions: [file_fdw]\n");
+    r.commit("base").branch("pr");
+    r.write("20240301000000_x", "SELECT 1;\n").commit("pr");
+    let run = verify(r.path(), &["--base", "main"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+}
+
+#[test]
+fn a_config_extension_a_migration_drops_applies_as_it_would_in_production() {
+    // Issue 12: created by the superuser, a later DROP EXTENSION failed with "must be owner".
+    let r = Repo::new();
+    r.write("20240101000000_init", common::repo::INIT);
+    write(r.path(), ".ci-gate.yml", "extensions: [citext]\n");
+    r.commit("base").branch("pr");
+    r.write("20240301000000_drop_citext", "DROP EXTENSION \"citext\";\n")
+        .commit("pr");
+    let run = verify(r.path(), &["--base", "main"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+}

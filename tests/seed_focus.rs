@@ -65,6 +65,7 @@ async fn seeded_tables(pr: &str, all_tables: bool) -> (Vec<String>, Vec<String>)
         server: &server,
         owner: None,
         extensions: &[],
+        superuser_extensions: &[],
         opts: &opts,
     };
     let base = migration("20240101000000_init", BASE);

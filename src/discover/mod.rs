@@ -84,6 +84,12 @@ pub enum DiscoverError {
     NotADir { path: PathBuf },
     #[error("no migrations in {path}")]
     Empty { path: PathBuf },
+    /// A file that exists but is not read: not a regular file, or too large (bad input).
+    #[error("{path} {reason}")]
+    Refused {
+        path: PathBuf,
+        reason: tree::Refused,
+    },
     #[error("cannot read {path}: {source}")]
     Io {
         path: PathBuf,
@@ -107,6 +113,17 @@ pub enum DiscoverError {
 }
 
 impl DiscoverError {
+    /// Reading `path` failed: a [`tree::Refused`] file when that is why, else an I/O error.
+    pub fn read(path: PathBuf, source: std::io::Error) -> DiscoverError {
+        match tree::Refused::of(&source) {
+            Some(reason) => DiscoverError::Refused {
+                path,
+                reason: reason.clone(),
+            },
+            None => DiscoverError::Io { path, source },
+        }
+    }
+
     /// What the user should do about it.
     pub fn hint(&self) -> &'static str {
         match self {
@@ -119,6 +136,16 @@ impl DiscoverError {
                 "point --migrations at the folder holding the migration directories"
             }
             DiscoverError::Io { .. } => "check the path and its permissions",
+            DiscoverError::Refused {
+                reason: tree::Refused::NotRegular(_),
+                ..
+            } => {
+                "a migration file must be a regular file (or a symlink to one): replace it with the SQL file itself"
+            }
+            DiscoverError::Refused {
+                reason: tree::Refused::TooLarge { .. },
+                ..
+            } => "split the migration into smaller ones, or load bulk data outside the migrations",
             DiscoverError::NotPostgres { .. } => {
                 "ci-gate only verifies PostgreSQL migration histories; run it on a project whose provider is postgresql"
             }

@@ -58,7 +58,7 @@ pub fn detect(dirs: &[PathBuf]) -> Option<PrismaVersion> {
 }
 
 fn from_package_json(dir: &Path) -> Option<PrismaVersion> {
-    let text = std::fs::read_to_string(dir.join("package.json")).ok()?;
+    let text = read_text(&dir.join("package.json"))?;
     let json: serde_json::Value = serde_json::from_str(&text).ok()?;
     for pkg in ["prisma", "@prisma/client"] {
         for section in ["devDependencies", "dependencies", "peerDependencies"] {
@@ -76,7 +76,7 @@ fn from_package_json(dir: &Path) -> Option<PrismaVersion> {
 }
 
 fn from_lockfiles(dir: &Path) -> Option<PrismaVersion> {
-    if let Ok(text) = std::fs::read_to_string(dir.join("package-lock.json"))
+    if let Some(text) = read_text(&dir.join("package-lock.json"))
         && let Ok(json) = serde_json::from_str::<serde_json::Value>(&text)
     {
         for pkg in ["prisma", "@prisma/client"] {
@@ -99,7 +99,7 @@ fn from_lockfiles(dir: &Path) -> Option<PrismaVersion> {
             }
         }
     }
-    if let Ok(text) = std::fs::read_to_string(dir.join("pnpm-lock.yaml")) {
+    if let Some(text) = read_text(&dir.join("pnpm-lock.yaml")) {
         for pkg in ["prisma", "@prisma/client"] {
             // "  /prisma@7.4.1:" (v6), "  prisma@7.4.1:" (v9), "  '@prisma/client@7.4.1(...)':"
             for line in text.lines() {
@@ -112,7 +112,7 @@ fn from_lockfiles(dir: &Path) -> Option<PrismaVersion> {
             }
         }
     }
-    if let Ok(text) = std::fs::read_to_string(dir.join("yarn.lock")) {
+    if let Some(text) = read_text(&dir.join("yarn.lock")) {
         for pkg in ["prisma", "@prisma/client"] {
             let mut in_block = false;
             for line in text.lines() {
@@ -131,7 +131,7 @@ fn from_lockfiles(dir: &Path) -> Option<PrismaVersion> {
             }
         }
     }
-    if let Ok(text) = std::fs::read_to_string(dir.join("bun.lock")) {
+    if let Some(text) = read_text(&dir.join("bun.lock")) {
         for pkg in ["prisma", "@prisma/client"] {
             let needle = format!("\"{pkg}@");
             if let Some(i) = text.find(&needle) {
@@ -143,6 +143,13 @@ fn from_lockfiles(dir: &Path) -> Option<PrismaVersion> {
         }
     }
     None
+}
+
+/// A project file as text, only when it is a regular file of sane size (a FIFO or a link to a
+/// device must not hang discovery): anything else reads as absent.
+fn read_text(path: &std::path::Path) -> Option<String> {
+    let bytes = super::tree::read_regular(path).ok()??;
+    String::from_utf8(bytes).ok()
 }
 
 #[cfg(test)]

@@ -1,6 +1,96 @@
 //! A read-only view of files, so readers work the same on disk and on a git tree.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
+
+/// The largest migration file (or lock file) ci-gate reads: 256 MiB.
+pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Why a file that exists is not read: it is bad input (exit 2), carried inside an
+/// [`std::io::Error`] of kind `InvalidInput` so every reader reports it through its usual path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// A FIFO, a device, a socket, a directory (after following symlinks).
+    #[error("is {0}, not a regular file")]
+    NotRegular(&'static str),
+    /// Over [`MAX_FILE_BYTES`].
+    #[error("is {size} bytes, over the {} MiB ci-gate reads for one file", MAX_FILE_BYTES / (1024 * 1024))]
+    TooLarge { size: u64 },
+}
+
+impl Refused {
+    fn io(self) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, self)
+    }
+
+    /// The refusal inside `e`, when it is one.
+    pub fn of(e: &std::io::Error) -> Option<&Refused> {
+        e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<Refused>())
+    }
+}
+
+/// What a file that is not a regular file is, for messages.
+fn kind_of(ft: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_dir() {
+        "a directory"
+    } else if ft.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if ft.is_char_device() {
+        "a character device"
+    } else if ft.is_block_device() {
+        "a block device"
+    } else if ft.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Refuse what is not a regular file of at most [`MAX_FILE_BYTES`].
+fn check_meta(meta: &std::fs::Metadata) -> std::io::Result<()> {
+    if !meta.is_file() {
+        return Err(Refused::NotRegular(kind_of(meta.file_type())).io());
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(Refused::TooLarge { size: meta.len() }.io());
+    }
+    Ok(())
+}
+
+/// Read a regular file of at most [`MAX_FILE_BYTES`] (following symlinks, as the tools do).
+/// Checked before opening (a FIFO would block the open, `/dev/zero` never ends), opened
+/// non-blocking and checked again on the open handle, and read with a cap, so a file swapped in
+/// between cannot make the read hang or grow without bound.
+pub fn read_regular(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::metadata(path) {
+        Ok(meta) => check_meta(&meta)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let meta = file.metadata()?;
+    check_meta(&meta)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(Refused::TooLarge {
+            size: bytes.len() as u64,
+        }
+        .io());
+    }
+    Ok(Some(bytes))
+}
 
 /// An entry of a directory listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,12 +162,9 @@ impl Tree for FsTree {
         Ok(out)
     }
 
+    /// Only regular files of at most [`MAX_FILE_BYTES`] ([`read_regular`]).
     fn read(&self, path: &str) -> std::io::Result<Option<Vec<u8>>> {
-        match std::fs::read(self.abs(path)) {
-            Ok(b) => Ok(Some(b)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+        read_regular(&self.abs(path))
     }
 
     fn is_dir(&self, dir: &str) -> bool {

@@ -63,10 +63,10 @@ pub fn read(tree: &dyn Tree, dir: &str) -> Result<MigrationSet, DiscoverError> {
 
     // migration_lock.toml, read the way Prisma reads it.
     let lock_path = join(dir, LOCK_FILE);
-    if let Some(bytes) = tree.read(&lock_path).map_err(|source| DiscoverError::Io {
-        path: tree.display(&lock_path),
-        source,
-    })? {
+    if let Some(bytes) = tree
+        .read(&lock_path)
+        .map_err(|source| DiscoverError::read(tree.display(&lock_path), source))?
+    {
         let text = String::from_utf8_lossy(&bytes);
         match lock_provider(&text) {
             Some((line, provider)) if provider == "postgresql" => {
@@ -119,10 +119,9 @@ pub fn read(tree: &dyn Tree, dir: &str) -> Result<MigrationSet, DiscoverError> {
     for name in dirs {
         let mdir = join(dir, &name);
         let path = join(&mdir, SCRIPT);
-        let Some(bytes) = tree.read(&path).map_err(|source| DiscoverError::Io {
-            path: tree.display(&path),
-            source,
-        })?
+        let Some(bytes) = tree
+            .read(&path)
+            .map_err(|source| DiscoverError::read(tree.display(&path), source))?
         else {
             problems.push(LayoutProblem::MissingScript { dir: mdir });
             continue;

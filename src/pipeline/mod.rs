@@ -45,6 +45,9 @@ async fn run(s: Settings, slot: ServerSlot, archive: ArchiveSlot) -> Result<Repo
     let restored_db = start::adopt_restored(server, &ready, &mut notes).await;
     let restored_owner = ready.restored.as_ref().and_then(|m| m.owner.as_deref());
     let owner = start::prepare_roles(server, &s, restored_owner, &mut notes).await?;
+    if s.statement_timeout.value.is_zero() {
+        notes.push("statement-timeout: 0: no time limit on the migrations (PostgreSQL reads 0 as no limit), and ci-gate waits for them as long as they run".into());
+    }
     let opts = ApplyOptions {
         semantics,
         statement_timeout: s.statement_timeout.value,
@@ -53,6 +56,7 @@ async fn run(s: Settings, slot: ServerSlot, archive: ArchiveSlot) -> Result<Repo
         server,
         owner,
         extensions: &s.extensions,
+        superuser_extensions: &s.superuser_extensions,
         opts: &opts,
     };
     // plan + run + inspect: the databases, what each migration did, the catalogs compared.

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use sqlx::postgres::{PgDatabaseError, PgErrorPosition};
 use sqlx::{AssertSqlSafe, PgConnection};
 
-use super::{ApplyMode, Failure, Located, Outcome, Status};
+use super::{ApplyMode, Failure, LeftOpen, Located, Outcome, Status};
 use crate::discover::{Migration, char_pos_to_byte, line_col};
 use crate::format::{
     ApplyPlan, ApplyUnit, Attempt, DbError, Finish, Format, Param, RunTx, Sql, TxMode,
@@ -43,7 +43,7 @@ pub enum History {
 /// A failure of the bookkeeping around the migrations (history table, connection): not the
 /// migrations' fault.
 #[derive(Debug, thiserror::Error)]
-#[error("{what}: {source}")]
+#[error("{what}: {}", crate::error::sqlx_text(source))]
 pub struct RunError {
     pub what: String,
     #[source]
@@ -64,7 +64,8 @@ pub async fn prepare(
     format: &dyn Format,
     statement_timeout: Duration,
 ) -> Result<(), RunError> {
-    let ms = statement_timeout.as_millis().max(1);
+    // 0 is "no limit", as PostgreSQL reads it (config parsing refuses values it does not accept).
+    let ms = statement_timeout.as_millis();
     let mut setup = format.session_setup();
     setup.push(format!("SET statement_timeout = {ms}"));
     setup.push("SET application_name = 'ci-gate'".into());
@@ -158,6 +159,7 @@ fn skipped(m: &Migration) -> Outcome {
         duration: Duration::ZERO,
         mode: ApplyMode::WholeFile,
         failure: None,
+        left_open: None,
     }
 }
 
@@ -199,35 +201,92 @@ pub async fn apply_all(
         .await?;
         r.duration = started.elapsed();
         r.finished_at = now();
+        // The script ran: did it leave a transaction block open (`BEGIN` with no `COMMIT`)?
+        let result = match result {
+            Ok(()) if may_open_transaction(&m.text) => match in_transaction_block(conn).await {
+                Ok(false) => Ok(()),
+                Ok(true) => Err(Stop::LeftOpen),
+                Err(e) => {
+                    let e =
+                        run_err("could not ask whether the migration left a transaction open")(e);
+                    Err(Stop::Raw(Box::new(bookkeeping_failure(
+                        e, format, &m.text,
+                    )?)))
+                }
+            },
+            Ok(()) => Ok(()),
+            Err(raw) => Err(Stop::Raw(Box::new(raw))),
+        };
         match result {
             Ok(()) => {
-                outcomes.push(Outcome::applied(m, r.duration, mode));
+                let duration = r.duration;
                 if records_applied {
-                    run_sql(conn, format.record_finished(&r.attempt(), &r.applied())).await?;
+                    let rows = format.record_finished(&r.attempt(), &r.applied());
+                    if let Err(e) = run_sql(conn, rows).await {
+                        // The migration broke the bookkeeping (e.g. dropped the history table):
+                        // deploy stops on it the same way.
+                        failed = true;
+                        let raw = bookkeeping_failure(e, format, &m.text)?;
+                        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+                        outcomes.push(failed_outcome(m, mode, r.duration, raw, None));
+                        continue;
+                    }
                 } else {
                     ran.push(r);
                 }
+                outcomes.push(Outcome::applied(m, duration, mode));
             }
-            Err(raw) => {
+            Err(Stop::LeftOpen) => {
+                failed = true;
+                // What closing the tool's session does: everything since the BEGIN is undone
+                // (for Prisma, its row stays as inserted before the script: unfinished).
+                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+                if !records_applied {
+                    let open = DbError {
+                        sqlstate: None,
+                        message: LEFT_OPEN_LOG,
+                        detail: None,
+                        hint: None,
+                    };
+                    let mut done: Vec<(Attempt, Finish)> =
+                        ran.iter().map(|x| (x.attempt(), x.applied())).collect();
+                    done.push((r.attempt(), Finish::Failed(open)));
+                    record_or_blame(conn, format.record_batch(&done)).await?;
+                    ran.clear();
+                }
+                outcomes.push(left_open_outcome(m, mode, r.duration));
+            }
+            Err(Stop::Raw(raw)) => {
+                let raw = *raw;
                 failed = true;
                 let outcome = if raw.timed_out {
                     // The connection is in an unknown state; do not touch it further.
                     failed_outcome(m, mode, r.duration, raw, None)
                 } else {
                     // A script with its own BEGIN may leave the session in an aborted transaction.
-                    let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
-                    let rows = if records_applied {
-                        format.record_finished(&r.attempt(), &Finish::Failed(db_error(&raw)))
-                    } else {
-                        let mut done: Vec<(Attempt, Finish)> =
-                            ran.iter().map(|x| (x.attempt(), x.applied())).collect();
-                        done.push((r.attempt(), Finish::Failed(db_error(&raw))));
-                        format.record_batch(&done)
+                    // The ROLLBACK is also the probe: when it cannot be sent, the session is gone.
+                    let alive = match sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await {
+                        Ok(_) => true,
+                        Err(e) => e.as_database_error().is_some(),
                     };
-                    run_sql(conn, rows).await?;
-                    ran.clear();
-                    let replayed = replay_if_unplaced(conn, &m.text, mode, &raw).await;
-                    failed_outcome(m, mode, r.duration, raw, replayed)
+                    if !alive || raw.session_ended() {
+                        ran.clear();
+                        let raw = raw.session_lost(&m.text);
+                        failed_outcome(m, mode, r.duration, raw, None)
+                    } else {
+                        let rows = if records_applied {
+                            format.record_finished(&r.attempt(), &Finish::Failed(db_error(&raw)))
+                        } else {
+                            let mut done: Vec<(Attempt, Finish)> =
+                                ran.iter().map(|x| (x.attempt(), x.applied())).collect();
+                            done.push((r.attempt(), Finish::Failed(db_error(&raw))));
+                            format.record_batch(&done)
+                        };
+                        record_or_blame(conn, rows).await?;
+                        ran.clear();
+                        let replayed = replay_if_unplaced(conn, &m.text, mode, &raw).await;
+                        failed_outcome(m, mode, r.duration, raw, replayed)
+                    }
                 };
                 outcomes.push(outcome);
             }
@@ -236,9 +295,170 @@ pub async fn apply_all(
     // After a timeout nothing more is written: the connection is in an unknown state.
     if !failed && !ran.is_empty() {
         let done: Vec<(Attempt, Finish)> = ran.iter().map(|x| (x.attempt(), x.applied())).collect();
-        run_sql(conn, format.record_batch(&done)).await?;
+        if let Err(e) = run_sql(conn, format.record_batch(&done)).await {
+            blame_batch(e, format, migrations, &mut outcomes)?;
+        }
+    }
+    // The later migrations would have run inside the transaction left open, and been rolled back
+    // with it.
+    if let Some(i) = outcomes.iter().position(|o| o.left_open.is_some()) {
+        let later: Vec<String> = outcomes[i + 1..].iter().map(|o| o.name.clone()).collect();
+        if let Some(open) = outcomes[i].left_open.as_mut() {
+            open.rolled_back_with_it = later;
+        }
     }
     Ok(outcomes)
+}
+
+/// Why a migration stopped the run.
+enum Stop {
+    /// It failed, as the server (or the client) said.
+    Raw(Box<RawError>),
+    /// It ran, but left a transaction block open.
+    LeftOpen,
+}
+
+/// What the history row's `logs` say for a migration that left its transaction open.
+const LEFT_OPEN_LOG: &str = "the migration left a transaction open (BEGIN without COMMIT): rolled back when the session closed";
+
+/// Whether `text` can open a transaction block at all (`BEGIN`, `START TRANSACTION`): only then
+/// is the session probed after it. A `DO`/function body's `BEGIN` also matches; the probe then
+/// answers.
+fn may_open_transaction(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    lower.contains("begin") || lower.contains("start")
+}
+
+/// Whether the session is inside a transaction block, asked of the server: `SAVEPOINT` is refused
+/// outside one (25P01), accepted (and released at once) inside one, refused in an aborted one
+/// (25P02).
+async fn in_transaction_block(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
+    match sqlx::raw_sql("SAVEPOINT ci_gate_probe")
+        .execute(&mut *conn)
+        .await
+    {
+        Ok(_) => {
+            sqlx::raw_sql("RELEASE SAVEPOINT ci_gate_probe")
+                .execute(&mut *conn)
+                .await?;
+            Ok(true)
+        }
+        Err(e) => match e.as_database_error().and_then(|d| d.code()).as_deref() {
+            Some("25P01") => Ok(false),
+            Some("25P02") => Ok(true),
+            _ => Err(e),
+        },
+    }
+}
+
+/// A bookkeeping statement failed after a migration ran. A database error means the server is
+/// fine and the migration changed what the bookkeeping needs (dropped, renamed or locked the
+/// history table, revoked a privilege…): that is the migration's failure, placed at the first
+/// statement naming the history table. Anything else (the connection or the server went away) is
+/// a [`RunError`].
+fn bookkeeping_failure(
+    e: RunError,
+    format: &dyn Format,
+    script: &str,
+) -> Result<RawError, RunError> {
+    if e.source.as_database_error().is_none() {
+        return Err(e);
+    }
+    let table = format.history_table().name;
+    let mut raw = RawError::from_sqlx(&e.source, "", 0);
+    raw.position = None;
+    raw.message = format!(
+        "the migration ran, but the tool's bookkeeping after it failed ({}): {}; the migration changed the history table `{table}` the tool writes to",
+        e.what, raw.message
+    );
+    raw.hint = Some(format!(
+        "never drop, rename or alter `{table}` in a migration: the tool owns it, and its deploy fails the same way"
+    ));
+    raw.statement_start = statement_naming(script, &table);
+    Ok(raw)
+}
+
+/// Write the rows of a failed migration; when the migration itself broke the history table, the
+/// rows cannot be written (deploy could not write them either), which is not a server fault.
+async fn record_or_blame(conn: &mut PgConnection, rows: Vec<Sql>) -> Result<(), RunError> {
+    match run_sql(conn, rows).await {
+        Err(e) if e.source.as_database_error().is_none() => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// The batched rows of a replay could not be written: blame the first migration naming the history
+/// table (it is reported failed, the later ones skipped), or fail as bookkeeping.
+fn blame_batch(
+    e: RunError,
+    format: &dyn Format,
+    migrations: &[&Migration],
+    outcomes: &mut [Outcome],
+) -> Result<(), RunError> {
+    let table = format.history_table().name;
+    let Some(i) = migrations
+        .iter()
+        .position(|m| statement_naming(&m.text, &table).is_some())
+    else {
+        return Err(e);
+    };
+    let m = migrations[i];
+    let raw = bookkeeping_failure(e, format, &m.text)?;
+    let (mode, duration) = (outcomes[i].mode, outcomes[i].duration);
+    outcomes[i] = failed_outcome(m, mode, duration, raw, None);
+    for (o, m) in outcomes[i + 1..].iter_mut().zip(&migrations[i + 1..]) {
+        *o = skipped(m);
+    }
+    Ok(())
+}
+
+/// The byte range of the first statement of `script` that names `table`.
+fn statement_naming(script: &str, table: &str) -> Option<(usize, usize)> {
+    let table = table.to_ascii_lowercase();
+    split::split(script)?
+        .into_iter()
+        .find(|s| s.text(script).to_ascii_lowercase().contains(&table))
+        .map(|s| (s.start, s.end))
+}
+
+/// The outcome of a migration that left its transaction open: `failed` (nothing of it persists),
+/// placed at the last `BEGIN`/`START TRANSACTION` not followed by a `COMMIT`/`ROLLBACK`.
+fn left_open_outcome(m: &Migration, mode: ApplyMode, duration: Duration) -> Outcome {
+    let script = &m.text;
+    let mut open: Option<(usize, usize)> = None;
+    for s in split::split(script).unwrap_or_default() {
+        let first = s
+            .text(script)
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_uppercase();
+        match first.as_str() {
+            "BEGIN" | "START" => open = Some((s.start, s.end)),
+            "COMMIT" | "END" | "ROLLBACK" | "ABORT" => open = None,
+            _ => {}
+        }
+    }
+    let (line, column) = line_col(script, open.map(|(s, _)| s).unwrap_or(0));
+    Outcome {
+        left_open: Some(LeftOpen {
+            line,
+            column,
+            statement: open.map(|(s, e)| script[s..e].to_string()),
+            rolled_back_with_it: Vec::new(),
+        }),
+        ..failed(m, mode, duration)
+    }
+}
+
+/// `m` failed (what went wrong is set by the caller).
+fn failed(m: &Migration, mode: ApplyMode, duration: Duration) -> Outcome {
+    Outcome {
+        status: Status::Failed,
+        duration,
+        mode,
+        ..skipped(m)
+    }
 }
 
 /// One migration's unit, inside its own transaction when the plan says so; the format's
@@ -264,8 +484,8 @@ async fn execute(
     if result.is_err() {
         return Ok((mode, result));
     }
-    if record_applied {
-        run_sql(conn, format.record_applied(attempt)).await?;
+    if record_applied && let Err(e) = run_sql(conn, format.record_applied(attempt)).await {
+        return Ok((mode, Err(bookkeeping_failure(e, format, text)?)));
     }
     if in_tx && let Err(e) = send(conn, "COMMIT", timeout).await {
         return Ok((mode, Err(RawError::sent(e, "COMMIT", 0, timeout))));
@@ -378,12 +598,8 @@ fn failed_outcome(
     replayed: Option<(usize, usize)>,
 ) -> Outcome {
     Outcome {
-        name: m.name.clone(),
-        path: m.path.clone(),
-        status: Status::Failed,
-        duration,
-        mode,
         failure: Some(locate(&m.text, raw, replayed)),
+        ..failed(m, mode, duration)
     }
 }
 
@@ -417,6 +633,8 @@ pub(crate) struct RawError {
     /// Byte range of the statement that was sent alone and failed.
     statement_start: Option<(usize, usize)>,
     timed_out: bool,
+    /// The session ended under the migration (the server is checked by the caller).
+    session_lost: bool,
 }
 
 impl RawError {
@@ -446,6 +664,7 @@ impl RawError {
                 position,
                 statement_start: None,
                 timed_out: false,
+                session_lost: false,
             };
         }
         RawError::plain(e.to_string(), false)
@@ -455,7 +674,7 @@ impl RawError {
     fn sent(e: Option<sqlx::Error>, sent: &str, base: usize, timeout: Duration) -> RawError {
         match e {
             Some(e) => RawError::from_sqlx(&e, sent, base),
-            None => RawError::timeout(timeout + GRACE),
+            None => RawError::timeout(client_wait(timeout).unwrap_or(timeout)),
         }
     }
 
@@ -483,28 +702,105 @@ impl RawError {
             position: None,
             statement_start: None,
             timed_out,
+            session_lost: false,
         }
+    }
+
+    /// The server ended the session (FATAL, class 57P: terminated by an administrator command,
+    /// crash or shutdown).
+    fn session_ended(&self) -> bool {
+        self.sqlstate
+            .as_deref()
+            .is_some_and(|c| c.starts_with("57P"))
+    }
+
+    /// This error ended the session: say so, and place it at the statement that terminates a
+    /// backend when the server gave no better place. Whether the server itself is still up is
+    /// checked by the caller ([`crate::run::build::Builder::apply_as`]).
+    fn session_lost(mut self, script: &str) -> RawError {
+        self.message = format!(
+            "the migration ended its own database session (the server is still up): {}",
+            self.message
+        );
+        self.hint = Some(
+            "a migration must not terminate backends (pg_terminate_backend, pg_cancel_backend) or its own session: prisma migrate deploy loses its connection the same way and leaves the migration unfinished".into(),
+        );
+        if self.position.is_none() && self.statement_start.is_none() {
+            self.statement_start = split::split(script).and_then(|stmts| {
+                stmts
+                    .iter()
+                    .find(|s| {
+                        let t = s.text(script).to_ascii_lowercase();
+                        t.contains("pg_terminate_backend") || t.contains("pg_cancel_backend")
+                    })
+                    .map(|s| (s.start, s.end))
+            });
+        }
+        self.session_lost = true;
+        self
+    }
+
+    /// A NUL byte at byte `at` of the script: PostgreSQL's protocol cannot carry it (a query is a
+    /// C string), so the text is never sent.
+    fn nul_byte(script: &str, at: usize) -> RawError {
+        let (line, column) = line_col(script, at);
+        let mut raw = RawError::plain(
+            format!(
+                "the file contains a NUL byte (U+0000) at line {line}, column {column}; PostgreSQL does not accept NUL bytes in SQL text, so this migration cannot be sent (deploy fails on it too)"
+            ),
+            false,
+        );
+        raw.position = Some(at);
+        raw.hint = Some(
+            "remove the NUL byte (it often comes from a bad copy-paste, a binary file, or an editor saving UTF-16)".into(),
+        );
+        raw
     }
 }
 
 /// How long the client waits beyond the server's statement timeout.
 const GRACE: Duration = Duration::from_secs(15);
 
+/// How long the client waits for one message: the statement timeout plus [`GRACE`]; `None` (no
+/// limit) when the statement timeout is 0, as PostgreSQL reads it.
+fn client_wait(timeout: Duration) -> Option<Duration> {
+    if timeout.is_zero() {
+        None
+    } else {
+        Some(timeout.saturating_add(GRACE))
+    }
+}
+
 async fn send(
     conn: &mut PgConnection,
     sql: &str,
     timeout: Duration,
 ) -> Result<(), Option<sqlx::Error>> {
-    match tokio::time::timeout(
-        timeout + GRACE,
-        sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(&mut *conn),
-    )
-    .await
-    {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(Some(e)),
-        Err(_) => Err(None),
+    let query = sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(&mut *conn);
+    let answer = match client_wait(timeout) {
+        Some(wait) => match tokio::time::timeout(wait, query).await {
+            Ok(answer) => answer,
+            Err(_) => return Err(None),
+        },
+        None => query.await,
+    };
+    answer.map(|_| ()).map_err(Some)
+}
+
+/// Send `script[start..end]` as one message, unless it holds a NUL byte (never sent).
+async fn send_checked(
+    conn: &mut PgConnection,
+    script: &str,
+    (start, end): (usize, usize),
+    timeout: Duration,
+) -> Result<(), RawError> {
+    let text = &script[start..end];
+    if let Some(nul) = text.find('\0') {
+        return Err(RawError::nul_byte(script, start + nul));
     }
+    send(conn, text, timeout)
+        .await
+        .map_err(|e| RawError::sent(e, text, start, timeout))
 }
 
 /// Send byte ranges of `script` one message each, stopping at the first failure.
@@ -515,10 +811,9 @@ async fn send_pieces(
     timeout: Duration,
 ) -> Result<(), RawError> {
     for (start, end) in pieces {
-        let text = &script[start..end];
-        if let Err(e) = send(conn, text, timeout).await {
-            return Err(RawError::sent(e, text, start, timeout).in_statement(start, end));
-        }
+        send_checked(conn, script, (start, end), timeout)
+            .await
+            .map_err(|e| e.in_statement(start, end))?;
     }
     Ok(())
 }
@@ -537,9 +832,7 @@ async fn execute_script(
                 let r = send_pieces(conn, script, pieces, timeout).await;
                 return (ApplyMode::Statements, r);
             }
-            let r = send(conn, script, timeout)
-                .await
-                .map_err(|e| RawError::sent(e, script, 0, timeout));
+            let r = send_checked(conn, script, (0, script.len()), timeout).await;
             (ApplyMode::WholeFileFallback, r)
         }
         ApplyUnit::Chunks(ranges) => {
@@ -557,9 +850,7 @@ async fn execute_script(
             )
         }
         ApplyUnit::WholeFile => {
-            let r = send(conn, script, timeout)
-                .await
-                .map_err(|e| RawError::sent(e, script, 0, timeout));
+            let r = send_checked(conn, script, (0, script.len()), timeout).await;
             (ApplyMode::WholeFile, r)
         }
     }
@@ -615,7 +906,7 @@ pub(crate) fn locate(script: &str, raw: RawError, replayed: Option<(usize, usize
         let stmt = stmts
             .as_ref()
             .and_then(|s| split::statement_at(s, pos))
-            .map(|s| s.text(script).to_string());
+            .map(|s| s.text(script).replace('\0', "\\0"));
         (pos, stmt, Located::ServerPosition)
     } else if let Some((start, end)) = raw.statement_start.or(replayed) {
         (
@@ -646,5 +937,41 @@ pub(crate) fn locate(script: &str, raw: RawError, replayed: Option<(usize, usize
         statement,
         located,
         timed_out: raw.timed_out,
+        session_lost: raw.session_lost,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statement_timeout_zero_is_no_client_limit_and_huge_ones_do_not_overflow() {
+        assert_eq!(client_wait(Duration::ZERO), None);
+        assert_eq!(client_wait(Duration::MAX), Some(Duration::MAX));
+        assert_eq!(
+            client_wait(Duration::from_secs(1)),
+            Some(Duration::from_secs(16))
+        );
+        // The timeout message of a huge wait does not panic either.
+        let raw = RawError::timeout(Duration::MAX);
+        assert!(raw.timed_out);
+    }
+
+    #[test]
+    fn a_nul_byte_is_placed_at_its_line_and_column() {
+        let script = "SELECT 1;\nSELECT 'a\0b';\n";
+        let at = script.find('\0').unwrap_or_default();
+        let f = locate(script, RawError::nul_byte(script, at), None);
+        assert_eq!((f.line, f.column), (2, 10));
+        assert!(f.message.contains("NUL byte"), "{}", f.message);
+        assert!(!f.statement.unwrap_or_default().contains('\0'));
+    }
+
+    #[test]
+    fn only_files_that_can_open_a_transaction_are_probed() {
+        assert!(may_open_transaction("begin;\nselect 1"));
+        assert!(may_open_transaction("START TRANSACTION;"));
+        assert!(!may_open_transaction("CREATE TABLE t (id int);"));
     }
 }

@@ -26,7 +26,11 @@ pub struct Builder<'a> {
     pub server: &'a Server,
     /// (role, password) migrations run as; `None`: the admin user.
     pub owner: Option<(String, String)>,
+    /// `extensions:`, created in every database built from empty.
     pub extensions: &'a [String],
+    /// Those of `extensions` a trusted source lists (flags, the base branch's config): the
+    /// superuser creates them when the owner may not.
+    pub superuser_extensions: &'a [String],
     pub opts: &'a ApplyOptions,
 }
 
@@ -52,7 +56,15 @@ pub enum BuildError {
     /// The history bookkeeping failed mid-run.
     #[error("the server failed while applying migrations: {0}")]
     Apply(#[source] RunError),
-    /// The team's seed SQL does not apply on the base (exit 2).
+    /// The session ended during a migration and the server no longer answers: a server fault,
+    /// not the migration's (a migration that ends only its own session is a finding).
+    #[error("the server went away while {path} was applied: {cause}")]
+    ServerLost {
+        path: String,
+        cause: String,
+        #[source]
+        source: sqlx::Error,
+    },
     /// The catalog of a database we built could not be read.
     #[error("could not read the catalog of {db}")]
     Inspect {
@@ -63,6 +75,7 @@ pub enum BuildError {
     /// The synthetic rows could not be written.
     #[error("could not fill the seeded database with synthetic rows")]
     Seed(#[source] super::seed::SeedError),
+    /// The team's seed SQL does not apply on the base (exit 2).
     #[error("{path}: the seed SQL (`seed:` in .ci-gate.yml) fails on the base schema")]
     SeedSql {
         path: String,
@@ -90,6 +103,9 @@ impl From<BuildError> for UserError {
             BuildError::Seed(source) => {
                 UserError::environment(e.to_string()).detail(db_message(source.db_error()))
             }
+            BuildError::ServerLost { source, .. } => UserError::environment(e.to_string())
+                .detail(format!("reconnecting failed: {}", crate::error::sqlx_text(source)))
+                .hint("the server crashed, was shut down or ran out of resources; check its log, then run again"),
             BuildError::SeedSql { source, .. } => UserError::bad_input(e.to_string())
                 .detail(db_message(source))
                 .hint("make the seed file apply on a database built from the base branch's migrations"),
@@ -119,25 +135,60 @@ impl<'a> Builder<'a> {
             .await
             .map_err(env_err(format!("could not create the {purpose} database")))?;
         if template.is_none() && !self.extensions.is_empty() {
-            let mut conn = connect_quiet(&self.server.admin_options(&db))
+            self.create_extensions(&db).await?;
+        }
+        Ok(db)
+    }
+
+    /// The configured extensions, created the way a migration would create them: by the owner
+    /// (so a later migration can alter or drop them); only those a trusted source lists
+    /// (`superuser_extensions`: flags or the base branch's config) fall back to the superuser
+    /// when the owner may not create them.
+    async fn create_extensions(&self, db: &str) -> Result<(), BuildError> {
+        let connect = |opts| async move {
+            connect_quiet(&opts)
                 .await
-                .map_err(env_err(format!("could not connect to {db}")))?;
-            for ext in self.extensions {
-                let sql = format!(
-                    "CREATE EXTENSION IF NOT EXISTS {} CASCADE",
-                    quote_ident(ext)
-                );
+                .map_err(env_err(format!("could not connect to {db}")))
+        };
+        let mut owner = connect(self.owner_options(db)).await?;
+        let mut admin = None;
+        for ext in self.extensions {
+            let sql = format!(
+                "CREATE EXTENSION IF NOT EXISTS {} CASCADE",
+                quote_ident(ext)
+            );
+            let as_owner = sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+                .execute(&mut owner)
+                .await;
+            let Err(source) = as_owner else { continue };
+            let denied = source
+                .as_database_error()
+                .and_then(|d| d.code())
+                .is_some_and(|c| c == "42501");
+            if !(denied && self.superuser_extensions.contains(ext)) {
+                return Err(BuildError::Extension {
+                    ext: ext.clone(),
+                    source,
+                });
+            }
+            if admin.is_none() {
+                admin = Some(connect(self.server.admin_options(db)).await?);
+            }
+            if let Some(conn) = admin.as_mut() {
                 sqlx::raw_sql(AssertSqlSafe(sql))
-                    .execute(&mut conn)
+                    .execute(conn)
                     .await
                     .map_err(|source| BuildError::Extension {
                         ext: ext.clone(),
                         source,
                     })?;
             }
+        }
+        let _ = owner.close().await;
+        if let Some(conn) = admin {
             let _ = conn.close().await;
         }
-        Ok(db)
+        Ok(())
     }
 
     fn owner_options(&self, db: &str) -> sqlx::postgres::PgConnectOptions {
@@ -203,7 +254,31 @@ impl<'a> Builder<'a> {
             .await
             .map_err(BuildError::Apply)?;
         let _ = conn.close().await;
+        // A session that ended under a migration: the migration's doing only if the server still
+        // answers (a crash or shutdown ends every session the same way).
+        if let Some((o, f)) = outcomes.iter().find_map(|o| {
+            o.failure
+                .as_ref()
+                .filter(|f| f.session_lost)
+                .map(|f| (o, f))
+        }) {
+            self.server_answers(db)
+                .await
+                .map_err(|source| BuildError::ServerLost {
+                    path: o.path.clone(),
+                    cause: f.message.clone(),
+                    source,
+                })?;
+        }
         Ok(outcomes)
+    }
+
+    /// Whether the server still accepts a new session on `db` and answers it.
+    async fn server_answers(&self, db: &str) -> Result<(), sqlx::Error> {
+        let mut conn = connect_quiet(&self.server.admin_options(db)).await?;
+        sqlx::raw_sql("SELECT 1").execute(&mut conn).await?;
+        let _ = conn.close().await;
+        Ok(())
     }
 
     /// Read `db`'s catalog (as the admin, who sees everything).
@@ -287,13 +362,19 @@ impl<'a> Builder<'a> {
             .await
             .map_err(BuildError::Seed)?;
         if let Some((path, sql)) = seed_sql {
+            // The team's seed SQL comes from the pull request's checkout: it runs as the
+            // migration owner, never as the superuser.
+            let mut owner = connect_quiet(&self.owner_options(db))
+                .await
+                .map_err(env_err(format!("could not connect to {db} as the owner")))?;
             sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
-                .execute(&mut admin)
+                .execute(&mut owner)
                 .await
                 .map_err(|source| BuildError::SeedSql {
                     path: path.to_string(),
                     source,
                 })?;
+            let _ = owner.close().await;
         }
         let _ = admin.close().await;
         let mut conn = self.owner_session(format, db).await?;

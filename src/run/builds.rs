@@ -108,6 +108,14 @@ fn row(o: &Outcome, change: Change, new: bool) -> MigrationRow {
                 f.line,
                 crate::sql::split::excerpt(&f.message, 80)
             )
+        })
+        .or_else(|| {
+            o.left_open.as_ref().map(|l| {
+                format!(
+                    "line {}: transaction left open (no COMMIT): rolled back when the session closes",
+                    l.line
+                )
+            })
         }),
     }
 }
@@ -491,6 +499,7 @@ fn rows(
             duration: Duration::ZERO,
             mode: ApplyMode::WholeFile,
             failure: None,
+            left_open: None,
         });
         rows.push(row(&outcome, change, new));
     }

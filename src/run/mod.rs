@@ -54,6 +54,24 @@ pub struct Failure {
     pub located: Located,
     /// The client gave up waiting (the server did not answer within the statement timeout).
     pub timed_out: bool,
+    /// The database session ended under the migration while the server stayed up (e.g.
+    /// `pg_terminate_backend(pg_backend_pid())`): nothing more could be sent on it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub session_lost: bool,
+}
+
+/// A migration that ran without error but left a transaction block open (`BEGIN` with no
+/// `COMMIT`): the tool's session closes with it open, so it is rolled back, and every later
+/// migration of the same deploy runs inside it and is rolled back too.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LeftOpen {
+    /// Where the unterminated `BEGIN` (or `START TRANSACTION`) is, when it could be found.
+    pub line: usize,
+    pub column: usize,
+    pub statement: Option<String>,
+    /// The later migrations of the run that would have run inside the open transaction and been
+    /// rolled back with it (reported `skipped`).
+    pub rolled_back_with_it: Vec<String>,
 }
 
 /// One migration's outcome.
@@ -66,6 +84,10 @@ pub struct Outcome {
     pub duration: Duration,
     pub mode: ApplyMode,
     pub failure: Option<Failure>,
+    /// Set when the migration left a transaction open (its status is then `failed`: nothing of it
+    /// persists, although the tool reports it applied).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub left_open: Option<LeftOpen>,
 }
 
 impl Outcome {
@@ -78,6 +100,7 @@ impl Outcome {
             duration,
             mode,
             failure: None,
+            left_open: None,
         }
     }
 }

@@ -27,6 +27,7 @@ pub mod out_of_order_migration;
 pub mod renames_column;
 pub mod renames_table;
 pub mod rewrites_table;
+pub mod unterminated_transaction;
 
 use super::{Category, Evidence, Finding, Severity};
 
@@ -68,10 +69,12 @@ pub use out_of_order_migration::RULE as OUT_OF_ORDER_MIGRATION;
 pub use renames_column::RULE as RENAMES_COLUMN;
 pub use renames_table::RULE as RENAMES_TABLE;
 pub use rewrites_table::RULE as REWRITES_TABLE;
+pub use unterminated_transaction::RULE as UNTERMINATED_TRANSACTION;
 
 /// Every rule, in the order `ci-gate rules` lists them.
 pub static ALL_RULES: &[&Rule] = &[
     &MIGRATION_FAILS,
+    &UNTERMINATED_TRANSACTION,
     &EDITED_APPLIED_MIGRATION,
     &DELETED_APPLIED_MIGRATION,
     &OUT_OF_ORDER_MIGRATION,
