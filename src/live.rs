@@ -392,3 +392,42 @@ fn edited(
         file: m.checksum.clone(),
     })
 }
+
+/// `--live-url` with no version asked for: give the throwaway server production's major when
+/// that major is available here, so the drift comparison compares like with like. Returns a
+/// note saying what was decided (also when production's major is not available), or `None`
+/// when an explicit choice (`--pg-version`, `--pg-bin`, `--provider url`) stands or production
+/// could not be reached (the live check itself reports that).
+pub async fn match_live_major(
+    req: &mut crate::provision::ProvisionRequest,
+    live_url: &str,
+) -> Option<String> {
+    if req.pg_version.is_some()
+        || req.pg_bin.is_some()
+        || req.provider == crate::provision::ProviderChoice::Url
+    {
+        return None;
+    }
+    let (mut conn, _) = connect(live_url).await.ok()?;
+    let num: String = sqlx::query_scalar("SELECT current_setting('server_version_num')")
+        .fetch_one(&mut conn)
+        .await
+        .ok()?;
+    let _ = sqlx::Connection::close(conn).await;
+    let major = num.trim().parse::<u32>().ok()? / 10000;
+    let available = req.provider == crate::provision::ProviderChoice::Docker
+        || crate::provision::binaries::has_major(major);
+    if available {
+        req.pg_version = Some(major.to_string());
+        Some(format!(
+            "the throwaway server runs PostgreSQL {major}, production's major (--live-url)"
+        ))
+    } else {
+        Some(format!(
+            "production runs PostgreSQL {major}, which is not installed here: the throwaway server \
+             runs another major, and catalog differences between majors are normalised \
+             (to match production: {})",
+            crate::provision::binaries::install_hint_for(major)
+        ))
+    }
+}

@@ -127,7 +127,7 @@ pub async fn provision_and_discover(
     let mut req = settings.provision_request(run_id());
     // With --live-url, the throwaway server takes production's major when it is installed.
     if let Some(url) = &settings.live_url
-        && let Some(note) = provision::match_live_major(&mut req, url).await
+        && let Some(note) = crate::live::match_live_major(&mut req, url).await
     {
         notes.push(note);
     }
