@@ -413,3 +413,34 @@ fn a_config_extension_a_migration_drops_applies_as_it_would_in_production() {
     let run = verify(r.path(), &["--base", "main"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
 }
+
+#[test]
+fn a_malformed_image_is_bad_input_an_absent_one_is_the_environment() {
+    let r = Repo::with_base();
+    r.write("20240301000000_x", "SELECT 1;\n").commit("pr");
+    let dir = r.path().to_string_lossy().into_owned();
+    let run = ci_gate_raw(&[
+        "verify",
+        &dir,
+        "--provider",
+        "docker",
+        "--image",
+        "Postgres:16 latest",
+    ]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("not a valid Docker image reference") && run.stderr.contains("hint:"),
+        "{}",
+        run.stderr
+    );
+    // Well-formed but not present (no registry here, or no engine): exit 3, not 2.
+    let run = ci_gate_raw(&[
+        "verify",
+        &dir,
+        "--provider",
+        "docker",
+        "--image",
+        "ci-gate-test/absent:0",
+    ]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+}

@@ -389,6 +389,65 @@ pub fn image_ref(req: &ProvisionRequest) -> String {
     }
 }
 
+/// Whether `image` is a well-formed Docker image reference: `[host[:port]/]path[:tag][@digest]`,
+/// path components lowercase `[a-z0-9]` joined by `.`, `_`, `__` or `-`; tag `[A-Za-z0-9_]
+/// [A-Za-z0-9_.-]{0,127}`; digest `algorithm:hex`. (The grammar of distribution/reference.)
+pub fn valid_image_ref(image: &str) -> bool {
+    let (rest, digest) = match image.split_once('@') {
+        Some((r, d)) => (r, Some(d)),
+        None => (image, None),
+    };
+    if let Some(d) = digest {
+        let Some((alg, hex)) = d.split_once(':') else {
+            return false;
+        };
+        let alg_ok = !alg.is_empty()
+            && alg
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+._-".contains(c));
+        if !alg_ok || hex.len() < 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            return false;
+        }
+    }
+    let (name, tag) = split_image(rest);
+    let tag_given = rest.len() > name.len();
+    if tag_given {
+        let mut chars = tag.chars();
+        let first_ok = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !first_ok
+            || tag.len() > 128
+            || !chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        {
+            return false;
+        }
+    }
+    let mut parts: Vec<&str> = name.split('/').collect();
+    // A first part with a dot, a colon or `localhost` is a registry host.
+    if parts.len() > 1 && (parts[0].contains(['.', ':']) || parts[0] == "localhost") {
+        let host = parts.remove(0);
+        let (h, port) = host.split_once(':').unwrap_or((host, ""));
+        let host_ok = !h.is_empty()
+            && h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-".contains(c));
+        if !host_ok || (!port.is_empty() && !port.chars().all(|c| c.is_ascii_digit())) {
+            return false;
+        }
+    }
+    !parts.is_empty()
+        && parts.iter().all(|p| {
+            let bytes = p.as_bytes();
+            !p.is_empty()
+                && bytes[0].is_ascii_alphanumeric()
+                && bytes[bytes.len() - 1].is_ascii_alphanumeric()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+                && !p.contains("..")
+                && !p.contains("___")
+        })
+}
+
 /// Split `name[:tag]` (the name may contain a registry port: `host:5000/pg:15`). No tag means
 /// `latest`, as for `docker run`.
 fn split_image(image: &str) -> (String, String) {
@@ -655,6 +714,40 @@ fn one_line(s: &str) -> String {
 
 fn short_id(id: &str) -> &str {
     &id[..id.len().min(12)]
+}
+
+#[cfg(test)]
+mod image_ref_tests {
+    use super::valid_image_ref;
+
+    #[test]
+    fn malformed_image_references_are_told_apart_from_absent_ones() {
+        for ok in [
+            "postgres",
+            "postgres:16",
+            "postgres:16-alpine",
+            "ghcr.io/owner/ci-gate:1.0.0",
+            "localhost:5000/pg:15",
+            "registry.example.com/team/postgres_x",
+            "postgres@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(valid_image_ref(ok), "{ok}");
+        }
+        for bad in [
+            "Postgres:16",
+            "postgres:",
+            "post gres",
+            "postgres::16",
+            ":16",
+            "postgres:-x",
+            "pg/",
+            "-pg",
+            "postgres@sha256:xyz",
+            "",
+        ] {
+            assert!(!valid_image_ref(bad), "{bad}");
+        }
+    }
 }
 
 #[cfg(test)]

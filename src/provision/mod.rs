@@ -482,6 +482,16 @@ pub async fn connect_quiet(opts: &PgConnectOptions) -> Result<PgConnection, sqlx
 /// Provision a server as requested. `auto`: `url` if a URL is given, else `docker` if a daemon
 /// answers and the image is present, else `local`, else an error naming what to install.
 pub async fn provision(req: &ProvisionRequest) -> Result<Server, ProvisionError> {
+    // A malformed image reference is bad input (exit 2); an absent image is the environment's.
+    if let Some(image) = req.image.as_deref()
+        && matches!(req.provider, ProviderChoice::Docker | ProviderChoice::Auto)
+        && !docker::valid_image_ref(image.trim())
+    {
+        return Err(ProvisionError::BadInput {
+            what: format!("--image {image:?} is not a valid Docker image reference"),
+            hint: "write it as [registry/]name[:tag], lowercase, e.g. postgres:16 or ghcr.io/org/postgres:16-alpine".into(),
+        });
+    }
     match req.provider {
         ProviderChoice::Url => url::provision(req).await,
         ProviderChoice::Local => local::provision(req).await,
