@@ -281,3 +281,60 @@ async fn url_provider_cleans_up_after_sigint() {
     assert!(dbs.is_empty(), "databases left: {dbs:?}");
     assert!(roles.is_empty(), "roles left: {roles:?}");
 }
+
+#[tokio::test]
+async fn url_server_lost_mid_run_names_what_it_left_and_how_to_drop_it() {
+    // Issue 13: the databases and the login role stayed on a server that came back, with no hint.
+    let mut server = External::start().await;
+    let project = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    write_project(
+        project.path(),
+        &[("20240101000000_slow", "SELECT pg_sleep(60);\n")],
+    );
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut child = ci_gate(tmp.path())
+        .args([
+            "verify",
+            path(project.path()),
+            "--provider",
+            "url",
+            "--database-url",
+            &server.url,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn: {e}"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.leftovers().await.0.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "ci-gate never created its database"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    if let Some(c) = server.cluster.take() {
+        let _ = c.stop();
+    }
+    let started = Instant::now();
+    while child.try_wait().ok().flatten().is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "ci-gate did not exit"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        use std::io::Read as _;
+        let _ = e.read_to_string(&mut stderr);
+    }
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("left on the server"), "{stderr}");
+    assert!(
+        stderr.contains("DROP DATABASE IF EXISTS \"cigate_"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("DROP ROLE IF EXISTS \"cigate_"), "{stderr}");
+}
