@@ -1046,3 +1046,80 @@ async fn a_wrong_shape_answer_is_named_as_such_not_as_unreachable() {
         "{e:?}"
     );
 }
+
+#[tokio::test]
+async fn sigterm_while_github_hangs_is_honoured_at_once() {
+    // Issue 13: SIGINT/SIGTERM were ignored while a GitHub call hung (up to a minute).
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!([]))
+                .set_delay(Duration::from_secs(120)),
+        )
+        .mount(&server)
+        .await;
+    let project = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let m = project.path().join("prisma/migrations/20240101000000_init");
+    std::fs::create_dir_all(&m).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        m.join("migration.sql"),
+        "CREATE TABLE \"T\" (\"id\" INT);\n",
+    )
+    .unwrap_or_default();
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ci-gate"))
+        .env("TMPDIR", tmp.path())
+        .env("GITHUB_REPOSITORY", format!("{OWNER}/{REPO}"))
+        .env("GITHUB_API_URL", server.uri())
+        .env("GITHUB_TOKEN", TOKEN)
+        .env_remove("GITHUB_ACTIONS")
+        .args([
+            "verify",
+            &project.path().to_string_lossy(),
+            "--provider",
+            "local",
+        ])
+        .args(["--comment", "always", "--pr", &PR.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .is_empty()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ci-gate never called GitHub"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let signalled = std::time::Instant::now();
+    while child.try_wait().ok().flatten().is_none() {
+        assert!(
+            signalled.elapsed() < Duration::from_secs(10),
+            "SIGTERM ignored during the GitHub call"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = child.wait().unwrap_or_else(|e| panic!("{e}"));
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        use std::io::Read as _;
+        let _ = e.read_to_string(&mut stderr);
+    }
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("interrupted by SIGTERM while publishing"),
+        "{stderr}"
+    );
+}
