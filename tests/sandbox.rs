@@ -444,3 +444,70 @@ fn a_malformed_image_is_bad_input_an_absent_one_is_the_environment() {
     ]);
     assert_eq!(run.code, 3, "{}", run.stderr);
 }
+
+/// A tmpfs of `size` mounted on a new dir, unmounted on drop; `None` when this machine does not
+/// let the test mount (not root, no CAP_SYS_ADMIN).
+struct SmallFs(tempfile::TempDir);
+
+impl SmallFs {
+    fn mount(size: &str) -> Option<SmallFs> {
+        let dir = tempfile::tempdir().ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(SmallFs(dir))
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+fn shared_memory_segments() -> usize {
+    std::fs::read_to_string("/proc/sysvipc/shm").map_or(0, |t| t.lines().count())
+}
+
+#[test]
+fn a_full_disk_is_named_as_such_and_leaves_nothing() {
+    let Some(fs) = SmallFs::mount("3m") else {
+        eprintln!(
+            "SKIP: cannot mount a small tmpfs here (needs root); the full-disk case is untested"
+        );
+        return;
+    };
+    let project = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    common::write_project(project.path(), &[("20240101000000_init", "SELECT 1;\n")]);
+    let before = shared_memory_segments();
+    let out = ci_gate(fs.0.path())
+        .args([
+            "verify",
+            &project.path().to_string_lossy(),
+            "--provider",
+            "local",
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("is full"), "{stderr}");
+    assert!(
+        !stderr.contains("world-accessible"),
+        "blames permissions: {stderr}"
+    );
+    assert_eq!(
+        shared_memory_segments(),
+        before,
+        "shared memory left behind"
+    );
+    let left: Vec<_> = std::fs::read_dir(fs.0.path())
+        .map(|d| d.flatten().collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left in TMPDIR: {left:?}");
+}

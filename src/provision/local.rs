@@ -355,12 +355,13 @@ pub async fn start_from(
     cluster.postmaster = Some(postmaster);
     match wait_ready(&cluster, &log_path).await {
         Ok(()) => Ok(cluster),
-        Err((what, detail)) => Err(fail(
-            cluster,
-            &what,
-            detail,
-            "look at the server log above; pass --pg-bin DIR to try other PostgreSQL binaries",
-        )),
+        Err((what, detail)) => {
+            let hint = cause_hint(&detail, cluster.temp_dir()).unwrap_or_else(|| {
+                "look at the server log above; pass --pg-bin DIR to try other PostgreSQL binaries"
+                    .to_string()
+            });
+            Err(fail(cluster, &what, detail, &hint))
+        }
     }
 }
 
@@ -373,6 +374,23 @@ fn fail(cluster: LocalCluster, what: &str, detail: String, hint: &str) -> Provis
         detail.push_str(&leftover);
     }
     ProvisionError::unavailable(what, detail, hint)
+}
+
+/// A hint for causes the server's own output names, which beat a guess about permissions: a
+/// full disk, no shared memory left.
+fn cause_hint(output: &str, dir: &Path) -> Option<String> {
+    if output.contains("No space left on device") {
+        let fs = dir.parent().unwrap_or(dir).display();
+        return Some(format!(
+            "the filesystem holding the cluster ({fs}) is full: free space there, or set TMPDIR to a filesystem with room (a cluster needs about 40 MB plus what the migrations write)"
+        ));
+    }
+    if output.contains("could not create shared memory segment") || output.contains("shmget") {
+        return Some(
+            "the machine refused shared memory: raise the limits (kernel.shmmax / /dev/shm size in containers) or stop servers left by other runs".to_string(),
+        );
+    }
+    None
 }
 
 fn run_as_hint(run_as: Option<&RunAs>) -> &'static str {
@@ -457,7 +475,8 @@ fn prepare(req: &ProvisionRequest, from: Option<&Archive>) -> Result<Prepared, P
         Some(archive) => extract_archive(archive, &cluster, run_as.as_ref()),
     };
     if let Err((what, detail)) = made {
-        return Err(fail(cluster, &what, detail, run_as_hint(run_as.as_ref())));
+        let hint = cause_hint(&detail, &root).unwrap_or(run_as_hint(run_as.as_ref()).to_string());
+        return Err(fail(cluster, &what, detail, &hint));
     }
     cluster
         .notes
