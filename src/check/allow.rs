@@ -186,7 +186,10 @@ fn statements(parse: &squawk_syntax::Parse<SourceFile>, text: &str) -> Vec<(usiz
         }
         if let Some(start) = start {
             let trimmed = text[start..end].trim_end_matches(';').trim_end();
-            out.push((start, start + trimmed.len()));
+            // A lone `;` is no statement to cover.
+            if !trimmed.is_empty() {
+                out.push((start, start + trimmed.len()));
+            }
         }
     }
     out

@@ -42,6 +42,10 @@ pub fn split(script: &str) -> Option<Vec<Statement>> {
         let Some(start) = start else { continue };
         let text = &script[start..end];
         let trimmed = text.trim_end_matches(';').trim_end();
+        // A lone `;` is an empty statement: nothing to send.
+        if trimmed.is_empty() {
+            continue;
+        }
         out.push(Statement {
             start,
             end: start + trimmed.len(),
@@ -148,6 +152,13 @@ mod tests {
         let t = texts(script);
         assert_eq!(t.len(), 2);
         assert!(t[0].ends_with("END $$"));
+    }
+
+    #[test]
+    fn empty_statements_are_not_statements() {
+        // Found by the property tests: `;` used to split into one empty statement, sent as such.
+        assert_eq!(texts(";"), Vec::<String>::new());
+        assert_eq!(texts("SELECT 1;; ;\n;"), vec!["SELECT 1"]);
     }
 
     #[test]
