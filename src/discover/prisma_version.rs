@@ -61,8 +61,11 @@ fn from_package_json(dir: &Path) -> Option<PrismaVersion> {
     package_json(&std::fs::read_to_string(dir.join("package.json")).ok()?)
 }
 
+/// A reader of one file's text.
+type Reader = fn(&str) -> Option<PrismaVersion>;
+
 fn from_lockfiles(dir: &Path) -> Option<PrismaVersion> {
-    let readers: [(&str, fn(&str) -> Option<PrismaVersion>); 4] = [
+    let readers: [(&str, Reader); 4] = [
         ("package-lock.json", package_lock),
         ("pnpm-lock.yaml", pnpm_lock),
         ("yarn.lock", yarn_lock),
