@@ -287,3 +287,14 @@ fn allow_directive_skips_a_lone_semicolon() {
         d[0].scope
     );
 }
+
+/// Prisma ≥ 6.6 stores the checksum of the text as read (invalid UTF-8 replaced); with CRLF line
+/// ends the match test compared only the raw bytes and line-end conversions of the text, so a
+/// file's own checksum did not match it.
+#[test]
+fn checksum_matches_invalid_utf8_with_crlf() {
+    check_prisma_discover(&encode_prisma_tree(
+        None,
+        &[("1_a", Some(b"SELECT 1; -- \xff\r\n".as_slice()))],
+    ));
+}
