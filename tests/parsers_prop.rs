@@ -298,3 +298,13 @@ fn checksum_matches_invalid_utf8_with_crlf() {
         &[("1_a", Some(b"SELECT 1; -- \xff\r\n".as_slice()))],
     ));
 }
+
+/// The config fuzz target's first crash: lone CRs made a config error name a line past the end of
+/// the file (libyaml counts a lone CR as a line break).
+#[test]
+fn config_lone_cr_error_line_inside_file() {
+    check_config(
+        "format: prisma\nprisma-version: \"6.riformat: ppns: dand: [node\r\rrismafor\npr\r\r\r\r\r\r\r\r9\"\n1migrations: prisma/migrations\nbase: origin/main error\ncomment: auto\n",
+    );
+    check_config("a: 1\r\r\r\rb: [\n");
+}
