@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::check::{Severity, find_rule};
-use crate::discover::Format;
+use crate::discover::{Format, char_pos_to_byte, line_col};
 use crate::provision::ProviderChoice;
 
 /// The file name looked for in the project directory.
@@ -161,7 +161,10 @@ impl Config {
             } else {
                 "fix the YAML syntax"
             };
-            ConfigError { file: path.to_path_buf(), line: e.location().map(|l| l.line()), message: msg, hint: hint.into() }
+            // libyaml also breaks lines at a lone CR; count lines as the rest of ci-gate does
+            // (by `\n`), from the error's character index.
+            let line = e.location().map(|l| line_col(text, char_pos_to_byte(text, l.index() + 1)).0);
+            ConfigError { file: path.to_path_buf(), line, message: msg, hint: hint.into() }
         })?;
         for id in config.rules.keys() {
             if find_rule(id).is_none() && !crate::check::squawk::is_squawk_rule(id) {
@@ -243,6 +246,20 @@ mod tests {
         assert!(e.message.contains("extentions"), "{}", e.message);
         assert_eq!(e.line, Some(2));
         assert!(e.to_string().starts_with(".ci-gate.yml:2:"));
+    }
+
+    #[test]
+    fn config_lone_cr_error_line_inside_file() {
+        // Found by the config fuzz target: YAML counts a lone CR as a line break, so the error
+        // named line 3 of a file with two.
+        let e = parse("format: prisma\r\rextentions: [x]\nroles: []\n")
+            .err()
+            .unwrap_or_else(|| panic!("accepted"));
+        assert_eq!(e.line, Some(1), "{e}");
+        let e = parse("format: prisma\n\u{e9}\u{e9}: x\n")
+            .err()
+            .unwrap_or_else(|| panic!("accepted"));
+        assert_eq!(e.line, Some(2), "{e}");
     }
 
     #[test]

@@ -58,8 +58,29 @@ pub fn detect(dirs: &[PathBuf]) -> Option<PrismaVersion> {
 }
 
 fn from_package_json(dir: &Path) -> Option<PrismaVersion> {
-    let text = read_text(&dir.join("package.json"))?;
-    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    package_json(&read_text(&dir.join("package.json"))?)
+}
+
+/// A reader of one file's text.
+type Reader = fn(&str) -> Option<PrismaVersion>;
+
+fn from_lockfiles(dir: &Path) -> Option<PrismaVersion> {
+    let readers: [(&str, Reader); 4] = [
+        ("package-lock.json", package_lock),
+        ("pnpm-lock.yaml", pnpm_lock),
+        ("yarn.lock", yarn_lock),
+        ("bun.lock", bun_lock),
+    ];
+    readers.iter().find_map(|(file, read)| {
+        let text = read_text(&dir.join(file))?;
+        read(&text)
+    })
+}
+
+/// The version in a `package.json`'s text: `prisma`, then `@prisma/client`, in
+/// `devDependencies`, `dependencies`, `peerDependencies`.
+pub fn package_json(text: &str) -> Option<PrismaVersion> {
+    let json: serde_json::Value = serde_json::from_str(text).ok()?;
     for pkg in ["prisma", "@prisma/client"] {
         for section in ["devDependencies", "dependencies", "peerDependencies"] {
             if let Some(v) = json
@@ -75,69 +96,62 @@ fn from_package_json(dir: &Path) -> Option<PrismaVersion> {
     None
 }
 
-fn from_lockfiles(dir: &Path) -> Option<PrismaVersion> {
-    if let Some(text) = read_text(&dir.join("package-lock.json"))
-        && let Ok(json) = serde_json::from_str::<serde_json::Value>(&text)
-    {
-        for pkg in ["prisma", "@prisma/client"] {
-            let key = format!("node_modules/{pkg}");
-            if let Some(v) = json
-                .get("packages")
-                .and_then(|p| p.get(&key))
-                .and_then(|p| p.get("version"))
-                .and_then(|v| v.as_str())
+/// The installed version in a `package-lock.json`'s text (v2/v3 `packages`, v1 `dependencies`).
+pub fn package_lock(text: &str) -> Option<PrismaVersion> {
+    let json = serde_json::from_str::<serde_json::Value>(text).ok()?;
+    for pkg in ["prisma", "@prisma/client"] {
+        let key = format!("node_modules/{pkg}");
+        if let Some(v) = json
+            .get("packages")
+            .and_then(|p| p.get(&key))
+            .and_then(|p| p.get("version"))
+            .and_then(|v| v.as_str())
+        {
+            return parse(v, "package-lock.json");
+        }
+        if let Some(v) = json
+            .get("dependencies")
+            .and_then(|p| p.get(pkg))
+            .and_then(|p| p.get("version"))
+            .and_then(|v| v.as_str())
+        {
+            return parse(v, "package-lock.json");
+        }
+    }
+    None
+}
+
+/// The installed version in a `pnpm-lock.yaml`'s text.
+pub fn pnpm_lock(text: &str) -> Option<PrismaVersion> {
+    for pkg in ["prisma", "@prisma/client"] {
+        // "  /prisma@7.4.1:" (v6), "  prisma@7.4.1:" (v9), "  '@prisma/client@7.4.1(...)':"
+        for line in text.lines() {
+            let l = line.trim().trim_start_matches('\'').trim_start_matches('/');
+            if let Some(rest) = l.strip_prefix(&format!("{pkg}@"))
+                && rest.starts_with(|c: char| c.is_ascii_digit())
             {
-                return parse(v, "package-lock.json");
-            }
-            if let Some(v) = json
-                .get("dependencies")
-                .and_then(|p| p.get(pkg))
-                .and_then(|p| p.get("version"))
-                .and_then(|v| v.as_str())
-            {
-                return parse(v, "package-lock.json");
+                return parse(rest, "pnpm-lock.yaml");
             }
         }
     }
-    if let Some(text) = read_text(&dir.join("pnpm-lock.yaml")) {
-        for pkg in ["prisma", "@prisma/client"] {
-            // "  /prisma@7.4.1:" (v6), "  prisma@7.4.1:" (v9), "  '@prisma/client@7.4.1(...)':"
-            for line in text.lines() {
-                let l = line.trim().trim_start_matches('\'').trim_start_matches('/');
-                if let Some(rest) = l.strip_prefix(&format!("{pkg}@"))
-                    && rest.starts_with(|c: char| c.is_ascii_digit())
+    None
+}
+
+/// The installed version in a `yarn.lock`'s text (classic and berry).
+pub fn yarn_lock(text: &str) -> Option<PrismaVersion> {
+    for pkg in ["prisma", "@prisma/client"] {
+        let mut in_block = false;
+        for line in text.lines() {
+            if !line.starts_with(' ') {
+                let head = line.trim_start_matches('"');
+                in_block = head.starts_with(&format!("{pkg}@"));
+            } else if in_block {
+                let l = line.trim();
+                if let Some(v) = l
+                    .strip_prefix("version ")
+                    .or_else(|| l.strip_prefix("version: "))
                 {
-                    return parse(rest, "pnpm-lock.yaml");
-                }
-            }
-        }
-    }
-    if let Some(text) = read_text(&dir.join("yarn.lock")) {
-        for pkg in ["prisma", "@prisma/client"] {
-            let mut in_block = false;
-            for line in text.lines() {
-                if !line.starts_with(' ') {
-                    let head = line.trim_start_matches('"');
-                    in_block = head.starts_with(&format!("{pkg}@"));
-                } else if in_block {
-                    let l = line.trim();
-                    if let Some(v) = l
-                        .strip_prefix("version ")
-                        .or_else(|| l.strip_prefix("version: "))
-                    {
-                        return parse(v.trim_matches('"'), "yarn.lock");
-                    }
-                }
-            }
-        }
-    }
-    if let Some(text) = read_text(&dir.join("bun.lock")) {
-        for pkg in ["prisma", "@prisma/client"] {
-            let needle = format!("\"{pkg}@");
-            if let Some(i) = text.find(&needle) {
-                let rest = &text[i + needle.len()..];
-                if let Some(end) = rest.find('"') {
-                    return parse(&rest[..end], "bun.lock");
+                    return parse(v.trim_matches('"'), "yarn.lock");
                 }
             }
         }
@@ -145,8 +159,21 @@ fn from_lockfiles(dir: &Path) -> Option<PrismaVersion> {
     None
 }
 
-/// A project file as text, only when it is a regular file of sane size (a FIFO or a link to a
-/// device must not hang discovery): anything else reads as absent.
+/// The installed version in a `bun.lock`'s text.
+pub fn bun_lock(text: &str) -> Option<PrismaVersion> {
+    for pkg in ["prisma", "@prisma/client"] {
+        let needle = format!("\"{pkg}@");
+        if let Some(i) = text.find(&needle) {
+            let rest = &text[i + needle.len()..];
+            if let Some(end) = rest.find('"') {
+                return parse(&rest[..end], "bun.lock");
+            }
+        }
+    }
+    None
+}
+
+/// A regular file's text, read with the discovery size cap (a FIFO or a device reads as absent).
 fn read_text(path: &std::path::Path) -> Option<String> {
     let bytes = super::tree::read_regular(path).ok()??;
     String::from_utf8(bytes).ok()

@@ -191,6 +191,8 @@ pub fn checksum_matches(stored: &str, script: &[u8]) -> bool {
         let text = String::from_utf8_lossy(script);
         vec![
             script.to_vec(),
+            // ≥ 6.6 hashes the text as read: differs from the bytes when they are not UTF-8.
+            text.as_bytes().to_vec(),
             text.replace("\r\n", "\n").into_bytes(),
             text.replace('\n', "\r\n").into_bytes(),
         ]

@@ -62,6 +62,10 @@ pub fn bounds(node: &squawk_syntax::SyntaxNode, script: &str) -> Option<Statemen
     }
     let end = usize::from(last.map_or(range.end(), |t| t.text_range().end()));
     let trimmed = script.get(start..end)?.trim_end_matches(';').trim_end();
+    // A lone `;` is an empty statement: nothing to send, nothing for a directive to cover.
+    if trimmed.is_empty() {
+        return None;
+    }
     Some(Statement {
         start,
         end: start + trimmed.len(),
@@ -207,6 +211,13 @@ mod tests {
         let texts: Vec<&str> = all.iter().map(|s| s.text(script)).collect();
         // The `;` belongs to the statement, so a comment before it stays inside.
         assert_eq!(texts, ["SELECT 1 /* b */"]);
+    }
+
+    #[test]
+    fn empty_statements_are_not_statements() {
+        // Found by the property tests: `;` used to split into one empty statement, sent as such.
+        assert_eq!(texts(";"), Vec::<String>::new());
+        assert_eq!(texts("SELECT 1;; ;\n;"), vec!["SELECT 1"]);
     }
 
     #[test]
