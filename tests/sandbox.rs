@@ -530,3 +530,30 @@ fn a_full_disk_is_named_as_such_and_leaves_nothing() {
         .unwrap_or_default();
     assert!(left.is_empty(), "left in TMPDIR: {left:?}");
 }
+
+#[test]
+fn deeply_nested_sql_does_not_overflow_the_stack() {
+    // Found while fuzzing (issue 13): squawk's parser recursed once per level and a pull request
+    // with thousands of nested NOTs or parentheses aborted ci-gate (no cleanup, no report).
+    let r = Repo::with_base();
+    let nots = format!("SELECT {}true;\n", "NOT ".repeat(30_000));
+    let parens = format!("SELECT {}1{};\n", "(".repeat(5_000), ")".repeat(5_000));
+    r.write("20240301000000_nots", &nots)
+        .write("20240302000000_parens", &parens)
+        .commit("pr");
+    for version in ["6.19.0", "7.4.0"] {
+        let run = verify(r.path(), &["--base", "main", "--prisma-version", version]);
+        assert!(
+            matches!(run.code, 0 | 1),
+            "{version}: exit {}\n{}",
+            run.code,
+            run.stderr
+        );
+        assert!(run.json.is_some(), "{version}: no report\n{}", run.stderr);
+        assert!(
+            run.notes().contains("not linted, nested more than"),
+            "{}",
+            run.notes()
+        );
+    }
+}

@@ -55,6 +55,7 @@ pub fn assess(ev: &Evidence, inputs: &CheckInputs) -> Assessment {
         .collect();
     let (mut statics, mut raw_static, mut dismissed) = (Vec::new(), 0usize, 0usize);
     for out in squawk::lint_all(inputs.linted, &inputs.lint, &levels) {
+        notes.extend(out.not_linted);
         raw_static += out.raw_counts.values().sum::<usize>();
         dismissed += out.dismissed.len();
         statics.extend(out.findings);

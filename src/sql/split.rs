@@ -22,8 +22,12 @@ impl Statement {
     }
 }
 
-/// Split `script` into statements; `None` if it does not parse cleanly.
+/// Split `script` into statements; `None` if it does not parse cleanly (or nests too deeply to
+/// parse safely: [`super::depth`]).
 pub fn split(script: &str) -> Option<Vec<Statement>> {
+    if super::depth::too_deep(script) {
+        return None; // sent whole: the server judges it, the parser never sees it
+    }
     let parse = SourceFile::parse(script);
     if !parse.errors().is_empty() {
         return None;

@@ -82,6 +82,8 @@ pub struct LintOutput {
     /// `squawk-ignore` comments honoured): what raw squawk would have printed.
     pub raw_counts: BTreeMap<String, usize>,
     pub syntax_errors: Vec<SyntaxError>,
+    /// Why the file was not linted at all, when it was not.
+    pub not_linted: Option<String>,
 }
 
 /// What linting needs that does not depend on the file, built once per process: squawk's default
@@ -182,6 +184,17 @@ impl Prepared {
 
     fn lint(&self, m: &Migration, ctx: &LintContext, levels: &RuleLevels) -> LintOutput {
         let text = m.text.as_str();
+        if crate::sql::depth::too_deep(text) {
+            // squawk's parser and rules recurse per level: not linted, said as a notice.
+            return LintOutput {
+                not_linted: Some(format!(
+                    "{}: not linted, nested more than {} levels deep (beyond what the static layer parses safely; the server still applied and judged it)",
+                    m.path,
+                    crate::sql::depth::MAX_NESTING
+                )),
+                ..LintOutput::default()
+            };
+        }
         let parse = SourceFile::parse(text);
         let violations = self.run(&parse, text);
         let has_ignores = text.contains(IGNORE);
