@@ -308,3 +308,23 @@ fn config_lone_cr_error_line_inside_file() {
     );
     check_config("a: 1\r\r\r\rb: [\n");
 }
+
+#[test]
+fn squawk_unreachable_on_malformed_sql_is_not_a_crash() {
+    // Found by the squawk_lint fuzz target in its first CI run: squawk-syntax 2.68 reaches an
+    // `unreachable!()` in column_name.rs on this input. The file is not linted, and says so.
+    let text = String::from_utf8_lossy(include_bytes!("fixtures/squawk-panic.sql")).into_owned();
+    oracles::check_squawk(&text);
+    let m = oracles::migration(&text);
+    let out = ci_gate::check::squawk::lint(
+        &m,
+        &ci_gate::check::squawk::LintContext::default(),
+        &ci_gate::check::squawk::RuleLevels::new(),
+    );
+    assert!(
+        out.not_linted
+            .as_deref()
+            .is_some_and(|n| n.contains("not linted")),
+        "{out:?}"
+    );
+}
