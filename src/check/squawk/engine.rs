@@ -182,6 +182,20 @@ impl Prepared {
         }
     }
 
+    /// [`Prepared::lint`], contained: squawk-syntax has `unreachable!()`s that malformed input
+    /// reaches (found by fuzzing); a file it cannot handle is not linted, and said so, rather
+    /// than ending the run.
+    fn lint_contained(&self, m: &Migration, ctx: &LintContext, levels: &RuleLevels) -> LintOutput {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.lint(m, ctx, levels)))
+            .unwrap_or_else(|_| LintOutput {
+                not_linted: Some(format!(
+                    "{}: not linted, the static layer's SQL parser (squawk) failed on this file (the server still applied and judged it)",
+                    m.path
+                )),
+                ..LintOutput::default()
+            })
+    }
+
     fn lint(&self, m: &Migration, ctx: &LintContext, levels: &RuleLevels) -> LintOutput {
         let text = m.text.as_str();
         if crate::sql::depth::too_deep(text) {
@@ -303,16 +317,7 @@ pub fn lint(m: &Migration, ctx: &LintContext, levels: &RuleLevels) -> LintOutput
             p
         }
     });
-    // squawk-syntax has `unreachable!()`s that malformed input reaches (found by fuzzing): a
-    // file it cannot handle is not linted, and said so, rather than ending the run.
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| prepared.lint(m, ctx, levels)))
-        .unwrap_or_else(|_| LintOutput {
-            not_linted: Some(format!(
-                "{}: not linted, the static layer's SQL parser (squawk) failed on this file (the server still applied and judged it)",
-                m.path
-            )),
-            ..LintOutput::default()
-        })
+    prepared.lint_contained(m, ctx, levels)
 }
 
 /// Below this many files [`lint_all`] stays on the calling thread (a thread costs more than
@@ -337,7 +342,7 @@ pub fn lint_all(
     if n < PARALLEL_MIN_FILES || threads < 2 {
         return migrations
             .iter()
-            .map(|m| prepared.lint(m, ctx, levels))
+            .map(|m| prepared.lint_contained(m, ctx, levels))
             .collect();
     }
     // Files are handed out one at a time from a shared index (their cost varies with their
@@ -350,7 +355,7 @@ pub fn lint_all(
             let Some(m) = migrations.get(i) else {
                 return done;
             };
-            done.push((i, prepared.lint(m, ctx, levels)));
+            done.push((i, prepared.lint_contained(m, ctx, levels)));
         }
     };
     let parts: Vec<Vec<(usize, LintOutput)>> = std::thread::scope(|s| {
