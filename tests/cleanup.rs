@@ -158,6 +158,39 @@ impl Drop for External {
     }
 }
 
+/// `ci-gate verify` of a migration that sleeps a minute, on `server` by URL, returned once its
+/// database exists (with the temp dirs it uses, which must outlive it).
+async fn slow_run_on(server: &External) -> (std::process::Child, [tempfile::TempDir; 2]) {
+    let project = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    write_project(
+        project.path(),
+        &[("20240101000000_slow", "SELECT pg_sleep(60);\n")],
+    );
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let child = ci_gate(tmp.path())
+        .args([
+            "verify",
+            path(project.path()),
+            "--provider",
+            "url",
+            "--database-url",
+            &server.url,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn: {e}"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.leftovers().await.0.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "ci-gate never created its database"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (child, [project, tmp])
+}
+
 #[tokio::test]
 async fn url_provider_creates_and_drops_only_its_own_databases_and_roles() {
     let server = External::start().await;
@@ -236,37 +269,7 @@ async fn url_provider_keeps_roles_that_already_existed() {
 #[tokio::test]
 async fn url_provider_cleans_up_after_sigint() {
     let server = External::start().await;
-    let project = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    write_project(
-        project.path(),
-        &[("20240101000000_slow", "SELECT pg_sleep(60);\n")],
-    );
-    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let mut child = ci_gate(tmp.path())
-        .args([
-            "verify",
-            path(project.path()),
-            "--provider",
-            "url",
-            "--database-url",
-            &server.url,
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn: {e}"));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (dbs, _) = server.leftovers().await;
-        if !dbs.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "ci-gate never created its database"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (mut child, _dirs) = slow_run_on(&server).await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
     kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap_or_else(|e| panic!("kill: {e}"));
     let started = Instant::now();
@@ -286,33 +289,7 @@ async fn url_provider_cleans_up_after_sigint() {
 async fn url_server_lost_mid_run_names_what_it_left_and_how_to_drop_it() {
     // Issue 13: the databases and the login role stayed on a server that came back, with no hint.
     let mut server = External::start().await;
-    let project = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    write_project(
-        project.path(),
-        &[("20240101000000_slow", "SELECT pg_sleep(60);\n")],
-    );
-    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let mut child = ci_gate(tmp.path())
-        .args([
-            "verify",
-            path(project.path()),
-            "--provider",
-            "url",
-            "--database-url",
-            &server.url,
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn: {e}"));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while server.leftovers().await.0.is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "ci-gate never created its database"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (mut child, _dirs) = slow_run_on(&server).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     if let Some(c) = server.cluster.take() {
         let _ = c.stop();

@@ -23,6 +23,17 @@ fn write(dir: &Path, rel: &str, text: &str) {
     std::fs::write(p, text).unwrap_or_else(|e| panic!("{e}"));
 }
 
+/// `ci-gate verify REPO --base main --provider local`, with a fake GitHub token in the
+/// environment (every output is checked for it).
+fn verify_cmd(tmp: &Path, repo: &Path) -> std::process::Command {
+    let mut cmd = ci_gate(tmp);
+    cmd.env("GITHUB_TOKEN", TOKEN)
+        .arg("verify")
+        .arg(repo)
+        .args(["--base", "main", "--provider", "local"]);
+    cmd
+}
+
 fn assert_no_sentinel(what: &str, text: &str) {
     for s in [TOKEN, PGPASS, URLPASS, ENVURLPASS, "SENTINEL"] {
         assert!(!text.contains(s), "{what} prints a secret ({s}):\n{text}");
@@ -86,16 +97,7 @@ fn a_seed_outside_the_repository_is_bad_input_and_prints_nothing_of_it() {
         write(r.path(), ".ci-gate.yml", &format!("seed: {seed}\n"));
         r.write("20240301000000_x", "SELECT 1;\n").commit("pr");
         let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let out = ci_gate(tmp.path())
-            .env("GITHUB_TOKEN", TOKEN)
-            .args([
-                "verify",
-                &r.path().to_string_lossy(),
-                "--base",
-                "main",
-                "--provider",
-                "local",
-            ])
+        let out = verify_cmd(tmp.path(), r.path())
             .output()
             .unwrap_or_else(|e| panic!("{e}"));
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -160,16 +162,7 @@ fn no_output_prints_a_secret() {
     let live = format!("postgres://app@127.0.0.1:9/prod?sslmode=disable&password={URLPASS}");
     let run = {
         let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let out = ci_gate(tmp.path())
-            .env("GITHUB_TOKEN", TOKEN)
-            .args([
-                "verify",
-                &r.path().to_string_lossy(),
-                "--base",
-                "main",
-                "--provider",
-                "local",
-            ])
+        let out = verify_cmd(tmp.path(), r.path())
             .args(["--comment", "never", "--live-url", &live])
             .output()
             .unwrap_or_else(|e| panic!("{e}"));
