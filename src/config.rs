@@ -34,6 +34,9 @@ pub struct Config {
     pub comment: Option<CommentMode>,
     /// Per-migration statement timeout, e.g. "10min", "90s", "600000ms", or seconds as a number.
     pub statement_timeout: Option<DurationSetting>,
+    /// The `lock_timeout` the deploy sets on its connection (e.g. `options=-c lock_timeout=5s`):
+    /// ci-gate's migration sessions start with it, as production's do.
+    pub lock_timeout: Option<DurationSetting>,
     /// Run migrations as the superuser instead of a database-owner role.
     pub superuser: Option<bool>,
     /// Where to keep the verified base state between runs (`--cache-dir`).
@@ -107,6 +110,35 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 /// The longest `statement_timeout` PostgreSQL accepts (INT_MAX milliseconds, about 24.8 days).
 pub const MAX_STATEMENT_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
 
+/// `project/.ci-gate.yml`, else the first one in a parent directory up to `root`.
+fn nearest(project: &Path, root: Option<&Path>) -> PathBuf {
+    let own = project.join(FILE_NAME);
+    let Some(root) = root else {
+        return own;
+    };
+    project
+        .ancestors()
+        .take_while(|d| d.starts_with(root))
+        .map(|d| d.join(FILE_NAME))
+        .find(|f| f.is_file())
+        .unwrap_or(own)
+}
+
+/// Why a timeout key's value is not one PostgreSQL accepts (None when it is).
+fn timeout_problem(key: &str, value: &DurationSetting) -> Option<String> {
+    match value.parse() {
+        None => Some(format!("`{key}` is not a duration")),
+        Some(d) if d > MAX_STATEMENT_TIMEOUT => Some(format!(
+            "`{key}` is longer than PostgreSQL accepts ({} ms at most)",
+            MAX_STATEMENT_TIMEOUT.as_millis()
+        )),
+        Some(d) if !d.is_zero() && d < Duration::from_millis(1) => {
+            Some(format!("`{key}` is shorter than PostgreSQL's 1 ms unit"))
+        }
+        Some(_) => None,
+    }
+}
+
 /// A config file that cannot be used (exit 2).
 #[derive(Debug, thiserror::Error)]
 #[error("{file}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
@@ -118,15 +150,17 @@ pub struct ConfigError {
 }
 
 impl Config {
-    /// Load `path`, or `<project>/.ci-gate.yml` if it exists; an absent default file gives the
+    /// Load `explicit`, or the nearest `.ci-gate.yml` from `project` up to `root` (the
+    /// repository's root: a monorepo keeps one at its root for every project); no file gives the
     /// default config, an absent explicit file is an error.
     pub fn load(
         project: &Path,
         explicit: Option<&Path>,
+        root: Option<&Path>,
     ) -> Result<(Config, Option<PathBuf>), ConfigError> {
         let (path, required) = match explicit {
             Some(p) => (p.to_path_buf(), true),
-            None => (project.join(FILE_NAME), false),
+            None => (nearest(project, root), false),
         };
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
@@ -155,7 +189,7 @@ impl Config {
             let hint = if msg.contains("unknown field") {
                 "remove or correct the key; valid keys: format, prisma-version, migrations, base, postgres \
                  (provider, version, image, url, bin), extensions, roles, seed, rules, fail-on, comment, \
-                 statement-timeout, superuser, cache-dir"
+                 statement-timeout, lock-timeout, superuser, cache-dir"
             } else if msg.contains("unknown variant") {
                 "use one of the values listed in the message"
             } else {
@@ -176,22 +210,24 @@ impl Config {
                 });
             }
         }
-        if let Some(t) = &config.statement_timeout {
-            let message = match t.parse() {
-                None => Some("`statement-timeout` is not a duration".to_string()),
-                Some(d) if d > MAX_STATEMENT_TIMEOUT => Some(format!(
-                    "`statement-timeout` is longer than PostgreSQL accepts ({} ms at most)",
-                    MAX_STATEMENT_TIMEOUT.as_millis()
-                )),
-                Some(d) if !d.is_zero() && d < Duration::from_millis(1) => {
-                    Some("`statement-timeout` is shorter than PostgreSQL's 1 ms unit".to_string())
-                }
-                Some(_) => None,
-            };
-            if let Some(message) = message {
+        if let Some(v) = &config.prisma_version
+            && crate::discover::prisma_version::parse(v, "").is_none()
+        {
+            return Err(ConfigError {
+                file: path.to_path_buf(),
+                line: line_of(text, "prisma-version"),
+                message: format!("`prisma-version: {v}` is not a Prisma version"),
+                hint: "write a version such as 6.19.0 or 7.4 (the prisma package's version)".into(),
+            });
+        }
+        for (key, value) in [
+            ("statement-timeout", &config.statement_timeout),
+            ("lock-timeout", &config.lock_timeout),
+        ] {
+            if let Some(message) = value.as_ref().and_then(|t| timeout_problem(key, t)) {
                 return Err(ConfigError {
                     file: path.to_path_buf(),
-                    line: line_of(text, "statement-timeout"),
+                    line: line_of(text, key),
                     message,
                     hint: "write it like 600, \"90s\", \"10min\" or \"1h\"; 0 means no limit"
                         .into(),

@@ -254,6 +254,18 @@ fn weakened(head: &Config, base: &Config) -> Vec<String> {
             show(head.fail_on)
         ));
     }
+    let lock = |c: &Config| {
+        c.lock_timeout
+            .as_ref()
+            .and_then(|t| t.parse())
+            .filter(|d| !d.is_zero())
+    };
+    if let (Some(now), None) = (lock(head), lock(base)) {
+        out.push(format!(
+            "lock-timeout: {} declared (missing-lock-timeout no longer reported)",
+            crate::fmt::human_ms(now.as_millis() as u64)
+        ));
+    }
     out
 }
 
@@ -305,6 +317,8 @@ pub struct Settings {
     /// Absolute.
     pub cache_dir: Option<Setting<PathBuf>>,
     pub statement_timeout: Setting<Duration>,
+    /// The `lock_timeout` the deploy's connection sets (`lock-timeout:`), when declared.
+    pub lock_timeout: Option<Setting<Duration>>,
     /// The team's seed SQL file, absolute.
     pub seed: Option<Setting<PathBuf>>,
     pub extensions: Vec<String>,
@@ -326,7 +340,9 @@ impl Settings {
     /// Resolve the flags against the project's config file.
     pub fn resolve(flags: Flags) -> Result<Settings, UserError> {
         let project = project_dir(flags.project_dir.as_deref())?;
-        let (head_config, config_file) = Config::load(&project, flags.config.as_deref())?;
+        let repo_root = crate::git::repo_root(&project);
+        let (head_config, config_file) =
+            Config::load(&project, flags.config.as_deref(), repo_root.as_deref())?;
         let trust = trust_for(&project, config_file.as_deref(), flags.base.as_deref());
         let config = privileged_view(&head_config, &trust);
         let mut notes = Vec::new();
@@ -381,11 +397,18 @@ impl Settings {
                 None => Setting::new(false, Origin::Default),
             }
         };
-        let dir = crate::discover::locate::migrations_dir(
+        let dir = match crate::discover::locate::migrations_dir(
             &project,
             flags.migrations.as_deref(),
             config.migrations.as_deref(),
-        )?;
+        ) {
+            // In a repository the branch may have deleted every migration: Prisma's default
+            // place, compared with the base's (no base and no directory is still an error).
+            Err(crate::discover::DiscoverError::NotFound { .. }) if repo_root.is_some() => {
+                project.join("prisma/migrations")
+            }
+            other => other?,
+        };
         let migrations = match pick(flags.migrations, config.migrations.clone(), file) {
             Some(s) => Setting::new(dir, s.origin),
             None => Setting::new(dir, Origin::Detected("found in the project".into())),
@@ -396,7 +419,7 @@ impl Settings {
             &project,
             &migrations.value,
             file,
-        );
+        )?;
         let seed = config
             .seed
             .clone()
@@ -432,6 +455,12 @@ impl Settings {
                 origin: s.origin,
             }),
             statement_timeout,
+            lock_timeout: config
+                .lock_timeout
+                .as_ref()
+                .and_then(|t| t.parse())
+                .filter(|d| !d.is_zero())
+                .map(|d| Setting::new(d, config_origin(file))),
             seed: config
                 .seed
                 .clone()
@@ -522,22 +551,32 @@ fn project_dir(arg: Option<&Path>) -> Result<PathBuf, UserError> {
         .map_err(|e| UserError::bad_input(format!("cannot resolve {}: {e}", dir.display())))
 }
 
-/// `--prisma-version`, else `prisma-version:`, else what package.json and the lockfiles say
-/// (in the project and the directories between it and the migrations directory).
+/// `--prisma-version`, else `prisma-version:`, else what package.json and the lockfiles say (in
+/// the project, the directories between it and the migrations directory, then the project's
+/// parents up to the repository root: a monorepo's lockfile sits at its root). A given version
+/// that is not one is bad input.
 fn prisma_for(
     flag: Option<&str>,
     configured: Option<&str>,
     project: &Path,
     dir: &Path,
     file: &Option<PathBuf>,
-) -> Option<Setting<PrismaVersion>> {
-    if let Some(v) = flag.and_then(|v| prisma_version::parse(v, "--prisma-version")) {
-        return Some(Setting::new(v, Origin::Flag));
+) -> Result<Option<Setting<PrismaVersion>>, UserError> {
+    let given = |raw: &str, source: &str| {
+        prisma_version::parse(raw, source).ok_or_else(|| {
+            UserError::bad_input(format!("{source}: `{raw}` is not a Prisma version"))
+                .hint("write a version such as 6.19.0 or 7.4 (the prisma package's version)")
+        })
+    };
+    if let Some(v) = flag {
+        return Ok(Some(Setting::new(
+            given(v, "--prisma-version")?,
+            Origin::Flag,
+        )));
     }
-    if let Some(v) =
-        configured.and_then(|v| prisma_version::parse(v, ".ci-gate.yml (prisma-version)"))
-    {
-        return Some(Setting::new(v, config_origin(file)));
+    if let Some(v) = configured {
+        let v = given(v, ".ci-gate.yml (prisma-version)")?;
+        return Ok(Some(Setting::new(v, config_origin(file))));
     }
     let mut dirs = vec![project.to_path_buf()];
     let mut d = dir.parent();
@@ -548,8 +587,17 @@ fn prisma_for(
         dirs.push(p.to_path_buf());
         d = p.parent();
     }
-    prisma_version::detect(&dirs).map(|v| {
+    if let Some(root) = crate::git::repo_root(project) {
+        dirs.extend(
+            project
+                .ancestors()
+                .skip(1)
+                .take_while(|p| p.starts_with(&root))
+                .map(Path::to_path_buf),
+        );
+    }
+    Ok(prisma_version::detect(&dirs).map(|v| {
         let source = v.source.clone();
         Setting::new(v, Origin::Detected(source))
-    })
+    }))
 }

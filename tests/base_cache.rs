@@ -249,3 +249,76 @@ async fn url_provider_tampered_dump_with_a_matching_hash_is_not_trusted() {
     assert!(applied_once(&again));
     let _ = cluster.stop();
 }
+
+/// A repository whose `main` has a short history, a `pr` branch that only adds a migration (its
+/// run fills the cache for `main`), and `branch` made from `main` by `change`.
+fn warm_cache_then(cache: &Path, branch: &str, change: impl Fn(&Repo)) -> (Repo, Run) {
+    let r = history_repo(20);
+    let first = run(&r, cache, None);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    common::repo::git(r.path(), &["checkout", "-q", "main"]);
+    r.branch(branch);
+    change(&r);
+    r.commit(branch);
+    let second = run(&r, cache, None);
+    (r, second)
+}
+
+#[test]
+fn warm_cache_edit_of_a_base_migration_gives_its_findings_and_exit_1() {
+    let cache = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (_r, run) = warm_cache_then(cache.path(), "edit", |r| {
+        let name = first_migration(r);
+        let path = r
+            .path()
+            .join("prisma/migrations")
+            .join(&name)
+            .join("migration.sql");
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        std::fs::write(
+            &path,
+            format!("{text}\n-- CreateTable\nCREATE TABLE \"EditProbe\" (\"id\" INTEGER);\n"),
+        )
+        .unwrap_or_default();
+    });
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.rules()
+            .contains(&"edited-applied-migration".to_string()),
+        "{:?}",
+        run.rules()
+    );
+    assert!(restored(&run), "the base did not change: {}", summary(&run));
+}
+
+#[test]
+fn warm_cache_delete_all_gives_deleted_applied_migration_and_exit_1() {
+    let cache = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (_r, run) = warm_cache_then(cache.path(), "wipe", |r| {
+        let dir = r.path().join("prisma/migrations");
+        std::fs::remove_dir_all(&dir).unwrap_or_default();
+    });
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let deleted = run
+        .findings()
+        .iter()
+        .filter(|f| f["rule"] == "deleted-applied-migration")
+        .count();
+    assert_eq!(deleted, 20, "{:?}", run.rules());
+    assert!(
+        run.notes().contains("no migrations on this branch"),
+        "{}",
+        run.notes()
+    );
+}
+
+fn first_migration(r: &Repo) -> String {
+    let mut names: Vec<String> = std::fs::read_dir(r.path().join("prisma/migrations"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names.into_iter().next().unwrap_or_default()
+}

@@ -242,6 +242,7 @@ fn options() -> ApplyOptions {
     ApplyOptions {
         semantics: Semantics::WholeFile,
         statement_timeout: std::time::Duration::from_secs(60),
+        lock_timeout: None,
     }
 }
 

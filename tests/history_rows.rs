@@ -77,6 +77,7 @@ async fn both_ways(
     let opts = ApplyOptions {
         semantics,
         statement_timeout: std::time::Duration::from_secs(60),
+        lock_timeout: None,
     };
     let all: Vec<&Migration> = migrations.iter().collect();
     let mut results = Vec::new();

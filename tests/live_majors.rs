@@ -87,6 +87,7 @@ async fn deploy(major: u32, extra: &'static str) -> Production {
     let apply = ApplyOptions {
         semantics: Semantics::WholeFile,
         statement_timeout: std::time::Duration::from_secs(60),
+        lock_timeout: None,
     };
     prepare(&mut app, &apply)
         .await

@@ -308,6 +308,7 @@ async fn server_going_down_under_a_migration_is_an_environment_error() {
     let opts = ApplyOptions {
         semantics: Semantics::WholeFile,
         statement_timeout: Duration::from_secs(60),
+        lock_timeout: None,
     };
     let builder = Builder {
         server: &server,

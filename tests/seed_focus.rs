@@ -60,6 +60,7 @@ async fn seeded_tables(pr: &str, all_tables: bool) -> (Vec<String>, Vec<String>)
     let opts = ApplyOptions {
         semantics: Semantics::WholeFile,
         statement_timeout: std::time::Duration::from_secs(60),
+        lock_timeout: None,
     };
     let builder = Builder {
         server: &server,

@@ -60,8 +60,10 @@ pub fn assess(ev: &Evidence, inputs: &CheckInputs) -> Assessment {
         dismissed += out.dismissed.len();
         statics.extend(out.findings);
     }
+    notes.extend(super::edits::only_changed_statements(&mut statics, ev));
     let traced: Vec<&str> = ev.traces.iter().map(|t| t.name.as_str()).collect();
-    let (mut kept, merged, by_trace) = merge_static(statics, &mut findings, &traced);
+    let starts = StatementStarts::of(inputs.linted);
+    let (mut kept, merged, by_trace) = merge_static(statics, &mut findings, &traced, &starts);
     dismissed += by_trace;
     if ev.plan.is_none() && !kept.is_empty() {
         // Without a base every migration counts as new, including years of deployed history:
@@ -95,6 +97,8 @@ pub fn assess(ev: &Evidence, inputs: &CheckInputs) -> Assessment {
             Some(f)
         })
         .collect();
+    let mut findings = findings;
+    super::rules::missing_lock_timeout::once_per_pull_request(&mut findings);
     let history = history_check(&findings, ev.plan.is_some());
     Assessment {
         findings,
@@ -116,17 +120,27 @@ fn history_check(findings: &[Finding], with_base: bool) -> CheckResult {
         DELETED_APPLIED_MIGRATION.id,
         OUT_OF_ORDER_MIGRATION.id,
     ];
-    let n = findings
-        .iter()
-        .filter(|f| history_rules.contains(&f.rule.as_str()))
-        .count();
+    let of_history = |notice: bool| {
+        findings
+            .iter()
+            .filter(|f| history_rules.contains(&f.rule.as_str()))
+            .filter(|f| (f.severity == Severity::Notice) == notice)
+            .count()
+    };
+    let (n, notices) = (of_history(false), of_history(true));
+    let mut summary = match (n, with_base) {
+        (0, true) => "no applied migration edited, deleted or reordered; layout ok".to_string(),
+        (0, false) => "layout ok".to_string(),
+        (n, _) => format!("{n} problems (edited, deleted, out-of-order or layout)"),
+    };
+    if notices > 0 {
+        summary.push_str(&format!(
+            "; {notices} out of order but harmless (same schema in both orders)"
+        ));
+    }
     CheckResult {
         status: CheckStatus::failing_if(n > 0),
-        summary: match (n, with_base) {
-            (0, true) => "no applied migration edited, deleted or reordered; layout ok".into(),
-            (0, false) => "layout ok".into(),
-            (n, _) => format!("{n} problems (edited, deleted, out-of-order or layout)"),
-        },
+        summary,
         findings: Some(n),
         ..CheckResult::not_run("")
     }
@@ -178,11 +192,17 @@ fn live_check(ev: &Evidence) -> CheckResult {
 /// Merge static (squawk) findings with observed ones: a static finding whose observed twin fired on
 /// the same statement joins it as evidence; one whose twin did not fire in a traced migration is
 /// dismissed (the trace shows it harmless); the rest are kept. Returns (kept, merged, dismissed).
+///
+/// The lock rules are one family: squawk's "index without CONCURRENTLY" is `blocks-writes` on its
+/// own, `blocks-reads-writes` when an earlier statement's ACCESS EXCLUSIVE is still held.
 fn merge_static(
     statics: Vec<Finding>,
     findings: &mut [Finding],
     traced: &[&str],
+    starts: &StatementStarts,
 ) -> (Vec<Finding>, usize, usize) {
+    use super::rules::{BLOCKS_READS_WRITES, BLOCKS_WRITES};
+    let lock_family = [BLOCKS_WRITES.id, BLOCKS_READS_WRITES.id];
     let (mut kept, mut merged, mut dismissed) = (Vec::new(), 0, 0);
     for s in statics {
         let name = s.rule.trim_start_matches(squawk::PREFIX);
@@ -190,14 +210,20 @@ fn merge_static(
             kept.push(s);
             continue;
         };
-        // The observed finding of that rule in the same migration whose statement starts at or
-        // before the static finding's line (the statement containing it).
+        let twins: &[&str] = if lock_family.contains(&twin) {
+            &lock_family
+        } else {
+            &[twin]
+        };
+        // The observed twin on the statement containing the static finding's line (when the
+        // file splits; else the nearest one starting at or before it).
+        let start = starts.containing(s.migration.as_deref(), s.line);
         let target = findings
             .iter_mut()
-            .filter(|o| {
-                o.rule == twin
-                    && o.migration == s.migration
-                    && o.line.is_some_and(|l| s.line.is_some_and(|sl| l <= sl))
+            .filter(|o| twins.contains(&o.rule.as_str()) && o.migration == s.migration)
+            .filter(|o| match start {
+                Some(first) => o.line == Some(first),
+                None => o.line.is_some_and(|l| s.line.is_some_and(|sl| l <= sl)),
             })
             .max_by_key(|o| o.line);
         if let Some(o) = target {
@@ -216,6 +242,38 @@ fn merge_static(
         kept.push(s);
     }
     (kept, merged, dismissed)
+}
+
+/// Where each statement of the linted files starts: (migration, first line, last line).
+struct StatementStarts(Vec<(String, usize, usize)>);
+
+impl StatementStarts {
+    fn of(linted: &[&Migration]) -> Self {
+        let mut out = Vec::new();
+        for m in linted {
+            let Some(stmts) = crate::sql::split::split(&m.text) else {
+                continue;
+            };
+            let lines = crate::sql::position::LineIndex::new(&m.text);
+            out.extend(stmts.iter().map(|st| {
+                (
+                    m.name.clone(),
+                    lines.line_col(st.start).0,
+                    lines.line_col(st.end).0,
+                )
+            }));
+        }
+        StatementStarts(out)
+    }
+
+    /// The first line of the statement of `migration` that contains `line`.
+    fn containing(&self, migration: Option<&str>, line: Option<usize>) -> Option<usize> {
+        let (m, l) = (migration?, line?);
+        self.0
+            .iter()
+            .find(|(name, a, b)| name == m && (*a..=*b).contains(&l))
+            .map(|(_, a, _)| *a)
+    }
 }
 
 /// The same failure seen by several runs (e.g. incremental and from scratch) is one finding.

@@ -39,6 +39,9 @@ pub struct Evidence<'a> {
     pub runs: &'a [(String, Vec<crate::run::Outcome>)],
     /// Incremental against from-scratch schema.
     pub drift: &'a [Change],
+    /// Whether that comparison was made (both schemas built, or the sequences identical); when
+    /// false, an empty `drift` proves nothing.
+    pub drift_compared: bool,
     /// The seeded, traced run of the new migrations (empty when not traced).
     pub traces: &'a [MigrationTrace],
     /// What the seeded run put in the tables, when it ran.

@@ -100,6 +100,21 @@ pub struct Finding {
     pub fix: Option<String>,
     pub allowed: bool,
     pub allow_reason: Option<String>,
+    /// Further places the same finding applies to, when a rule reports once per pull request
+    /// (`missing-lock-timeout`); the finding's own location is the first. Annotations go on each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sites: Vec<Site>,
+}
+
+/// Another place a finding applies to (see [`Finding::sites`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Site {
+    pub migration: Option<String>,
+    pub file: Option<String>,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    /// What happens there, in a few words.
+    pub message: String,
 }
 
 impl Finding {
@@ -120,6 +135,7 @@ impl Finding {
             fix: None,
             allowed: false,
             allow_reason: None,
+            sites: Vec::new(),
         }
     }
 

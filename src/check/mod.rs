@@ -6,6 +6,7 @@
 
 pub mod allow;
 pub mod assess;
+pub mod edits;
 pub mod evidence;
 pub mod finding;
 pub mod rules;

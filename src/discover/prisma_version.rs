@@ -130,7 +130,9 @@ pub fn pnpm_lock(text: &str) -> Option<PrismaVersion> {
             if let Some(rest) = l.strip_prefix(&format!("{pkg}@"))
                 && rest.starts_with(|c: char| c.is_ascii_digit())
             {
-                return parse(rest, "pnpm-lock.yaml");
+                // pnpm 9: "prisma@6.19.0:", peers "(…)", quoted keys "…':".
+                let version = rest.split(['(', ':', '\'', '"']).next().unwrap_or(rest);
+                return parse(version, "pnpm-lock.yaml");
             }
         }
     }
@@ -235,5 +237,13 @@ mod tests {
             detect(&[dir.path().to_path_buf()]).map(|v| v.minor),
             Some(19)
         );
+    }
+
+    #[test]
+    fn pnpm_9_lockfile_version_is_read_without_the_trailing_colon() {
+        let lock = "lockfileVersion: '9.0'\n\npackages:\n\n  prisma@6.19.0:\n    resolution: {integrity: x}\n\n  '@prisma/client@6.19.0(prisma@6.19.0)':\n    resolution: y\n";
+        assert_eq!(pnpm_lock(lock).map(|v| v.raw), Some("6.19.0".to_string()));
+        let quoted = "packages:\n  '@prisma/client@7.4.1(typescript@5.6.2)':\n    x: y\n";
+        assert_eq!(pnpm_lock(quoted).map(|v| v.raw), Some("7.4.1".to_string()));
     }
 }

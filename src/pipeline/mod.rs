@@ -51,7 +51,16 @@ async fn run(s: Settings, slot: ServerSlot, archive: ArchiveSlot) -> Result<Repo
     let opts = ApplyOptions {
         semantics,
         statement_timeout: s.statement_timeout.value,
+        lock_timeout: s.lock_timeout.as_ref().map(|t| t.value),
     };
+    if let Some(t) = &s.lock_timeout {
+        notes.push(format!(
+            "lock-timeout: {} (from {}): every migration session starts with lock_timeout = {}, as the deploy's connection does; a lock wait beyond it fails the migration here as in production",
+            crate::fmt::human_ms(t.value.as_millis() as u64),
+            t.origin,
+            crate::fmt::human_ms(t.value.as_millis() as u64),
+        ));
+    }
     let builder = Builder {
         server,
         owner,
@@ -94,6 +103,10 @@ async fn run(s: Settings, slot: ServerSlot, archive: ArchiveSlot) -> Result<Repo
         plan: built.plan.as_ref(),
         runs: &built.runs,
         drift: &built.drift,
+        drift_compared: matches!(
+            built.drift_check.status,
+            crate::model::CheckStatus::Pass | crate::model::CheckStatus::Fail
+        ),
         traces,
         seed: built.traced.as_ref().map(|t| &t.seed),
         live: live.as_ref(),

@@ -39,9 +39,6 @@ pub fn target(settings: &Settings, notes: &mut Vec<String>) -> Result<Target, Us
     let git_root = git::repo_root(project);
     let root = git_root.clone().unwrap_or_else(|| project.clone());
     let rel_dir = discover::tree::relative(&root, &dir);
-    if !dir.exists() {
-        return Err(discover::DiscoverError::MissingDir { path: dir }.into());
-    }
     let explicit = settings
         .base
         .as_ref()
@@ -80,6 +77,11 @@ pub fn target(settings: &Settings, notes: &mut Vec<String>) -> Result<Target, Us
             None
         }
     };
+    // Without a base, a missing directory is a typo (exit 2 before anything starts); with one,
+    // the pull request may have deleted every migration, which the base comparison reports.
+    if !dir.exists() && base.is_none() {
+        return Err(discover::DiscoverError::MissingDir { path: dir }.into());
+    }
     Ok(Target {
         dir,
         root,
@@ -184,8 +186,23 @@ pub async fn provision_and_discover(
         }
         Err(e) => Err(e),
     };
+    let base = base.transpose();
+    // A pull request that deletes every migration: nothing on head, everything deleted.
+    let base_has_migrations = matches!(&base, Ok(Some(b)) if !b.migrations.is_empty());
+    let head = match head {
+        Err(discover::DiscoverError::Empty { .. } | discover::DiscoverError::MissingDir { .. })
+            if base_has_migrations =>
+        {
+            notes.push(format!(
+                "{}: no migrations on this branch; the base branch has some (every one is reported as deleted)",
+                target.rel_dir
+            ));
+            Ok(empty_set(kind, &target.rel_dir))
+        }
+        other => other,
+    };
     let head = head?; // bad input wins over a missing server
-    let base = base.transpose()?;
+    let base = base?;
     up?;
     notes.extend(head.notes.iter().map(|n| n.message.clone()));
     Ok(Ready {
@@ -256,13 +273,7 @@ fn read_base(
     commit: &str,
     dir: &str,
 ) -> Result<MigrationSet, discover::DiscoverError> {
-    let empty = || MigrationSet {
-        format: format.kind(),
-        dir: dir.to_string(),
-        migrations: vec![],
-        problems: vec![],
-        notes: vec![],
-    };
+    let empty = || empty_set(format.kind(), dir);
     let tree = match git::GitTree::load(root, commit, dir) {
         Ok(t) => t,
         Err(e) => {
@@ -281,6 +292,17 @@ fn read_base(
             | discover::DiscoverError::NotPostgres { .. },
         ) => Ok(empty()),
         Err(e) => Err(e),
+    }
+}
+
+/// A migration set with no migrations (a branch without the directory).
+fn empty_set(format: FormatKind, dir: &str) -> MigrationSet {
+    MigrationSet {
+        format,
+        dir: dir.to_string(),
+        migrations: vec![],
+        problems: vec![],
+        notes: vec![],
     }
 }
 

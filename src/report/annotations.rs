@@ -45,7 +45,8 @@ fn level(f: &Finding) -> Level {
 /// The annotation lines, in output order (no trailing newline on each).
 pub fn lines(report: &Report) -> Vec<String> {
     // Worst first; allowed findings after the real notices; the report's order otherwise.
-    let mut findings: Vec<&Finding> = report.findings.iter().collect();
+    let expanded: Vec<Finding> = report.findings.iter().flat_map(at_each_site).collect();
+    let mut findings: Vec<&Finding> = expanded.iter().collect();
     findings.sort_by_key(|f| (level(f), f.allowed));
     let count = |l: Level| findings.iter().filter(|f| level(f) == l).count();
     let (errors, warnings, notices) = (
@@ -97,6 +98,31 @@ pub fn render(report: &Report) -> String {
         s.push('\n');
     }
     s
+}
+
+/// A finding reported once for several places (see [`Finding::sites`]) is annotated at each of
+/// them: the whole finding at its own place, a short one at every other.
+fn at_each_site(f: &Finding) -> Vec<Finding> {
+    let mut out = vec![Finding {
+        sites: Vec::new(),
+        ..f.clone()
+    }];
+    let n = f.sites.len() + 1;
+    out.extend(f.sites.iter().map(|s| Finding {
+        migration: s.migration.clone(),
+        file: s.file.clone(),
+        line: s.line,
+        column: s.column,
+        message: format!(
+            "{}: one of the {n} places of this finding; the first ({}) has the details",
+            s.message,
+            f.location().unwrap_or_default()
+        ),
+        evidence: Vec::new(),
+        sites: Vec::new(),
+        ..f.clone()
+    }));
+    out
 }
 
 fn annotation(l: Level, f: &Finding) -> String {

@@ -192,9 +192,15 @@ impl<'a> Builder<'a> {
     }
 
     fn owner_options(&self, db: &str) -> sqlx::postgres::PgConnectOptions {
-        match &self.owner {
+        let options = match &self.owner {
             Some((name, pw)) => self.server.user_options(db, name, pw),
             None => self.server.admin_options(db),
+        };
+        match self.opts.lock_timeout {
+            // The connection's default, like production's `options=-c lock_timeout=…`: a
+            // migration's own SET overrides it, RESET returns to it.
+            Some(t) => options.options([("lock_timeout", format!("{}ms", t.as_millis()))]),
+            None => options,
         }
     }
 

@@ -30,6 +30,9 @@ pub struct ApplyOptions {
     pub semantics: Semantics,
     /// Server-side `statement_timeout` for the migrations; the client waits this long plus a grace.
     pub statement_timeout: Duration,
+    /// The `lock_timeout` the deploy's connection sets (`lock-timeout:`): every migration
+    /// session starts with it, as a connection opened with `options=-c lock_timeout=…` does.
+    pub lock_timeout: Option<Duration>,
 }
 
 impl ApplyOptions {

@@ -19,6 +19,7 @@ pub async fn deploy(opts: &PgConnectOptions, project: &Path) {
     let apply = ApplyOptions {
         semantics: Semantics::WholeFile,
         statement_timeout: std::time::Duration::from_secs(60),
+        lock_timeout: None,
     };
     prepare(&mut app, &apply)
         .await

@@ -1,7 +1,8 @@
 //! `blocks-writes`: SHARE or SHARE ROW EXCLUSIVE on an existing table (non-concurrent index, foreign key validation). Documentation: `blocks_writes.md` beside this file.
 
 use super::Rule;
-use super::observed::{at, human};
+use super::held::held_work;
+use super::observed::{at, held_finding, human, rows_note};
 use crate::check::Evidence;
 use crate::check::{Category, Finding, Severity};
 use crate::run::trace::lock_words;
@@ -16,21 +17,27 @@ pub const RULE: Rule = Rule {
 };
 
 pub fn check(ev: &Evidence) -> Vec<Finding> {
-    let traces = ev.traces;
     let mut out = Vec::new();
-    for t in traces {
-        // A table the migration also holds ACCESS EXCLUSIVE on is reported by the stronger rules.
-        let exclusive: Vec<&str> = t
-            .statements
-            .iter()
-            .flat_map(|s| s.locks.iter())
-            .filter(|l| l.mode == "AccessExclusiveLock")
-            .map(|l| l.table.as_str())
-            .collect();
+    for t in ev.traces {
+        let under_held = held_work(t);
         for st in &t.statements {
-            for l in st.locks.iter().filter(|l| {
-                l.preexisting && l.relation == l.table && !exclusive.contains(&l.table.as_str())
-            }) {
+            for l in st
+                .locks
+                .iter()
+                .filter(|l| l.preexisting && l.relation == l.table)
+            {
+                // ACCESS EXCLUSIVE during this statement (its own, or an earlier statement's
+                // still held) is the stronger rule's; a lock held from earlier is reported below.
+                let exclusive_here = st
+                    .locks
+                    .iter()
+                    .any(|o| o.table == l.table && o.mode == "AccessExclusiveLock");
+                let held_here = under_held
+                    .iter()
+                    .any(|h| std::ptr::eq(h.statement, st) && h.table == l.table);
+                if exclusive_here || held_here {
+                    continue;
+                }
                 // SHARE (index build) reads the whole table; SHARE ROW EXCLUSIVE (foreign key) costs
                 // only when the existing table is validated (scanned); a key from a new table is cheap.
                 let costly = match l.mode.as_str() {
@@ -43,11 +50,19 @@ pub fn check(ev: &Evidence) -> Vec<Finding> {
                 }
                 out.push(
                     at(&RULE, t, st, format!("takes {} on {}: writes (INSERT, UPDATE, DELETE) to {} wait until the migration commits", lock_words(&l.mode), l.table, l.table))
-                        .evidence(format!("observed: {} on {} ({})", l.mode, l.table, human(st.duration)))
-                        .fix("build indexes with CREATE INDEX CONCURRENTLY in a migration of their own; add foreign keys NOT VALID, then VALIDATE CONSTRAINT in a separate migration"),
+                        .evidence(format!("observed: {} on {} ({}{})", l.mode, l.table, human(st.duration), rows_note(ev, &l.table)))
+                        .fix(FIX),
                 );
             }
+        }
+        for h in under_held
+            .iter()
+            .filter(|h| h.held.mode != "AccessExclusiveLock")
+        {
+            out.push(held_finding(&RULE, ev, t, h, "writes (INSERT, UPDATE, DELETE)").fix(FIX));
         }
     }
     out
 }
+
+const FIX: &str = "build indexes with CREATE INDEX CONCURRENTLY in a migration of their own; add foreign keys NOT VALID, then VALIDATE CONSTRAINT in a separate migration";

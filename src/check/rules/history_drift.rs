@@ -27,7 +27,11 @@ pub fn check(ev: &Evidence) -> Vec<Finding> {
                 ChangeKind::Changed => "differs between the from-scratch and incremental databases",
             };
             let object = serde_json::to_value(c.object).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-            Finding::new(&RULE, Source::Drift, format!("{object} {} {what}", c.name))
+            let f = Finding::new(&RULE, Source::Drift, format!("{object} {} {what}", c.name));
+            // A comment or only a table's column order: nothing an application using named
+            // columns can see. Shown, not gating.
+            let f = if c.is_minor() { f.severity(Severity::Notice) } else { f };
+            f
                 .evidence(format!("from scratch: {}", c.left.as_deref().unwrap_or("(absent)")))
                 .evidence(format!("incremental:  {}", c.right.as_deref().unwrap_or("(absent)")))
                 .fix("make the migrations produce the same schema in both orders: revert edits to applied migrations and give new migrations later timestamps")

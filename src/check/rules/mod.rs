@@ -13,6 +13,7 @@ pub mod drops_schema;
 pub mod drops_table;
 pub mod edited_applied_migration;
 pub mod fails_on_existing_rows;
+mod held;
 pub mod history_drift;
 pub mod invalid_allow_directive;
 pub mod invalid_migration_layout;

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use super::Rule;
-use crate::check::{Finding, Source};
+use super::held::HeldWork;
+use crate::check::{Evidence, Finding, Source};
 use crate::run::trace::{MigrationTrace, StatementTrace};
 use crate::sql::split::excerpt;
 
@@ -20,6 +21,51 @@ pub fn at(rule: &Rule, t: &MigrationTrace, st: &StatementTrace, message: String)
         f = f.evidence("traced per file: the file could not be split into statements exactly");
     }
     f
+}
+
+/// ", 3 seeded rows in public.\"T\"" (or why there were none), for evidence that a time was measured
+/// on few rows: production tables are larger, so a short time never lowers a severity.
+pub fn rows_note(ev: &Evidence, table: &str) -> String {
+    // The seed names tables `"public"."T"`, the trace `public."T"`: compare without quotes.
+    let bare = |name: &str| name.replace('"', "");
+    let rows = ev
+        .seed
+        .and_then(|s| s.filled.iter().find(|(k, _)| bare(k) == bare(table)))
+        .map(|(_, n)| n);
+    match rows {
+        Some(n) => format!(" on {n} seeded rows; production tables are larger"),
+        None => " on a table the seeded run did not fill".to_string(),
+    }
+}
+
+/// A finding of `rule` for work done under a lock an earlier statement of the same transaction
+/// took ([`super::held::held_work`]): `blocked` says what waits.
+pub fn held_finding(
+    rule: &Rule,
+    ev: &Evidence,
+    t: &MigrationTrace,
+    h: &HeldWork,
+    blocked: &str,
+) -> Finding {
+    at(
+        rule,
+        t,
+        h.statement,
+        format!(
+            "{} on {} while the transaction holds {}: {blocked} on {} wait until the migration commits",
+            h.work,
+            h.table,
+            h.lock_phrase(),
+            h.table
+        ),
+    )
+    .evidence(format!(
+        "observed: {} held from line {} through this statement ({}{})",
+        h.held.mode,
+        h.held.line,
+        human(h.statement.duration),
+        rows_note(ev, &h.table)
+    ))
 }
 
 /// Run `each` over every traced statement, collecting findings.

@@ -31,7 +31,7 @@ impl Units {
         let stmts = split::split(script);
         let per_statement = stmts.is_some();
         let units: Vec<(usize, usize)> = match &stmts {
-            Some(s) if !s.is_empty() => s.iter().map(|s| (s.start, s.end)).collect(),
+            Some(s) if !s.is_empty() => glue_begin(s.iter().map(|s| (s.start, s.end)), script),
             _ => vec![(0, script.len())],
         };
         let has_tx_control = stmts
@@ -44,6 +44,25 @@ impl Units {
             autocommit: has_tx_control || lone_non_tx,
         }
     }
+}
+
+/// A `BEGIN` (or `START TRANSACTION`) runs together with the statement after it: nothing of the
+/// harness may run between them, since `SET TRANSACTION` and `SET TRANSACTION SNAPSHOT` must be
+/// the transaction's first statement.
+fn glue_begin(units: impl Iterator<Item = (usize, usize)>, script: &str) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    let mut open: Option<(usize, usize)> = None;
+    for (start, end) in units {
+        if let Some((begin, _)) = open.take() {
+            out.push((begin, end));
+        } else if split::transaction_control(&script[start..end]) == Some(split::TxControl::Begin) {
+            open = Some((start, end));
+        } else {
+            out.push((start, end));
+        }
+    }
+    out.extend(open);
+    out
 }
 
 /// Trace `m` on `conn` (a seeded clone of base). Returns its trace; a failure stops at the
@@ -89,15 +108,16 @@ pub async fn trace_migration(
         name: m.name.clone(),
         path: m.path.clone(),
         per_statement,
+        one_transaction: whole_tx,
         statements: Vec::new(),
         failure: None,
     };
 
-    if whole_tx {
-        if follow {
-            flush_counters(conn, &mut base.known).await;
-        }
-        let _ = sqlx::raw_sql("BEGIN").execute(&mut *conn).await;
+    // The file's transaction opens right before its first statement, after the harness read what
+    // it needs: nothing of ours runs inside it first (SET TRANSACTION must come first).
+    let mut open_file_tx = whole_tx;
+    if whole_tx && follow {
+        flush_counters(conn, &mut base.known).await;
     }
     // Inside one transaction, the facts after a statement are the ones before the next, unless
     // something ran in between (the row counts of `refine_row_changes`, which take locks).
@@ -110,11 +130,8 @@ pub async fn trace_migration(
             script
         };
         let per_stmt_tx = !whole_tx && !autocommit;
-        if per_stmt_tx {
-            if follow {
-                flush_counters(conn, &mut base.known).await;
-            }
-            let _ = sqlx::raw_sql("BEGIN").execute(&mut *conn).await;
+        if per_stmt_tx && follow {
+            flush_counters(conn, &mut base.known).await;
         }
         let before_probe = if follow {
             let p = lock_before(conn, base, carried_probe.take()).await;
@@ -134,6 +151,9 @@ pub async fn trace_migration(
                 None => snapshot(conn, &base.scope, false).await.unwrap_or_default(),
             }
         };
+        if per_stmt_tx || std::mem::take(&mut open_file_tx) {
+            let _ = sqlx::raw_sql("BEGIN").execute(&mut *conn).await;
+        }
         let t = Instant::now();
         let result = sqlx::raw_sql(AssertSqlSafe(text.to_string()))
             .execute(&mut *conn)

@@ -112,6 +112,9 @@ pub struct MigrationTrace {
     pub path: String,
     /// false: the file could not be split exactly and ran whole (one trace entry).
     pub per_statement: bool,
+    /// The whole file ran as one transaction (Prisma ≤ 7.3 without its own transaction
+    /// control): a lock any statement took is held until the file's end.
+    pub one_transaction: bool,
     pub statements: Vec<StatementTrace>,
     pub failure: Option<Failure>,
 }
@@ -135,23 +138,30 @@ pub struct Baseline {
     known: Known,
 }
 
+/// Table lock modes, weakest first.
+const LOCK_ORDER: [&str; 8] = [
+    "AccessShareLock",
+    "RowShareLock",
+    "RowExclusiveLock",
+    "ShareUpdateExclusiveLock",
+    "ShareLock",
+    "ShareRowExclusiveLock",
+    "ExclusiveLock",
+    "AccessExclusiveLock",
+];
+
+/// How strong a lock mode is ("AccessExclusiveLock" highest; unknown modes lowest).
+pub fn lock_strength(mode: &str) -> usize {
+    LOCK_ORDER.iter().position(|m| *m == mode).unwrap_or(0)
+}
+
 /// The strongest lock a migration took on a pre-existing table, e.g. ("ACCESS EXCLUSIVE", table).
 pub fn strongest_lock(t: &MigrationTrace) -> Option<(String, String)> {
-    const ORDER: [&str; 8] = [
-        "AccessShareLock",
-        "RowShareLock",
-        "RowExclusiveLock",
-        "ShareUpdateExclusiveLock",
-        "ShareLock",
-        "ShareRowExclusiveLock",
-        "ExclusiveLock",
-        "AccessExclusiveLock",
-    ];
     t.statements
         .iter()
         .flat_map(|s| s.locks.iter())
         .filter(|l| l.preexisting)
-        .max_by_key(|l| ORDER.iter().position(|m| *m == l.mode).unwrap_or(0))
+        .max_by_key(|l| lock_strength(&l.mode))
         .map(|l| (lock_words(&l.mode).to_string(), l.table.clone()))
 }
 
