@@ -190,3 +190,102 @@ fn observation_does_not_change_outcomes_of_session_and_transaction_state() {
         .unwrap_or(0);
     assert_eq!(applied, corpus.len(), "{rows}");
 }
+
+const LT: &str = "SET lock_timeout = '5s';\n";
+
+#[test]
+fn eight_migrations_each_with_one_problem_get_every_finding_in_one_run() {
+    let files: Vec<(String, String, &str)> = vec![
+        ("20240301000000_doc_index", format!("{LT}-- CreateIndex\nCREATE INDEX \"Document_title_idx\" ON \"Document\"(\"title\");\n"), "blocks-writes"),
+        ("20240302000000_user_name", format!("{LT}-- AlterTable\nALTER TABLE \"User\" ADD COLUMN     \"name\" TEXT NOT NULL;\n"), "fails-on-existing-rows"),
+        ("20240303000000_user_name_idx", format!("{LT}-- CreateIndex\nCREATE INDEX \"User_name_idx\" ON \"User\"(\"name\");\n"), "blocks-writes"),
+        ("20240304000000_drop_title", format!("{LT}-- AlterTable\nALTER TABLE \"Document\" DROP COLUMN \"title\";\n"), "drops-column"),
+        ("20240305000000_cleanup", format!("{LT}DELETE FROM \"Document\";\n"), "deletes-rows"),
+        ("20240306000000_rename", format!("{LT}-- AlterTable\nALTER TABLE \"User\" RENAME COLUMN \"email\" TO \"mail\";\n"), "renames-column"),
+        ("20240307000000_narrow", format!("{LT}-- AlterTable\nALTER TABLE \"Document\" ALTER COLUMN \"userId\" SET DATA TYPE VARCHAR(8);\n"), "narrows-column-type"),
+        ("20240308000000_hidden_drop", format!("{LT}DO $$ BEGIN EXECUTE 'DROP TABLE \"Document\"'; END $$;\n"), "drops-table"),
+    ]
+    .into_iter()
+    .map(|(n, s, r)| (n.to_string(), s, r))
+    .collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(n, s, _)| (n.as_str(), s.as_str()))
+        .collect();
+    let r = pull_request(&refs);
+    let run = verify(r.path(), &["--base", "main"]);
+    for (name, _, rule) in &files {
+        assert!(
+            run.findings()
+                .iter()
+                .any(|f| f["rule"] == *rule && f["migration"] == name.as_str()),
+            "{name}: no {rule} in {:?}",
+            run.findings()
+                .iter()
+                .map(|f| (f["rule"].clone(), f["migration"].clone()))
+                .collect::<Vec<_>>()
+        );
+    }
+    assert!(
+        run.notes()
+            .contains("traced on a fresh copy where it applied without rows"),
+        "{}",
+        run.notes()
+    );
+}
+
+#[test]
+fn after_a_migration_that_fails_outright_the_rest_is_traced_without_it() {
+    let r = pull_request(&[
+        (
+            "20240301000000_broken",
+            &format!("{LT}-- AlterTable\nALTER TABLE \"Nope\" ADD COLUMN     \"x\" INTEGER;\n"),
+        ),
+        (
+            "20240302000000_drop_title",
+            &format!("{LT}-- AlterTable\nALTER TABLE \"Document\" DROP COLUMN \"title\";\n"),
+        ),
+    ]);
+    let run = verify(r.path(), &["--base", "main"]);
+    assert_eq!(
+        of_rule(&run, "migration-fails").len(),
+        1,
+        "{:?}",
+        run.findings()
+    );
+    let drops = of_rule(&run, "drops-column");
+    assert_eq!(drops.len(), 1, "{:?}", run.findings());
+    assert!(
+        run.notes().contains("fails even without rows"),
+        "{}",
+        run.notes()
+    );
+}
+
+#[test]
+fn a_migration_that_needs_the_one_left_out_is_not_traced_and_says_so() {
+    let r = pull_request(&[
+        (
+            "20240301000000_broken_create",
+            &format!(
+                "{LT}-- CreateTable\nCREATE TABLE \"Tag\" (\"id\" TEXT NOT NULL, CONSTRAINT \"Tag_pkey\" PRIMARY KEY (\"id\"));\nSELECT 1/0;\n"
+            ),
+        ),
+        (
+            "20240302000000_tag_name",
+            &format!("{LT}-- AlterTable\nALTER TABLE \"Tag\" ADD COLUMN     \"name\" TEXT;\n"),
+        ),
+    ]);
+    let run = verify(r.path(), &["--base", "main"]);
+    assert!(
+        of_rule(&run, "fails-on-existing-rows").is_empty(),
+        "{:?}",
+        run.findings()
+    );
+    assert!(
+        run.notes()
+            .contains("are not traced (they may depend on what was left out)"),
+        "{}",
+        run.notes()
+    );
+}

@@ -313,6 +313,8 @@ pub struct TracedRun {
     /// Pre-existing tables the statements locked outside the focus: the run does not cover them
     /// and must be repeated with every table seeded ([`focus::outside`]).
     pub outside: Vec<String>,
+    /// What was there before the migrations ran (the baseline's catalog).
+    pub base: super::trace::Snapshot,
 }
 
 /// How the tracer should run `format`'s migration `m`: inside one transaction (the whole file
@@ -352,6 +354,21 @@ impl<'a> Builder<'a> {
         seed_sql: Option<(&str, &str)>,
         all_tables: bool,
     ) -> Result<TracedRun, BuildError> {
+        self.trace_within(format, db, migrations, seed_sql, all_tables, None)
+            .await
+    }
+
+    /// [`Builder::trace_as`] on a copy where earlier migrations of the pull request already ran:
+    /// pre-existing is what `before` (the first run's [`TracedRun::base`]) held.
+    pub async fn trace_within(
+        &self,
+        format: &dyn Format,
+        db: &str,
+        migrations: &[&Migration],
+        seed_sql: Option<(&str, &str)>,
+        all_tables: bool,
+        before: Option<&super::trace::Snapshot>,
+    ) -> Result<TracedRun, BuildError> {
         let table = format.history_table();
         let mut admin = connect_quiet(&self.server.admin_options(db))
             .await
@@ -384,7 +401,7 @@ impl<'a> Builder<'a> {
         }
         let _ = admin.close().await;
         let mut conn = self.owner_session(format, db).await?;
-        let mut baseline = super::trace::baseline(&mut conn, &focus.scope)
+        let mut baseline = super::trace::baseline_within(&mut conn, &focus.scope, before)
             .await
             .map_err(env_err("could not read the seeded base".into()))?;
         let mut traces = Vec::new();
@@ -406,6 +423,7 @@ impl<'a> Builder<'a> {
             traces,
             focus,
             outside,
+            base: baseline.snap,
         })
     }
 }

@@ -56,7 +56,7 @@ fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
 }
 
-fn all_applied(outcomes: &[Outcome]) -> bool {
+pub(crate) fn all_applied(outcomes: &[Outcome]) -> bool {
     outcomes.iter().all(|o| o.status == Status::Applied)
 }
 
@@ -267,7 +267,7 @@ async fn seeded_trace(
     let seed_sql = seed.map(|(path, sql)| (path.as_str(), sql.as_str()));
     let tr = builder.trace(&db, deploy, seed_sql, false).await?;
     if tr.outside.is_empty() {
-        return Ok(tr);
+        return super::resume::resume(builder, base_db, deploy, seed_sql, tr, notes).await;
     }
     // The statements reached tables the focus did not seed: trace again with all of them, so
     // every observed check covers what it claims.
@@ -278,7 +278,8 @@ async fn seeded_trace(
     ));
     let _ = builder.server.drop_database(&db).await;
     let db = builder.create("seeded_all", Some(base_db)).await?;
-    builder.trace(&db, deploy, seed_sql, true).await
+    let tr = builder.trace(&db, deploy, seed_sql, true).await?;
+    super::resume::resume(builder, base_db, deploy, seed_sql, tr, notes).await
 }
 
 /// 5. Drift: the from-scratch catalog against the incremental one, when both applied.

@@ -12,6 +12,7 @@ pub mod cache;
 pub mod focus;
 pub mod live;
 pub mod prisma;
+pub mod resume;
 pub mod scope;
 pub mod seed;
 pub mod trace;

@@ -65,6 +65,18 @@ fn glue_begin(units: impl Iterator<Item = (usize, usize)>, script: &str) -> Vec<
     out
 }
 
+/// Where a unit's findings point: a `BEGIN` sent with the statement after it points at that
+/// statement.
+fn anchor(unit: &str, start: usize) -> usize {
+    if split::transaction_control(unit) != Some(split::TxControl::Begin) {
+        return start;
+    }
+    match split::split(unit).as_deref() {
+        Some([_, next, ..]) => start + next.start,
+        _ => start,
+    }
+}
+
 /// Trace `m` on `conn` (a seeded clone of base). Returns its trace; a failure stops at the
 /// failing statement (later migrations are not traced by the caller).
 pub async fn trace_migration(
@@ -109,6 +121,8 @@ pub async fn trace_migration(
         path: m.path.clone(),
         per_statement,
         one_transaction: whole_tx,
+        resumed_after: None,
+        without: Vec::new(),
         statements: Vec::new(),
         failure: None,
     };
@@ -159,7 +173,7 @@ pub async fn trace_migration(
             .execute(&mut *conn)
             .await;
         let duration = t.elapsed();
-        let (line, column) = lines.line_col(start);
+        let (line, column) = lines.line_col(anchor(text, start));
         let mut st = StatementTrace {
             start,
             end,

@@ -45,7 +45,7 @@ mod snapshot;
 use known::Known;
 
 pub use apply::trace_migration;
-pub use rows::baseline;
+pub use rows::{baseline, baseline_within};
 pub use snapshot::{Col, Rel, Snapshot, display_ident, snapshot};
 
 /// A lock taken by a statement.
@@ -115,6 +115,12 @@ pub struct MigrationTrace {
     /// The whole file ran as one transaction (Prisma ≤ 7.3 without its own transaction
     /// control): a lock any statement took is held until the file's end.
     pub one_transaction: bool,
+    /// Traced after an earlier migration of the pull request failed in the seeded run: on a fresh
+    /// seeded copy where every earlier migration ran without rows (this names the last one that
+    /// failed), leaving out those that fail even without rows ([`MigrationTrace::without`]).
+    pub resumed_after: Option<String>,
+    /// Earlier migrations left out of the copy this one was traced on (they fail outright).
+    pub without: Vec<String>,
     pub statements: Vec<StatementTrace>,
     pub failure: Option<Failure>,
 }

@@ -74,14 +74,32 @@ pub(super) fn table_columns(snap: &Snapshot, oid: i64) -> Vec<String> {
 /// counts and fingerprints of the tables in `scope` (the others are out of the migrations' reach,
 /// which the caller checks against the locks taken: [`crate::run::focus::outside`]).
 pub async fn baseline(conn: &mut PgConnection, scope: &Scope) -> Result<Baseline, sqlx::Error> {
-    let snap = snapshot(conn, scope, true).await?;
+    baseline_within(conn, scope, None).await
+}
+
+/// [`baseline`] of a copy on which some of the pull request's migrations already ran (the
+/// seeded run resumed after a failure): what counts as pre-existing stays what `before` (the
+/// first baseline) held (relations, columns and enums by OID, the same in every copy of the
+/// base), so what those migrations created is still the pull request's own.
+pub async fn baseline_within(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    before: Option<&Snapshot>,
+) -> Result<Baseline, sqlx::Error> {
+    let now = snapshot(conn, scope, true).await?;
+    let mut snap = now.clone();
+    if let Some(before) = before {
+        snap.rels.retain(|oid, _| before.rels.contains_key(oid));
+        snap.cols.retain(|key, _| before.cols.contains_key(key));
+        snap.enums.retain(|oid, _| before.enums.contains_key(oid));
+    }
     let mut b = Baseline {
         snap: snap.clone(),
         scope: scope.clone(),
         ..Baseline::default()
     };
     if let Ok(index_table) = read_index_tables(conn).await {
-        b.known = known_from(&b, snap.clone(), index_table);
+        b.known = known_from(&b, now, index_table);
     }
     b.enum_labels = snap.enums.values().cloned().collect();
     let tables: Vec<(i64, &Rel)> = snap
