@@ -408,3 +408,21 @@ async fn a_lock_wait_beyond_the_declared_lock_timeout_fails_the_migration() {
         run.rules()
     );
 }
+
+#[test]
+fn auto_provider_prefers_this_machines_server_binaries() {
+    // The README's order: local binaries of the requested major first (Docker, even with its
+    // image present, only after them).
+    let r = Repo::with_base();
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let out = common::ci_gate(tmp.path())
+        .arg("verify")
+        .arg(r.path())
+        .args(["--base", "main", "--provider", "auto", "--json", "-"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let run = common::finish(out);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let server = run.json.clone().unwrap_or_default()["server"].clone();
+    assert_eq!(server["provider"], "local", "{server}");
+}

@@ -208,9 +208,10 @@ fn dropping_the_server_outside_any_runtime_removes_the_container() {
 #[tokio::test]
 async fn usable_accepts_a_present_image() {
     require_image!();
-    docker::usable(&request("usable", Some(TEST_IMAGE)))
+    let availability = docker::usable(&request("usable", Some(TEST_IMAGE)))
         .await
         .expect("test image is usable");
+    assert_eq!(availability, docker::Availability::Present);
 }
 
 #[tokio::test]

@@ -76,9 +76,10 @@ pub fn assess(ev: &Evidence, inputs: &CheckInputs) -> Assessment {
     findings.extend(kept);
     if raw_static > 0 {
         notes.push(format!(
-            "static lint: squawk alone would report {raw_static} issues in the {} linted files; ci-gate keeps the ones that matter: \
+            "static lint: squawk-linter {} alone would report {raw_static} issues in the {} linted files; ci-gate keeps the ones that matter: \
              {merged} merged into what the trace observed, {dismissed} dismissed as harmless (shown so by the trace or the file itself), \
              rules that fire on every Prisma file off by default",
+            squawk::SQUAWK_VERSION,
             inputs.linted.len()
         ));
     }

@@ -206,10 +206,19 @@ where
     }
 }
 
+/// How the docker provider would get its image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Availability {
+    /// The image is present locally.
+    Present,
+    /// Its registry answers: it would be pulled (a network fetch).
+    Pullable,
+}
+
 /// Whether the docker provider can be used: the daemon answers a ping within a short timeout and
 /// the image is present locally (or its registry answers, so it can be pulled). `Err` says why
 /// not, in one line.
-pub async fn usable(req: &ProvisionRequest) -> Result<(), String> {
+pub async fn usable(req: &ProvisionRequest) -> Result<Availability, String> {
     let docker = ping().await.map_err(|why| {
         format!(
             "no Docker daemon answers at {}: {why}",
@@ -218,7 +227,7 @@ pub async fn usable(req: &ProvisionRequest) -> Result<(), String> {
     })?;
     let image = image_ref(req);
     match docker.inspect_image(&image).await {
-        Ok(_) => Ok(()),
+        Ok(_) => Ok(Availability::Present),
         Err(e) if is_not_found(&e) => {
             match tokio::time::timeout(
                 REGISTRY_TIMEOUT,
@@ -226,7 +235,7 @@ pub async fn usable(req: &ProvisionRequest) -> Result<(), String> {
             )
             .await
             {
-                Ok(Ok(_)) => Ok(()), // pullable; testcontainers pulls it on first use
+                Ok(Ok(_)) => Ok(Availability::Pullable), // testcontainers pulls it on first use
                 Ok(Err(e)) => Err(format!(
                     "image {image} not present and no registry reachable ({})",
                     one_line(&bollard_message(&e))

@@ -479,8 +479,7 @@ pub async fn connect_quiet(opts: &PgConnectOptions) -> Result<PgConnection, sqlx
     opts.clone().disable_statement_logging().connect().await
 }
 
-/// Provision a server as requested. `auto`: `url` if a URL is given, else `docker` if a daemon
-/// answers and the image is present, else `local`, else an error naming what to install.
+/// Provision a server as requested (`auto`: see [`auto`]).
 pub async fn provision(req: &ProvisionRequest) -> Result<Server, ProvisionError> {
     // A malformed image reference is bad input (exit 2); an absent image is the environment's.
     if let Some(image) = req.image.as_deref()
@@ -496,42 +495,57 @@ pub async fn provision(req: &ProvisionRequest) -> Result<Server, ProvisionError>
         ProviderChoice::Url => url::provision(req).await,
         ProviderChoice::Local => local::provision(req).await,
         ProviderChoice::Docker => docker::provision(req).await,
-        ProviderChoice::Auto => {
-            if req.database_url.is_some() {
-                return url::provision(req).await;
+        ProviderChoice::Auto => auto(req).await,
+    }
+}
+
+/// `--provider auto`: `url` when a URL is given; else this machine's server binaries of the
+/// requested major; else Docker with the image present; else Docker pulling it (a network fetch,
+/// said in the report); else an error naming what each said.
+async fn auto(req: &ProvisionRequest) -> Result<Server, ProvisionError> {
+    if req.database_url.is_some() {
+        return url::provision(req).await;
+    }
+    let mut tried = Vec::new();
+    match local::provision(req).await {
+        Ok(s) => return Ok(s),
+        Err(e) => tried.push(format!("local: {}", first_line(&e.to_string()))),
+    }
+    let pulled = match docker::usable(req).await {
+        Ok(availability) => availability == docker::Availability::Pullable,
+        Err(why) => {
+            tried.push(format!("docker: {why}"));
+            return Err(none_available(&tried));
+        }
+    };
+    match docker::provision(req).await {
+        Ok(mut s) => {
+            if pulled {
+                tried.push(format!(
+                    "docker: image {} was not present and was pulled from its registry (a network fetch)",
+                    docker::image_ref(req)
+                ));
             }
-            let mut tried = Vec::new();
-            match docker::usable(req).await {
-                Ok(()) => match docker::provision(req).await {
-                    Ok(mut s) => {
-                        s.notes = tried;
-                        return Ok(s);
-                    }
-                    Err(e) => tried.push(format!("docker: {}", first_line(&e.to_string()))),
-                },
-                Err(why) => tried.push(format!("docker: {why}")),
-            }
-            match local::provision(req).await {
-                Ok(mut s) => {
-                    s.notes = tried;
-                    Ok(s)
-                }
-                Err(e) => {
-                    tried.push(format!("local: {}", first_line(&e.to_string())));
-                    Err(ProvisionError::unavailable(
-                        "no PostgreSQL available for --provider auto",
-                        tried
-                            .iter()
-                            .map(|t| format!("  {t}"))
-                            .collect::<Vec<_>>()
-                            .join("\n"),
-                        "start Docker (with the postgres image available), install PostgreSQL server binaries \
-                         (e.g. `apt-get install postgresql`), or pass --database-url",
-                    ))
-                }
-            }
+            s.notes = tried;
+            Ok(s)
+        }
+        Err(e) => {
+            tried.push(format!("docker: {}", first_line(&e.to_string())));
+            Err(none_available(&tried))
         }
     }
+}
+
+fn none_available(tried: &[String]) -> ProvisionError {
+    ProvisionError::unavailable(
+        "no PostgreSQL available for --provider auto",
+        tried
+            .iter()
+            .map(|t| format!("  {t}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        "install PostgreSQL server binaries (e.g. `apt-get install postgresql`), start Docker with the postgres image available, or pass --database-url",
+    )
 }
 
 fn first_line(s: &str) -> &str {

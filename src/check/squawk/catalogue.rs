@@ -62,6 +62,10 @@ const fn off(
 
 use Severity::{Error as E, Warning as W};
 
+/// The squawk-linter release ci-gate links (a test keeps it equal to Cargo.lock's): the static
+/// layer's statistics name it.
+pub const SQUAWK_VERSION: &str = "2.68.0";
+
 /// Every squawk-linter 2.68 rule, with ci-gate's default.
 ///
 /// Severity: destructive and breaking rules (drops of tables, columns, schemas, databases;
@@ -822,5 +826,19 @@ mod tests {
         assert!(doc.contains("https://squawkhq.com/docs/prefer-robust-stmts"));
         assert!(explain("squawk/require-timeout-settings").is_some());
         assert!(explain("squawk/nope").is_none());
+    }
+}
+
+#[cfg(test)]
+mod version_tests {
+    #[test]
+    fn squawk_version_is_the_one_cargo_lock_links() {
+        let lock = include_str!("../../../Cargo.lock");
+        let linked = lock
+            .split("[[package]]")
+            .find(|p| p.contains("name = \"squawk-linter\""))
+            .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = ")))
+            .map(|v| v.trim_matches('"'));
+        assert_eq!(linked, Some(super::SQUAWK_VERSION));
     }
 }

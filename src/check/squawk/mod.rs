@@ -40,7 +40,8 @@ use std::collections::BTreeMap;
 use crate::check::Severity;
 
 pub use catalogue::{
-    PREFIX, default_enabled, expand, explain, is_squawk_rule, observed_equivalent, squawk_rules,
+    PREFIX, SQUAWK_VERSION, default_enabled, expand, explain, is_squawk_rule, observed_equivalent,
+    squawk_rules,
 };
 pub use engine::{Dismissed, LintContext, LintOutput, SyntaxError, lint, lint_all};
 
