@@ -46,6 +46,10 @@ pub struct VerifyArgs {
     /// Git ref of the base (default: the PR base in GitHub Actions, else config, else origin/main).
     #[arg(long, value_name = "REF")]
     pub base: Option<String>,
+    /// A directory holding the base branch's migrations (e.g. a checkout of main's
+    /// prisma/migrations), instead of a git ref; relative to the current directory.
+    #[arg(long, value_name = "DIR", conflicts_with = "base")]
+    pub base_dir: Option<PathBuf>,
     /// Where the throwaway Postgres comes from.
     #[arg(long, value_enum)]
     pub provider: Option<ProviderArg>,
@@ -114,6 +118,10 @@ pub struct VerifyArgs {
     /// List every migration and every check.
     #[arg(long, short)]
     pub verbose: bool,
+    /// Show progress on stderr even when it is not a terminal (one line per phase). On a
+    /// terminal, progress shows by itself once a run takes more than two seconds.
+    #[arg(long)]
+    pub progress: bool,
 }
 
 /// The environment variable `--database-url` falls back to.
@@ -130,6 +138,7 @@ impl VerifyArgs {
             migrations: self.migrations.clone(),
             format: self.format.map(Into::into),
             base: self.base.clone(),
+            base_dir: self.base_dir.clone(),
             provider: self.provider.map(Into::into),
             database_url: self.database_url.clone(),
             database_url_env: from_env.then_some(DATABASE_URL_ENV),

@@ -39,20 +39,20 @@ pub fn rules() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// `ci-gate explain RULE`: the rule's documentation.
+/// `ci-gate explain RULE`: the rule's page, as published under `docs/rules/`; for an unknown id,
+/// the closest known one.
 pub fn explain(rule: &str) -> ExitCode {
-    match crate::check::find_rule(rule)
-        .map(|r| r.doc.to_string())
-        .or_else(|| crate::check::squawk::explain(rule))
-    {
+    match crate::report::rule_docs::explain(rule) {
         Some(doc) => {
             out(&doc);
             ExitCode::SUCCESS
         }
         None => {
-            err(&format!(
-                "error: unknown rule `{rule}`\nhint: run `ci-gate rules` for the list of rule ids\n"
-            ));
+            let hint = match crate::report::rule_docs::suggest(rule) {
+                Some(id) => format!("did you mean `{id}`? (`ci-gate explain {id}`)"),
+                None => "run `ci-gate rules` for the list of rule ids".to_string(),
+            };
+            err(&format!("error: unknown rule `{rule}`\nhint: {hint}\n"));
             ExitCode::from(2)
         }
     }
@@ -137,7 +137,10 @@ pub fn verify(args: &VerifyArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
-    let mut report = match runtime.block_on(pipeline::verify(settings)) {
+    let ticker = progress_mode(args).map(crate::progress::Ticker::start);
+    let verified = runtime.block_on(pipeline::verify(settings));
+    drop(ticker);
+    let mut report = match verified {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
@@ -192,6 +195,17 @@ pub fn verify(args: &VerifyArgs) -> ExitCode {
         Err(signal) => fail(UserError::environment(format!(
             "interrupted by {signal} while publishing the report; the terminal report above is complete, the pull-request comment and job summary may not be current"
         ))),
+    }
+}
+
+/// Progress on stderr: redrawn in place on a terminal (not with `--quiet`), one line per phase
+/// with `--progress` elsewhere, none in CI logs unless asked.
+fn progress_mode(args: &VerifyArgs) -> Option<crate::progress::Mode> {
+    use crate::progress::Mode;
+    match (std::io::stderr().is_terminal(), args.progress) {
+        (true, _) if !args.quiet || args.progress => Some(Mode::Live),
+        (false, true) => Some(Mode::Lines),
+        _ => None,
     }
 }
 

@@ -17,6 +17,7 @@ pub mod live;
 pub mod model;
 pub mod pipeline;
 pub mod plan;
+pub mod progress;
 pub mod provision;
 pub mod report;
 pub mod run;

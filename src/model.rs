@@ -142,6 +142,9 @@ pub struct Checks {
     pub drift: CheckResult,
     pub history: CheckResult,
     pub live: CheckResult,
+    /// The seeded, traced run of the new migrations: how many it observed, where it stopped, and
+    /// how many base tables it seeded (`skipped` without a base).
+    pub trace: CheckResult,
 }
 
 /// How a head migration relates to the base.
@@ -188,4 +191,56 @@ pub struct MigrationRow {
     /// A short note for the table (e.g. the failure message).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The row's own outcome and what the seeded trace saw of it (JSON: flat fields).
+    #[serde(flatten)]
+    pub outcome: RowOutcome,
+}
+
+/// One migration's own outcome, from its findings and from whether it was observed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RowVerdict {
+    /// An error finding that is not allowed, or the migration failed.
+    Error,
+    /// A warning that is not allowed.
+    Warning,
+    /// The run should have observed it and did not (not applied, or the trace stopped before it):
+    /// it cannot be called clean.
+    NotTraced,
+    /// Findings, every one allowed on purpose.
+    Allowed,
+    /// Nothing to report.
+    #[default]
+    Clean,
+}
+
+impl RowVerdict {
+    /// How the row's verdict reads: "error", "warning", "not traced", "allowed", "clean".
+    pub fn words(self) -> &'static str {
+        match self {
+            RowVerdict::Error => "error",
+            RowVerdict::Warning => "warning",
+            RowVerdict::NotTraced => "not traced",
+            RowVerdict::Allowed => "allowed",
+            RowVerdict::Clean => "clean",
+        }
+    }
+}
+
+/// What the report says of one migration beyond how it applied (new JSON fields of
+/// `schema_version` 1).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RowOutcome {
+    /// Decided by the report from the migration's findings and `not_traced_reason`.
+    pub verdict: RowVerdict,
+    /// The seeded trace ran it, statement by statement.
+    pub traced: bool,
+    /// Why a migration the run should have observed was not: it was not applied, or the trace
+    /// stopped before it. Null when traced, and when there was nothing to trace (unchanged from
+    /// the base, or no base).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_traced_reason: Option<String>,
+    /// How long it took on the seeded rows (the trace), when traced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seeded_ms: Option<u64>,
 }

@@ -276,6 +276,7 @@ pub struct Flags {
     pub migrations: Option<PathBuf>,
     pub format: Option<Format>,
     pub base: Option<String>,
+    pub base_dir: Option<PathBuf>,
     pub provider: Option<ProviderChoice>,
     pub database_url: Option<String>,
     /// The variable `database_url` was read from, when it came from the environment.
@@ -305,6 +306,9 @@ pub struct Settings {
     pub format: Option<Setting<Format>>,
     /// `--base` or `base:` (else the pull request's base, else origin/main: `git::resolve_base`).
     pub base: Option<Setting<String>>,
+    /// `--base-dir`: the base branch's migrations directory, as given (a flag only: a pull
+    /// request must not choose what it is compared with).
+    pub base_dir: Option<PathBuf>,
     pub provider: Setting<ProviderChoice>,
     pub database_url: Option<Setting<String>>,
     pub pg_version: Option<Setting<String>>,
@@ -373,6 +377,13 @@ impl Settings {
                 ));
             }
         }
+        if let Some(dir) = flags.base_dir.as_deref().filter(|d| !d.is_dir()) {
+            return Err(UserError::bad_input(format!(
+                "--base-dir {}: not a directory",
+                dir.display()
+            ))
+            .hint("pass the directory that holds the base branch's migrations (relative to the current directory)"));
+        }
         let file = &config_file;
         let absolute = |p: PathBuf| if p.is_absolute() { p } else { project.join(p) };
         let database_url = match (flags.database_url, flags.database_url_env) {
@@ -438,6 +449,7 @@ impl Settings {
             migrations,
             format: pick(flags.format, config.format, file),
             base: pick(flags.base, config.base.clone(), file),
+            base_dir: flags.base_dir,
             provider,
             database_url,
             pg_version: pick(

@@ -26,8 +26,10 @@ pub struct Assessment {
     pub history: CheckResult,
     /// The `--live-url` line ("not run" without one).
     pub live: CheckResult,
-    /// Notes for the reader (seeding coverage, static-lint statistics).
+    /// Notes for the reader (seeding coverage, what was not linted).
     pub notes: Vec<String>,
+    /// How the findings were reached (static-lint statistics): for the collapsed details.
+    pub statistics: Vec<String>,
 }
 
 /// Run every rule and the static layer, and decide what the reader sees.
@@ -74,8 +76,9 @@ pub fn assess(ev: &Evidence, inputs: &CheckInputs) -> Assessment {
         notes.push(format!("no base: {} static findings over the whole history are shown as notices (give --base to gate new migrations)", kept.len()));
     }
     findings.extend(kept);
+    let mut statistics = Vec::new();
     if raw_static > 0 {
-        notes.push(format!(
+        statistics.push(format!(
             "static lint: squawk-linter {} alone would report {raw_static} issues in the {} linted files; ci-gate keeps the ones that matter: \
              {merged} merged into what the trace observed, {dismissed} dismissed as harmless (shown so by the trace or the file itself), \
              rules that fire on every Prisma file off by default",
@@ -106,6 +109,7 @@ pub fn assess(ev: &Evidence, inputs: &CheckInputs) -> Assessment {
         history,
         live,
         notes,
+        statistics,
     }
 }
 

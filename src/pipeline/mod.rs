@@ -2,6 +2,7 @@
 //! check → report (DESIGN.md). Each stage lives in its own module; this file only names them and
 //! passes what one produced to the next. [`guard`] makes the cleanup guarantee.
 
+mod coverage;
 mod guard;
 mod start;
 
@@ -35,6 +36,7 @@ pub async fn verify(settings: Settings) -> Result<Report, UserError> {
 async fn run(s: Settings, slot: ServerSlot, archive: ArchiveSlot) -> Result<Report, UserError> {
     let (t0, mut notes, mut timings) = (Instant::now(), s.notes.clone(), Timings::new());
     // discover + provision (overlapping): the files, the base, a server.
+    crate::progress::phase("starting PostgreSQL and reading the migrations");
     let target = start::target(&s, &mut notes)?;
     let semantics = start::semantics(&s, &mut notes);
     let ready = start::provision_and_discover(&s, &target, semantics, &slot, &mut notes).await?;
@@ -69,8 +71,11 @@ async fn run(s: Settings, slot: ServerSlot, archive: ArchiveSlot) -> Result<Repo
         opts: &opts,
     };
     // plan + run + inspect: the databases, what each migration did, the catalogs compared.
+    crate::progress::phase(
+        "applying the migrations (base, seeded trace, incremental, from scratch)",
+    );
     let (b, rdb) = (&builder, restored_db);
-    let built = start::build(
+    let mut built = start::build(
         b,
         &s,
         &target,
@@ -82,8 +87,10 @@ async fn run(s: Settings, slot: ServerSlot, archive: ArchiveSlot) -> Result<Repo
         &mut timings,
     )
     .await?;
+    let trace = coverage::mark(&mut built);
     let live = match &s.live_url {
         Some(url) => {
+            crate::progress::phase("reading the live database");
             let t = Instant::now();
             let live = crate::run::live::observe(&builder, url, &ready.head, &mut notes).await?;
             timings.insert("live".into(), t.elapsed().as_millis() as u64);
@@ -92,6 +99,7 @@ async fn run(s: Settings, slot: ServerSlot, archive: ArchiveSlot) -> Result<Repo
         None => None,
     };
     // check: every rule over what the stages saw, then the static layer and allow directives.
+    crate::progress::phase("checking: rules and static lint");
     let traces = built
         .traced
         .as_ref()
@@ -142,6 +150,7 @@ async fn run(s: Settings, slot: ServerSlot, archive: ArchiveSlot) -> Result<Repo
         drift: built.drift_check,
         history: assessed.history,
         live: assessed.live,
+        trace,
     };
     let header = header(
         &s,
@@ -150,14 +159,16 @@ async fn run(s: Settings, slot: ServerSlot, archive: ArchiveSlot) -> Result<Repo
         server,
         ready.head.format.to_string(),
     );
-    Ok(Report::assemble(
+    let mut report = Report::assemble(
         header,
         built.rows,
         checks,
         assessed.findings,
         notes,
         timings,
-    ))
+    );
+    report.statistics = assessed.statistics;
+    Ok(report)
 }
 
 /// The report's header: what was run, how, and on which server.
@@ -176,6 +187,7 @@ fn header(
         project: s.project.display().to_string(),
         migrations_dir: target.rel_dir.clone(),
         base_ref: target.base.clone(),
+        base_dir: s.base_dir.as_ref().map(|d| d.display().to_string()),
         prisma: Some(PrismaInfo {
             version: prisma.map(|v| v.raw.clone()),
             source: prisma.map(|v| v.source.clone()),

@@ -28,6 +28,8 @@ pub struct Target {
     pub rel_dir: String,
     /// The base commit, when there is one.
     pub base: Option<git::Base>,
+    /// `--base-dir`: the base migrations come from this directory instead of a commit.
+    pub base_dir: Option<PathBuf>,
 }
 
 /// Discover: the migrations directory and the base (exit 2 or 3 before anything starts).
@@ -50,6 +52,7 @@ pub fn target(settings: &Settings, notes: &mut Vec<String>) -> Result<Target, Us
         .filter(|b| b.origin != crate::settings::Origin::Flag)
         .map(|b| b.value.as_str());
     let base = match &git_root {
+        _ if settings.base_dir.is_some() => None,
         Some(r) => match git::resolve_base(r, explicit, configured) {
             Ok(Ok(b)) => Some(b),
             Ok(Err(reason)) if explicit.is_some() => {
@@ -88,6 +91,7 @@ pub fn target(settings: &Settings, notes: &mut Vec<String>) -> Result<Target, Us
         git_root,
         rel_dir,
         base,
+        base_dir: settings.base_dir.clone(),
     })
 }
 
@@ -143,10 +147,11 @@ pub async fn provision_and_discover(
         }
         (provision::provision(&req).await, None)
     };
-    let (root, dir, base_commit) = (
+    let (root, dir, base_commit, base_dir) = (
         target.root.clone(),
         target.rel_dir.clone(),
         target.base.as_ref().map(|b| b.commit.clone()),
+        target.base_dir.clone(),
     );
     let kind = settings
         .format
@@ -159,7 +164,10 @@ pub async fn provision_and_discover(
     let discovering = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
         let head = format.discover(&FsTree::new(&root), &dir);
-        let base = base_commit.map(|commit| read_base(&*format, &root, &commit, &dir));
+        let base = match base_dir {
+            Some(base_dir) => Some(read_base_dir(&*format, base_dir, &dir)),
+            None => base_commit.map(|commit| read_base(&*format, &root, &commit, &dir)),
+        };
         (head, base, started.elapsed())
     });
     let ((server, restore_failed), discovered) = tokio::join!(provisioning, discovering);
@@ -273,7 +281,6 @@ fn read_base(
     commit: &str,
     dir: &str,
 ) -> Result<MigrationSet, discover::DiscoverError> {
-    let empty = || empty_set(format.kind(), dir);
     let tree = match git::GitTree::load(root, commit, dir) {
         Ok(t) => t,
         Err(e) => {
@@ -283,14 +290,37 @@ fn read_base(
             });
         }
     };
-    match format.discover(&tree, dir) {
+    discover_base(format, &tree, dir)
+}
+
+/// The base set from `--base-dir`, mounted where the head's migrations are so that its
+/// migrations carry the same paths.
+fn read_base_dir(
+    format: &dyn Format,
+    base_dir: PathBuf,
+    dir: &str,
+) -> Result<MigrationSet, discover::DiscoverError> {
+    let tree = Mounted {
+        dir: FsTree::new(base_dir),
+        at: dir.to_string(),
+    };
+    discover_base(format, &tree, dir)
+}
+
+/// Discover a base; a base without the directory (or an empty one) is an empty history.
+fn discover_base(
+    format: &dyn Format,
+    tree: &dyn discover::Tree,
+    dir: &str,
+) -> Result<MigrationSet, discover::DiscoverError> {
+    match format.discover(tree, dir) {
         Ok(set) => Ok(set),
         Err(
             discover::DiscoverError::MissingDir { .. }
             | discover::DiscoverError::Empty { .. }
             | discover::DiscoverError::NotADir { .. }
             | discover::DiscoverError::NotPostgres { .. },
-        ) => Ok(empty()),
+        ) => Ok(empty_set(format.kind(), dir)),
         Err(e) => Err(e),
     }
 }
@@ -303,6 +333,47 @@ fn empty_set(format: FormatKind, dir: &str) -> MigrationSet {
         migrations: vec![],
         problems: vec![],
         notes: vec![],
+    }
+}
+
+/// A directory on disk seen at `at` (a path relative to the repository root): `at/x` is `x`
+/// in the directory, and nothing else exists.
+struct Mounted {
+    dir: FsTree,
+    at: String,
+}
+
+impl Mounted {
+    fn inner<'a>(&self, path: &'a str) -> Option<&'a str> {
+        if self.at.is_empty() || self.at == "." {
+            return Some(path);
+        }
+        if path == self.at {
+            return Some("");
+        }
+        path.strip_prefix(self.at.as_str())?.strip_prefix('/')
+    }
+}
+
+impl discover::Tree for Mounted {
+    fn list(&self, dir: &str) -> std::io::Result<Vec<discover::tree::Entry>> {
+        match self.inner(dir) {
+            Some(d) => self.dir.list(d),
+            None => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
+        }
+    }
+
+    fn read(&self, path: &str) -> std::io::Result<Option<Vec<u8>>> {
+        self.inner(path).map_or(Ok(None), |p| self.dir.read(p))
+    }
+
+    fn is_dir(&self, dir: &str) -> bool {
+        self.inner(dir).is_some_and(|d| self.dir.is_dir(d))
+    }
+
+    fn display(&self, path: &str) -> PathBuf {
+        self.inner(path)
+            .map_or_else(|| PathBuf::from(path), |p| self.dir.display(p))
     }
 }
 

@@ -4,22 +4,27 @@
 //! 1. the marker (`<!-- ci-gate:v1 key=… -->`, invisible, on the first line; it finds the comment
 //!    again on the next push),
 //! 2. a verdict heading with counts, and one line of context (tool version, server, base),
-//! 3. one table, a row per new or changed migration (status, time, strongest lock, findings); on a
-//!    long history with no base only the flagged rows and a count of the others,
-//! 4. the checks, one line each (the skipped ones together on one line), then the report's notes,
-//! 5. one collapsed `<details>` per finding (statement excerpt, evidence, fix), then the allowed
-//!    findings with their reasons in one more `<details>`.
+//! 3. one table, a row per new or changed migration, worst first: its own verdict (error,
+//!    warning, not traced, allowed, clean), the strongest lock it held on an existing table, its
+//!    time on the seeded rows, and the one-line why of its worst finding, linked to the rule's
+//!    page; on a long history with no base only the flagged rows and a count of the others,
+//! 4. what ran and what did not, in one line (a failed check says why; passed ones are named
+//!    without a tick when the verdict is red), then the report's notes,
+//! 5. one collapsed `<details>` per finding (statement excerpt, evidence, fix, rule page), the
+//!    allowed findings with their reasons, and how the run reached them (each check's full line,
+//!    internal statistics), all collapsed.
 //!
-//! A clean run gets a one-line all-clear instead of the table and details.
+//! A clean run gets a one-line all-clear instead of the table.
 //!
 //! The body stays under [`MarkdownOptions::max_chars`] (counted in UTF-8 bytes, which is never less
 //! than GitHub's character count): details are cut first (allowed findings, then the least severe),
-//! then table rows (clean ones first), each cut replaced by a "… N more, see the job summary" line.
-//! Whole blocks are cut, never text inside a code block or a `<details>`, so the output stays valid.
+//! then table rows (the least severe first), each cut replaced by a "… N more, see the job summary"
+//! line. Whole blocks are cut, never text inside a code block or a `<details>`, so the output stays
+//! valid.
 
 use std::fmt::Write as _;
 
-use super::{CheckResult, MigrationRow, Report, Verdict, human_ms};
+use super::{MigrationRow, Report, RowVerdict, Verdict, human_ms, rule_docs};
 use crate::check::{Finding, Severity};
 use crate::model::{Change, CheckStatus, Status};
 
@@ -123,52 +128,66 @@ fn head(report: &Report, opts: &MarkdownOptions) -> String {
     head
 }
 
-/// One line per check that ran, one for those that did not, then the notes.
-fn checks_and_notes(report: &Report) -> String {
-    let mut checks = String::new();
-    let list = [
-        ("From scratch", &report.checks.scratch),
-        ("Incremental", &report.checks.incremental),
-        ("Drift", &report.checks.drift),
-        ("History", &report.checks.history),
-        ("Live", &report.checks.live),
-    ];
-    let mut skipped = Vec::new();
-    for (name, check) in list {
-        match check.status {
-            CheckStatus::Skipped => skipped.push(format!(
-                "{} ({})",
-                name.to_lowercase(),
-                text(&clip(&check.summary, CELL_MAX))
-            )),
-            _ => {
-                let _ = writeln!(checks, "- {}", check_line(name, check));
-            }
-        }
-    }
-    if !skipped.is_empty() {
-        let _ = writeln!(checks, "- ➖ Not run: {}", skipped.join(", "));
-    }
-    for note in &report.notes {
-        let _ = writeln!(checks, "- ℹ️ {}", inline(&clip(note, TEXT_MAX), false));
-    }
-    checks
+/// What ran and what did not, in one line: failed checks with their reason, passed ones by name
+/// (ticked only when the verdict is a pass), the trace with its coverage, the rest as not run.
+fn checks_line(report: &Report) -> String {
+    let lead = if report.verdict == Verdict::Pass {
+        "✅"
+    } else {
+        "passed:"
+    };
+    let show = |line: &str| inline(&clip(line, CELL_MAX), false);
+    let parts = report.checks_summary().parts("❌", lead, &show);
+    format!("**Checks:** {}\n", parts.join(" · "))
 }
 
-/// The rows listed by design, and the line about the others.
+/// The checks line, then one line per note.
+fn checks_and_notes(report: &Report) -> String {
+    let mut out = checks_line(report);
+    if !report.notes.is_empty() {
+        out.push('\n');
+    }
+    for note in &report.notes {
+        let _ = writeln!(out, "- ℹ️ {}", inline(&clip(note, TEXT_MAX), false));
+    }
+    out
+}
+
+/// How the run reached its findings, collapsed: every check's full line and the statistics.
+fn run_details(report: &Report) -> String {
+    let mut out = String::from("<details><summary>How this was checked</summary>\n\n");
+    for (name, check) in report.checks_in_order() {
+        let mark = match check.status {
+            CheckStatus::Pass => "passed",
+            CheckStatus::Fail => "failed",
+            CheckStatus::Skipped => "not run",
+        };
+        let _ = writeln!(
+            out,
+            "- **{name}** ({mark}): {}",
+            inline(&clip(&check.summary, TEXT_MAX), false)
+        );
+    }
+    for s in &report.statistics {
+        let _ = writeln!(out, "- {}", inline(&clip(s, TEXT_MAX), false));
+    }
+    out.push_str("\n</details>\n");
+    out
+}
+
+/// The rows listed by design (worst first), and the line about the others.
 fn listed_rows(
     report: &Report,
     listed_by_design: &dyn Fn(&MigrationRow) -> bool,
-    with_base: bool,
 ) -> (Vec<(String, bool)>, Option<String>) {
+    let with_base = report.has_base();
     let mut rows = Vec::new();
-    let mut unlisted = None;
     let mut unchanged = 0usize;
     let mut clean_rows = 0usize;
-    for r in &report.migrations {
+    for r in report.rows_worst_first() {
         if listed_by_design(r) {
-            let flagged = !r.rules.is_empty() || r.status == Status::Failed;
-            rows.push((table_row(r, with_base), flagged));
+            let flagged = r.outcome.verdict != RowVerdict::Clean;
+            rows.push((table_row(report, r), flagged));
         } else if with_base && r.change == Change::Unchanged {
             unchanged += 1;
         } else {
@@ -185,10 +204,7 @@ fn listed_rows(
             plural(clean_rows, "migration", "migrations")
         ));
     }
-    if !parts.is_empty() {
-        unlisted = Some(format!("Not listed: {}.", parts.join(", ")));
-    }
-
+    let unlisted = (!parts.is_empty()).then(|| format!("Not listed: {}.", parts.join(", ")));
     (rows, unlisted)
 }
 
@@ -209,6 +225,8 @@ struct Parts {
     details: Vec<String>,
     /// One list item per allowed finding.
     allowed: Vec<String>,
+    /// How the run reached its findings (collapsed), after them.
+    run_details: String,
     footer: String,
     link: Option<String>,
 }
@@ -218,14 +236,13 @@ impl Parts {
         let c = report.counts;
         let clean = c.errors + c.warnings + c.notices + c.allowed == 0
             && report.verdict == Verdict::Pass
-            && !report.migrations.iter().any(|r| r.status == Status::Failed);
-
-        let head = head(report, opts);
-
-        let with_base = report.base_ref.is_some();
+            && report
+                .migrations
+                .iter()
+                .all(|r| r.outcome.verdict == RowVerdict::Clean);
+        let with_base = report.has_base();
         let listed_by_design = |r: &MigrationRow| -> bool {
-            let flagged = !r.rules.is_empty() || r.status == Status::Failed;
-            if flagged {
+            if r.outcome.verdict != RowVerdict::Clean {
                 return true;
             }
             if with_base {
@@ -234,43 +251,11 @@ impl Parts {
                 report.migrations.len() <= FULL_TABLE_MAX
             }
         };
-        let new_count = report
-            .migrations
-            .iter()
-            .filter(|r| !with_base || r.change != Change::Unchanged)
-            .count();
-
-        let all_clear = clean.then(|| {
-            if report.migrations.is_empty() {
-                "No migrations found; nothing to check.".to_string()
-            } else if with_base && new_count == 0 {
-                "All clear: no new or changed migrations, and no findings.".to_string()
-            } else {
-                format!(
-                    "All clear: {} applied cleanly, no findings.",
-                    plural(
-                        new_count,
-                        if with_base {
-                            "new migration"
-                        } else {
-                            "migration"
-                        },
-                        if with_base {
-                            "new migrations"
-                        } else {
-                            "migrations"
-                        }
-                    )
-                )
-            }
-        });
-
         let (rows, unlisted) = if clean {
             (Vec::new(), None)
         } else {
-            listed_rows(report, &listed_by_design, with_base)
+            listed_rows(report, &listed_by_design)
         };
-
         let checks = checks_and_notes(report);
 
         let mut details = Vec::new();
@@ -289,18 +274,24 @@ impl Parts {
             let _ = write!(footer, " · [full report in the job summary]({})", url(l));
         }
         footer.push_str("</sub>\n");
-
+        footer.push_str(&link_definitions(report));
+        let time = if with_base {
+            "Time on seeded rows"
+        } else {
+            "Time"
+        };
         Parts {
-            head,
-            all_clear,
-            table_header:
-                "| Migration | Status | Time | Lock | Findings |\n|---|---|--:|---|---|\n"
-                    .to_string(),
+            head: head(report, opts),
+            all_clear: clean.then(|| all_clear(report)),
+            table_header: format!(
+                "| Verdict | Migration | Lock on an existing table | {time} | Why |\n|---|---|---|--:|---|\n"
+            ),
             rows,
             unlisted,
             checks,
             details,
             allowed,
+            run_details: run_details(report),
             footer,
             link,
         }
@@ -364,6 +355,8 @@ impl Parts {
             out.push_str(&self.allowed_block(keep_allowed));
             out.push('\n');
         }
+        out.push_str(&self.run_details);
+        out.push('\n');
         out.push_str(&self.footer);
         out
     }
@@ -412,7 +405,7 @@ impl Parts {
     /// The size `assemble` would produce, without building it: `rows_len` is the total length
     /// of the kept rows, `shown` their number.
     fn size(&self, cut: &Cut, prefix: &Prefix) -> usize {
-        let mut n = self.head.len() + 1 + self.footer.len();
+        let mut n = self.head.len() + 1 + self.run_details.len() + 1 + self.footer.len();
         if let Some(line) = &self.all_clear {
             n += line.len() + 2;
         }
@@ -515,6 +508,38 @@ fn prefix_sums(sizes: impl Iterator<Item = usize>) -> Vec<usize> {
     out
 }
 
+/// The one sentence of a clean run: what was verified.
+fn all_clear(report: &Report) -> String {
+    let with_base = report.has_base();
+    let new_count = report
+        .migrations
+        .iter()
+        .filter(|r| !with_base || r.change != Change::Unchanged)
+        .count();
+    if report.migrations.is_empty() {
+        return "No migrations found; nothing to check.".to_string();
+    }
+    if !with_base {
+        return format!(
+            "All clear: {} applied from scratch, no findings.",
+            plural(new_count, "migration", "migrations")
+        );
+    }
+    if new_count == 0 {
+        return "All clear: no new or changed migrations, and no findings.".to_string();
+    }
+    let traced = report.checks.trace.status == CheckStatus::Pass;
+    format!(
+        "All clear: {} applied on the base{}, no findings.",
+        plural(new_count, "new migration", "new migrations"),
+        if traced {
+            " and traced on seeded rows"
+        } else {
+            ""
+        }
+    )
+}
+
 fn context_line(report: &Report) -> String {
     let mut parts = Vec::new();
     match &report.prisma {
@@ -531,70 +556,126 @@ fn context_line(report: &Report) -> String {
             text(&s.provider)
         ));
     }
-    match &report.base_ref {
-        Some(b) => {
+    match (&report.base_ref, &report.base_dir) {
+        (Some(b), _) => {
             let short: String = b.commit.chars().take(7).collect();
             parts.push(format!("base {} at {}", code(&b.requested), code(&short)));
         }
-        None => parts.push("no base: from scratch only".to_string()),
+        (None, Some(dir)) => parts.push(format!("base directory {}", code(dir))),
+        (None, None) => parts.push("no base: from scratch only".to_string()),
     }
-    parts.push(format!(
-        "{} in {}",
-        plural(report.migrations.len(), "migration", "migrations"),
-        code(&report.migrations_dir)
-    ));
+    let total = report.migrations.len();
+    let new = report
+        .migrations
+        .iter()
+        .filter(|r| r.change != Change::Unchanged)
+        .count();
+    let count = if report.has_base() {
+        format!("{new} new or changed of {total} migrations")
+    } else {
+        plural(total, "migration", "migrations")
+    };
+    parts.push(format!("{count} in {}", code(&report.migrations_dir)));
     parts.join(" · ")
 }
 
-fn check_line(name: &str, c: &CheckResult) -> String {
-    let mark = match c.status {
-        CheckStatus::Pass => "✅",
-        CheckStatus::Fail => "❌",
-        _ => "➖",
+/// The verdict cell: an icon and the word.
+fn verdict_cell(v: RowVerdict) -> String {
+    let icon = match v {
+        RowVerdict::Error => "❌",
+        RowVerdict::Warning => "⚠️",
+        RowVerdict::NotTraced => "⏸️",
+        RowVerdict::Allowed => "☑️",
+        RowVerdict::Clean => "✅",
     };
-    format!(
-        "{mark} **{name}**: {}",
-        inline(&clip(&c.summary, TEXT_MAX), false)
-    )
+    match v {
+        RowVerdict::Error => format!("{icon} **{}**", v.words()),
+        _ => format!("{icon} {}", v.words()),
+    }
 }
 
-fn table_row(r: &MigrationRow, with_base: bool) -> String {
+/// A rule id as inline code, linked to its page when it has one (a reference link: the targets
+/// are defined once, at the end, by [`link_definitions`]).
+fn rule_link(id: &str, in_table: bool) -> String {
+    let label = if in_table { cell_code(id) } else { code(id) };
+    match rule_docs::url(id) {
+        Some(_) => format!("[{label}][{id}]"),
+        None => label,
+    }
+}
+
+/// The targets of the rule links: one definition per rule that has findings.
+fn link_definitions(report: &Report) -> String {
+    let mut ids: Vec<&str> = report.findings.iter().map(|f| f.rule.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut out = String::new();
+    for id in ids {
+        if let Some(u) = rule_docs::url(id) {
+            let _ = writeln!(out, "[{id}]: {}", url(&u));
+        }
+    }
+    if !out.is_empty() {
+        out.insert(0, '\n');
+    }
+    out
+}
+
+/// The why of a row: its worst finding's rule and message (the reason, when allowed), why it
+/// was not traced, or its failure note.
+fn why_cell(report: &Report, r: &MigrationRow) -> String {
+    if let Some(f) = report.worst_finding(r) {
+        let mut why = format!(
+            "{}: {}",
+            rule_link(&f.rule, true),
+            cell_text(&clip(&single_line(&f.message), CELL_MAX))
+        );
+        let also: Vec<String> = r
+            .rules
+            .iter()
+            .filter(|id| **id != f.rule)
+            .map(|id| cell_code(id))
+            .collect();
+        if !also.is_empty() {
+            let _ = write!(why, " (also {})", also.join(", "));
+        }
+        if r.outcome.verdict == RowVerdict::Allowed {
+            let reason = f.allow_reason.as_deref().unwrap_or("(no reason given)");
+            let _ = write!(why, " — allowed: {}", cell_text(&clip(reason, CELL_MAX)));
+        }
+        if r.outcome.verdict != RowVerdict::NotTraced {
+            return why;
+        }
+    }
+    if let Some(reason) = &r.outcome.not_traced_reason {
+        return cell_text(&clip(reason, CELL_MAX));
+    }
+    match &r.note {
+        Some(note) => cell_text(&clip(note, CELL_MAX)),
+        None => "–".to_string(),
+    }
+}
+
+fn table_row(report: &Report, r: &MigrationRow) -> String {
     let mut name = cell_code(&r.name);
-    if with_base && r.change != Change::New && r.change != Change::Unchanged {
+    if report.has_base() && r.change != Change::New && r.change != Change::Unchanged {
         let _ = write!(name, " ({})", cell_text(&r.change.to_string()));
     }
-    let status = match r.status {
-        Status::Applied => "✅ applied",
-        Status::Failed => "❌ failed",
-        Status::Skipped => "⏭️ skipped",
-        Status::Unchanged => "unchanged",
-    };
-    let time = if matches!(r.status, Status::Skipped | Status::Unchanged) {
-        "–".to_string()
-    } else {
-        human_ms(r.duration_ms)
+    let time = match (report.has_base(), r.outcome.seeded_ms, r.status) {
+        (true, Some(ms), _) => human_ms(ms),
+        (false, _, Status::Applied | Status::Failed) => human_ms(r.duration_ms),
+        _ => "–".to_string(),
     };
     let lock = r
         .lock
         .as_deref()
         .map(|l| cell_text(&clip(l, CELL_MAX)))
         .unwrap_or_else(|| "–".to_string());
-    let mut findings = r
-        .rules
-        .iter()
-        .map(|id| cell_code(id))
-        .collect::<Vec<_>>()
-        .join(", ");
-    if let Some(note) = &r.note {
-        if !findings.is_empty() {
-            findings.push_str(": ");
-        }
-        findings.push_str(&cell_text(&clip(note, CELL_MAX)));
-    }
-    if findings.is_empty() {
-        findings.push('–');
-    }
-    format!("| {name} | {status} | {time} | {lock} | {findings} |\n")
+    format!(
+        "| {} | {name} | {lock} | {time} | {} |\n",
+        verdict_cell(r.outcome.verdict),
+        why_cell(report, r)
+    )
 }
 
 fn severity_icon(s: Severity) -> &'static str {
@@ -654,7 +735,8 @@ fn details_block(f: &Finding) -> String {
     }
     let _ = writeln!(
         out,
-        "About this rule: {}\n",
+        "About this rule: {} (or {})\n",
+        rule_link(&f.rule, false),
         code(&format!("ci-gate explain {}", f.rule))
     );
     out.push_str("</details>\n");
@@ -662,7 +744,7 @@ fn details_block(f: &Finding) -> String {
 }
 
 fn allowed_item(f: &Finding) -> String {
-    let mut out = format!("- {}", code(&f.rule));
+    let mut out = format!("- {}", rule_link(&f.rule, false));
     if let Some(loc) = f.location() {
         let _ = write!(out, " at {}", code(&loc));
     }

@@ -6,6 +6,7 @@ pub mod github;
 pub mod json;
 pub mod markdown;
 pub mod publish;
+pub mod rule_docs;
 pub mod sarif;
 pub mod terminal;
 
@@ -14,8 +15,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::check::{Finding, Severity};
+use crate::model::Status;
 pub use crate::model::{
-    Change, CheckResult, CheckStatus, Checks, CommentMode, FailOn, MigrationRow,
+    Change, CheckResult, CheckStatus, Checks, CommentMode, FailOn, MigrationRow, RowOutcome,
+    RowVerdict,
 };
 
 /// Version of the JSON report's schema. Fields may be added; none renamed.
@@ -65,8 +68,10 @@ pub struct Report {
     pub migrations_dir: String,
     pub base: Option<String>,
     pub head: Option<String>,
-    /// How the base was chosen (null: no base, from scratch only).
+    /// How the base was chosen (null: no base from git; see `base_dir`).
     pub base_ref: Option<crate::git::Base>,
+    /// `--base-dir`: the directory the base migrations were read from, as given (null: none).
+    pub base_dir: Option<String>,
     pub prisma: Option<PrismaInfo>,
     pub server: Option<ServerInfo>,
     pub counts: Counts,
@@ -75,6 +80,9 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Things the reader should know (unknown Prisma version, order notes, what was skipped).
     pub notes: Vec<String>,
+    /// How ci-gate reached its findings, for the curious (e.g. how many static hits were merged
+    /// or dismissed): shown collapsed, never above the findings.
+    pub statistics: Vec<String>,
     /// Phase timings in milliseconds.
     pub timings_ms: BTreeMap<String, u64>,
     /// `--comment` or `comment:` from the config, for the sinks (not part of the JSON).
@@ -91,6 +99,7 @@ pub struct Header {
     pub project: String,
     pub migrations_dir: String,
     pub base_ref: Option<crate::git::Base>,
+    pub base_dir: Option<String>,
     pub prisma: Option<PrismaInfo>,
     pub server: Option<ServerInfo>,
 }
@@ -115,6 +124,7 @@ impl Report {
             base: header.base_ref.as_ref().map(|b| b.commit.clone()),
             head: header.base_ref.as_ref().map(|b| b.head.clone()),
             base_ref: header.base_ref,
+            base_dir: header.base_dir,
             prisma: header.prisma,
             server: header.server,
             counts: Counts::default(),
@@ -122,6 +132,7 @@ impl Report {
             checks,
             findings,
             notes,
+            statistics: Vec::new(),
             timings_ms,
             comment: header.comment,
         };
@@ -164,6 +175,7 @@ impl Report {
                 .collect();
             rules.dedup();
             row.rules = rules;
+            row.outcome.verdict = row_verdict(row, &self.findings);
         }
         let fails = match self.fail_on {
             FailOn::Error => counts.errors > 0,
@@ -172,6 +184,139 @@ impl Report {
         };
         self.verdict = if fails { Verdict::Fail } else { Verdict::Pass };
     }
+}
+
+impl Report {
+    /// Whether the new migrations were compared with a base (a git ref or `--base-dir`).
+    pub fn has_base(&self) -> bool {
+        self.base_ref.is_some() || self.base_dir.is_some()
+    }
+
+    /// The rows in the order a reviewer reads them: worst verdict first, then migration order.
+    pub fn rows_worst_first(&self) -> Vec<&MigrationRow> {
+        let mut rows: Vec<&MigrationRow> = self.migrations.iter().collect();
+        rows.sort_by_key(|r| r.outcome.verdict);
+        rows
+    }
+
+    /// The finding that decided `row`'s verdict: its worst one that is not allowed, else its
+    /// worst allowed one (findings are sorted worst first; notices do not count).
+    pub fn worst_finding(&self, row: &MigrationRow) -> Option<&Finding> {
+        let mut mine = self
+            .findings
+            .iter()
+            .filter(|f| f.migration.as_deref() == Some(&row.name) && f.severity > Severity::Notice);
+        let first = mine.clone().next();
+        mine.find(|f| !f.allowed).or(first)
+    }
+}
+
+/// The seeded trace's name among the checks.
+const TRACE: &str = "trace on seeded rows";
+
+/// What ran and what did not, grouped for the one-line summary every renderer shows.
+#[derive(Debug, Default)]
+pub struct ChecksSummary<'a> {
+    /// Failed checks, with their line.
+    pub failed: Vec<(&'static str, &'a str)>,
+    /// Passed checks; the trace keeps its line (how much it covered).
+    pub passed: Vec<(&'static str, Option<&'a str>)>,
+    /// Checks that did not run, with why.
+    pub not_run: Vec<(&'static str, &'a str)>,
+}
+
+impl Report {
+    /// Every check, named, in the order the reports list them.
+    pub fn checks_in_order(&self) -> [(&'static str, &CheckResult); 6] {
+        let c = &self.checks;
+        [
+            ("from scratch", &c.scratch),
+            ("incremental", &c.incremental),
+            ("drift", &c.drift),
+            ("history", &c.history),
+            (TRACE, &c.trace),
+            ("live", &c.live),
+        ]
+    }
+
+    /// The checks grouped by outcome.
+    pub fn checks_summary(&self) -> ChecksSummary<'_> {
+        let mut out = ChecksSummary::default();
+        for (name, check) in self.checks_in_order() {
+            let line = check.summary.as_str();
+            match check.status {
+                CheckStatus::Fail => out.failed.push((name, line)),
+                CheckStatus::Pass if name == TRACE => out.passed.push((name, Some(line))),
+                CheckStatus::Pass => out.passed.push((name, None)),
+                CheckStatus::Skipped => out.not_run.push((name, line)),
+            }
+        }
+        out
+    }
+}
+
+impl ChecksSummary<'_> {
+    /// The parts of the one line: each failed check after `fail_mark` with its line, the passed
+    /// ones after `pass_lead`, then those not run with why; `show` renders a check's line.
+    pub fn parts(
+        &self,
+        fail_mark: &str,
+        pass_lead: &str,
+        show: &dyn Fn(&str) -> String,
+    ) -> Vec<String> {
+        let mut parts: Vec<String> = self
+            .failed
+            .iter()
+            .map(|(name, line)| format!("{fail_mark} {name}: {}", show(line)))
+            .collect();
+        if !self.passed.is_empty() {
+            let passed: Vec<String> = self
+                .passed
+                .iter()
+                .map(|(name, line)| match line {
+                    Some(l) => format!("{name} ({})", show(l)),
+                    None => name.to_string(),
+                })
+                .collect();
+            parts.push(format!("{pass_lead} {}", passed.join(", ")));
+        }
+        if !self.not_run.is_empty() {
+            let not_run: Vec<String> = self
+                .not_run
+                .iter()
+                .map(|(name, line)| format!("{name} ({})", show(line)))
+                .collect();
+            parts.push(format!("not run: {}", not_run.join(", ")));
+        }
+        parts
+    }
+}
+
+/// A row's verdict: its worst finding (allowed ones count as allowed), a failure, or, with
+/// nothing found, whether the run observed it at all.
+fn row_verdict(row: &MigrationRow, findings: &[Finding]) -> RowVerdict {
+    if row.status == Status::Failed {
+        return RowVerdict::Error;
+    }
+    let unobserved = row.outcome.not_traced_reason.is_some();
+    let mut verdict = if unobserved {
+        RowVerdict::NotTraced
+    } else {
+        RowVerdict::Clean
+    };
+    for f in findings
+        .iter()
+        .filter(|f| f.migration.as_deref() == Some(&row.name))
+    {
+        let this = match (f.allowed, f.severity) {
+            (true, _) => RowVerdict::Allowed,
+            (false, Severity::Error) => RowVerdict::Error,
+            (false, Severity::Warning) => RowVerdict::Warning,
+            (false, Severity::Notice) => continue,
+        };
+        verdict = verdict.min(this);
+    }
+    verdict
 }
 
 /// "0.6 s", "41 ms", "2 min 3 s" (kept here for the renderers' imports).

@@ -1,12 +1,13 @@
-//! The terminal report: a header line, a comfy-table of migrations, the findings, and the checks
-//! with the verdict. Colour only when asked (on a tty).
+//! The terminal report: a header line naming the base, a comfy-table of migrations (worst first,
+//! each led by its own verdict, colour-coded on a tty), the findings, what ran in one line, and
+//! the verdict. Colour only when asked (on a tty, without `NO_COLOR`).
 
 use std::fmt::Write as _;
 
 use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::{ContentArrangement, Table};
+use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table};
 
-use super::{MigrationRow, Report, Verdict, human_ms};
+use super::{MigrationRow, Report, RowVerdict, Verdict, human_ms};
 use crate::check::Severity;
 use crate::model::{Change, CheckStatus, Status};
 
@@ -21,6 +22,8 @@ pub struct TerminalOptions {
 
 /// Histories longer than this show only flagged rows unless `verbose`.
 const FULL_TABLE_MAX: usize = 30;
+/// Longest "why" in a table cell (characters); the findings below carry the rest.
+const WHY_MAX: usize = 100;
 
 fn paint(color: bool, code: &str, text: &str) -> String {
     if color {
@@ -39,7 +42,7 @@ pub fn render(report: &Report, opts: &TerminalOptions) -> String {
     out
 }
 
-/// The first line: server, tool version, how many migrations where.
+/// The first line: server, tool version, the base, how many migrations where.
 fn header(out: &mut String, report: &Report) {
     let mut header = Vec::new();
     if let Some(s) = &report.server {
@@ -57,48 +60,98 @@ fn header(out: &mut String, report: &Report) {
         }),
         None => header.push(report.format.clone()),
     }
-    header.push(format!(
-        "{} migrations in {}",
-        report.migrations.len(),
+    header.push(match (&report.base_ref, &report.base_dir) {
+        (Some(b), _) => {
+            let short: String = b.commit.chars().take(7).collect();
+            format!("base {} at {short}", b.requested)
+        }
+        (None, Some(dir)) => format!("base directory {dir}"),
+        (None, None) => "no base".to_string(),
+    });
+    let total = report.migrations.len();
+    let count = if report.has_base() {
+        let new = report
+            .migrations
+            .iter()
+            .filter(|r| r.change != Change::Unchanged)
+            .count();
+        format!("{new} new or changed of {total} migrations")
+    } else {
+        format!("{total} migrations")
+    };
+    let _ = writeln!(
+        out,
+        " {} · {count} in {}",
+        header.join(" · "),
         report.migrations_dir
-    ));
-    let _ = writeln!(out, " {}", header.join(" · "));
+    );
 }
 
-/// The table row of one migration: name, status, time, notes.
-fn migration_row(row: &MigrationRow, with_base: bool, color: bool) -> Vec<String> {
-    let status = match row.status {
-        Status::Failed => paint(color, "1;31", "failed"),
-        Status::Applied => paint(color, "32", "applied"),
-        s => s.to_string(),
+/// The verdict's word and colour.
+fn verdict_style(v: RowVerdict) -> (Color, bool) {
+    match v {
+        RowVerdict::Error => (Color::Red, true),
+        RowVerdict::Warning => (Color::Yellow, false),
+        RowVerdict::NotTraced => (Color::Magenta, false),
+        RowVerdict::Allowed => (Color::Cyan, false),
+        RowVerdict::Clean => (Color::Green, false),
+    }
+}
+
+/// The why of a row: its worst finding, why it was not traced, or its failure note.
+fn why(report: &Report, row: &MigrationRow) -> String {
+    let text = match (report.worst_finding(row), &row.outcome.not_traced_reason) {
+        (_, Some(reason)) if row.outcome.verdict == RowVerdict::NotTraced => reason.clone(),
+        (Some(f), _) => {
+            let mut w = format!("{}: {}", f.rule, f.message.lines().next().unwrap_or(""));
+            if row.outcome.verdict == RowVerdict::Allowed
+                && let Some(reason) = &f.allow_reason
+            {
+                w = format!("{w} (allowed: {reason})");
+            }
+            w
+        }
+        _ => row.note.clone().unwrap_or_default(),
     };
-    let mut notes = row.rules.join(", ");
-    if let Some(lock) = &row.lock {
-        if !notes.is_empty() {
-            notes.push_str("; ");
-        }
-        notes.push_str(&format!("lock: {lock}"));
-    }
-    if let Some(n) = &row.note {
-        if !notes.is_empty() {
-            notes.push_str(": ");
-        }
-        notes.push_str(n);
-    }
-    let time = if row.status == Status::Skipped {
-        "-".to_string()
+    if text.chars().count() > WHY_MAX {
+        text.chars().take(WHY_MAX - 1).chain(['…']).collect()
     } else {
-        human_ms(row.duration_ms)
+        text
+    }
+}
+
+/// The table row of one migration: verdict, name, lock, time, why.
+fn migration_row(report: &Report, row: &MigrationRow, color: bool) -> Vec<Cell> {
+    let v = row.outcome.verdict;
+    let time = match (report.has_base(), row.outcome.seeded_ms, row.status) {
+        (true, Some(ms), _) => human_ms(ms),
+        (false, _, Status::Applied | Status::Failed) => human_ms(row.duration_ms),
+        _ => "-".to_string(),
     };
-    let name = if with_base && row.change != Change::Unchanged {
+    let name = if report.has_base() && !matches!(row.change, Change::Unchanged | Change::New) {
         format!("{} ({})", row.name, row.change)
     } else {
         row.name.clone()
     };
-    vec![name, status, time, notes]
+    let mut verdict = Cell::new(v.words());
+    if color {
+        let (c, bold) = verdict_style(v);
+        verdict = verdict.fg(c);
+        if bold {
+            verdict = verdict.add_attribute(Attribute::Bold);
+        }
+    }
+    vec![
+        verdict,
+        Cell::new(name),
+        Cell::new(row.lock.as_deref().unwrap_or("-")),
+        Cell::new(time),
+        Cell::new(why(report, row)),
+    ]
 }
 
-/// The migrations table; long histories list only flagged migrations unless `--verbose`.
+/// The migrations table, worst first; long histories list only flagged migrations unless
+/// `--verbose`, and with a base the unchanged ones are counted, not listed.
 fn migrations_table(out: &mut String, report: &Report, opts: &TerminalOptions) {
     if report.migrations.is_empty() {
         return;
@@ -108,40 +161,36 @@ fn migrations_table(out: &mut String, report: &Report, opts: &TerminalOptions) {
     table
         .load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic);
+    if opts.color {
+        table.enforce_styling();
+    }
     if let Some(w) = opts.width {
         table.set_width(w);
     }
-    table.set_header(vec!["migration", "status", "time", "notes"]);
-    let (mut hidden, mut hidden_skipped, mut hidden_unchanged) = (0usize, 0usize, 0usize);
-    let with_base = report.base_ref.is_some();
-    for row in &report.migrations {
-        let flagged = !row.rules.is_empty() || row.status == Status::Failed;
+    let time = if report.has_base() { "seeded" } else { "time" };
+    table.set_header(vec!["verdict", "migration", "lock", time, "why"]);
+    let (mut hidden_clean, mut hidden_unchanged) = (0usize, 0usize);
+    let with_base = report.has_base();
+    for row in report.rows_worst_first() {
+        let flagged = row.outcome.verdict != RowVerdict::Clean;
         if with_base && !opts.verbose && !flagged && row.change == Change::Unchanged {
             hidden_unchanged += 1;
-            continue;
+        } else if long && !flagged {
+            hidden_clean += 1;
+        } else {
+            table.add_row(migration_row(report, row, opts.color));
         }
-        if long && !flagged {
-            if row.status == Status::Skipped {
-                hidden_skipped += 1;
-            } else {
-                hidden += 1;
-            }
-            continue;
-        }
-        table.add_row(migration_row(row, with_base, opts.color));
     }
-    if hidden + hidden_skipped + hidden_unchanged > 0 {
+    if hidden_clean + hidden_unchanged > 0 {
         let mut parts = Vec::new();
         if hidden_unchanged > 0 {
             parts.push(format!("{hidden_unchanged} unchanged from base"));
         }
-        if hidden > 0 {
-            parts.push(format!("{hidden} clean migrations applied"));
-        }
-        if hidden_skipped > 0 {
-            parts.push(format!("{hidden_skipped} skipped after the failure"));
+        if hidden_clean > 0 {
+            parts.push(format!("{hidden_clean} clean migrations"));
         }
         table.add_row(vec![
+            String::new(),
             format!("… {} (--verbose lists them)", parts.join(", ")),
             String::new(),
             String::new(),
@@ -149,6 +198,19 @@ fn migrations_table(out: &mut String, report: &Report, opts: &TerminalOptions) {
         ]);
     }
     let _ = writeln!(out, "{table}");
+}
+
+/// What ran and what did not: failed checks with why, passed ones (ticked only when the
+/// verdict is a pass), the rest as not run.
+fn checks_line(report: &Report, color: bool) -> String {
+    let lead = match report.verdict {
+        Verdict::Pass => paint(color, "32", "✔"),
+        Verdict::Fail => "passed:".to_string(),
+    };
+    let parts = report
+        .checks_summary()
+        .parts(&paint(color, "31", "✘"), &lead, &|l| l.to_string());
+    format!("checks: {}", parts.join(" · "))
 }
 
 /// Each finding with its location, statement, evidence and fix; then the notes.
@@ -195,25 +257,23 @@ fn findings(out: &mut String, report: &Report, opts: &TerminalOptions) {
     }
 }
 
-/// One line per check, timings and server notes with `--verbose`, and the verdict.
+/// What ran in one line (every check on its own line with `--verbose`), timings, statistics
+/// and server notes with `--verbose`, and the verdict.
 fn checks_and_verdict(out: &mut String, report: &Report, opts: &TerminalOptions) {
-    let checks = [
-        ("from scratch", &report.checks.scratch),
-        ("incremental", &report.checks.incremental),
-        ("drift", &report.checks.drift),
-        ("history", &report.checks.history),
-        ("live", &report.checks.live),
-    ];
-    for (name, c) in checks {
-        if c.status == CheckStatus::Skipped && !opts.verbose {
-            continue;
+    if opts.verbose {
+        for (name, c) in report.checks_in_order() {
+            let mark = match c.status {
+                CheckStatus::Pass => paint(opts.color, "32", "✔"),
+                CheckStatus::Fail => paint(opts.color, "31", "✘"),
+                CheckStatus::Skipped => "–".to_string(),
+            };
+            let _ = writeln!(out, " {mark} {name}: {}", c.summary);
         }
-        let mark = match c.status {
-            CheckStatus::Pass => paint(opts.color, "32", "✔"),
-            CheckStatus::Fail => paint(opts.color, "31", "✘"),
-            _ => "–".to_string(),
-        };
-        let _ = writeln!(out, " {mark} {name}: {}", c.summary);
+        for s in &report.statistics {
+            let _ = writeln!(out, " stats: {s}");
+        }
+    } else {
+        let _ = writeln!(out, " {}", checks_line(report, opts.color));
     }
     let phases = [
         "provision",

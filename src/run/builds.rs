@@ -117,6 +117,7 @@ fn row(o: &Outcome, change: Change, new: bool) -> MigrationRow {
                 )
             })
         }),
+        outcome: Default::default(),
     }
 }
 

@@ -1,0 +1,2 @@
+-- CreateIndex
+CREATE INDEX "Task_dueDate_idx" ON "public"."Task"("dueDate");

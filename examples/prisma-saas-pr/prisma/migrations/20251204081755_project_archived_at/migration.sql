@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "public"."Project" ADD COLUMN     "archivedAt" TIMESTAMP(3);
