@@ -27,6 +27,21 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$target" ] || { echo "release/build.sh: which target? (see --help)" >&2; exit 2; }
 
+# A release build's PR comments link each finding to its rule page at the release tag
+# (src/report/rule_docs.rs reads CI_GATE_RELEASE_TAG at compile time); any other build links to
+# the default branch. A build is a release when the commit built carries the tag v<Cargo.toml
+# version> (in the release workflow: the tag pushed). CI_GATE_REPOSITORY_URL, when set (the
+# workflow sets it), names the repository the links point into.
+version="$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)"
+if git tag --points-at HEAD 2>/dev/null | grep -qx "v$version" ||
+  { [ "${GITHUB_REF_TYPE:-}" = tag ] && [ "${GITHUB_REF_NAME:-}" = "v$version" ]; }; then
+  export CI_GATE_RELEASE_TAG="v$version"
+  echo "release: a release build: rule links point at v$version"
+else
+  unset CI_GATE_RELEASE_TAG
+  echo "release: HEAD is not tagged v$version: rule links point at the default branch"
+fi
+
 GLIBC=2.17
 case "$target" in
   x86_64-unknown-linux-gnu | aarch64-unknown-linux-gnu)

@@ -80,7 +80,7 @@ fn terminal_fail() {
 #[test]
 fn terminal_long_history_shows_only_flagged_rows() {
     let out = term(&long_history(), false);
-    assert!(out.contains("39 clean migrations applied"));
+    assert!(out.contains("39 clean migrations"));
     insta::assert_snapshot!(out);
 }
 
@@ -102,4 +102,53 @@ fn terminal_colour_only_when_asked() {
 #[test]
 fn json_fail() {
     insta::assert_snapshot!(json::render(&failing()));
+}
+
+#[test]
+fn terminal_pull_request_names_the_base_and_leads_with_the_failing_migration() {
+    let out = term(&reports::failing_first(), false);
+    assert!(
+        out.lines()
+            .next()
+            .unwrap_or_default()
+            .contains("base origin/main at 3f2a9c1 · 3 new or changed of 15 migrations"),
+        "{out}"
+    );
+    let rows: Vec<&str> = out.lines().filter(|l| l.starts_with("│ ")).collect();
+    assert!(rows[1].starts_with("│ error "), "{out}");
+    assert!(rows[1].contains("20251201094512_invoice_tax_rate"), "{out}");
+    assert!(
+        out.contains("│ not traced ┆ 20251202110307_task_due_date_index"),
+        "{out}"
+    );
+    assert!(
+        out.contains("… 12 unchanged from base (--verbose lists them)"),
+        "{out}"
+    );
+    assert!(out.contains(" checks: ✘ trace on seeded rows: 1 of 3 new migrations traced"));
+    assert!(!out.contains('✔'), "no tick above a red verdict: {out}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn terminal_rows_are_colour_coded_by_verdict() {
+    let coloured = terminal::render(
+        &reports::failing_first(),
+        &terminal::TerminalOptions {
+            color: true,
+            verbose: false,
+            width: Some(160),
+        },
+    );
+    // error: bold red; not traced: magenta (comfy-table's crossterm codes).
+    assert!(
+        coloured.contains("\x1b[38;5;9m")
+            || coloured.contains("\x1b[31m")
+            || coloured.contains("\x1b[1m"),
+        "{coloured:?}"
+    );
+    assert!(
+        coloured.contains("\x1b[38;5;13m") || coloured.contains("\x1b[35m"),
+        "{coloured:?}"
+    );
 }

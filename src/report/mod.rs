@@ -175,6 +175,10 @@ impl Report {
                 .collect();
             rules.dedup();
             row.rules = rules;
+            if row.status == Status::Skipped && row.outcome.not_traced_reason.is_none() {
+                row.outcome.not_traced_reason =
+                    Some("not applied: an earlier migration failed".into());
+            }
             row.outcome.verdict = row_verdict(row, &self.findings);
         }
         let fails = match self.fail_on {

@@ -33,7 +33,7 @@ pub fn docs_ref() -> String {
 }
 
 /// Credit at the foot of every squawk rule's page.
-const SQUAWK_CREDIT: &str = "\n---\n\nThis rule is squawk's. [squawk](https://github.com/sbdchd/squawk) \
+const SQUAWK_CREDIT: &str = "\n\n---\n\nThis rule is squawk's. [squawk](https://github.com/sbdchd/squawk) \
      (squawk-linter, MIT OR Apache-2.0, by its authors; documentation at \
      <https://squawkhq.com>) runs inside ci-gate as a library; its rules keep their names as \
      `squawk/<name>`. ci-gate adds what it observes on a real server, and turns off by default \

@@ -189,13 +189,9 @@ fn migrations_table(out: &mut String, report: &Report, opts: &TerminalOptions) {
         if hidden_clean > 0 {
             parts.push(format!("{hidden_clean} clean migrations"));
         }
-        table.add_row(vec![
-            String::new(),
-            format!("… {} (--verbose lists them)", parts.join(", ")),
-            String::new(),
-            String::new(),
-            String::new(),
-        ]);
+        let _ = writeln!(out, "{table}");
+        let _ = writeln!(out, " … {} (--verbose lists them)", parts.join(", "));
+        return;
     }
     let _ = writeln!(out, "{table}");
 }
