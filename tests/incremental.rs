@@ -79,8 +79,7 @@ fn clean_pull_request_adding_two_migrations() {
     assert_eq!(json["base_ref"]["requested"], "main");
     // The terminal lists only the new ones.
     assert!(
-        run.stderr.contains("20240301000000_tags (new)")
-            && !run.stderr.contains("20240101000000_init "),
+        run.stderr.contains("20240301000000_tags ") && !run.stderr.contains("20240101000000_init "),
         "{}",
         run.stderr
     );

@@ -12,6 +12,25 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     ("model", &["*"]),
     ("fmt", &["*"]),
     ("sql", &["*"]),
+    // Progress on stderr: the pipeline names phases, the command line shows them.
+    (
+        "progress",
+        &[
+            "discover",
+            "plan",
+            "provision",
+            "run",
+            "live",
+            "inspect",
+            "check",
+            "report",
+            "settings",
+            "config",
+            "pipeline",
+            "commands",
+            "cli",
+        ],
+    ),
     // The stages, in pipeline order.
     (
         "discover",

@@ -29,10 +29,73 @@ fn example_prisma_saas_verifies_cleanly() {
             .all(|m| m["status"] == "applied" && m["new"] == true)
     );
     assert!(
-        run.stderr.contains("from scratch:"),
+        run.stderr.contains("checks: ✔ from scratch"),
         "terminal report goes to stderr with --json -: {}",
         run.stderr
     );
+}
+
+/// The README's first `cargo run --release -- verify …` line, run as written (paths are relative
+/// to the repository root, where the README runs it): a pull request on the bundled example,
+/// with an observed finding explained and the migration after it not traced.
+#[test]
+fn readme_quick_start_checks_a_pull_request() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap_or_default();
+    let line = readme
+        .lines()
+        .find(|l| l.trim_start().starts_with("cargo run --release -- verify"))
+        .unwrap_or_else(|| panic!("no `cargo run --release -- verify` line in the README"));
+    let args: Vec<String> = line
+        .split_whitespace()
+        .skip(5)
+        .map(|a| match root().join(a) {
+            p if p.exists() => path(&p).to_string(),
+            _ => a.to_string(),
+        })
+        .collect();
+    assert!(
+        args.iter().any(|a| a == "--base-dir"),
+        "the quick start checks a pull request: {line}"
+    );
+    let run = verify_local(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let json = run.json.clone().unwrap_or_default();
+    assert_eq!(json["schema_version"], 1);
+    assert_eq!(
+        json["base_dir"],
+        path(&root().join("examples/prisma-saas/prisma/migrations"))
+    );
+    // An observed finding, explained: where, what the server said, and how to fix it.
+    let f = run.finding("fails-on-existing-rows");
+    assert_eq!(f["source"], "proven");
+    assert_eq!(f["migration"], "20251203152040_invoice_tax_rate");
+    assert!(f["message"].as_str().unwrap_or("").contains("23502"), "{f}");
+    assert!(f["fix"].as_str().is_some_and(|x| !x.is_empty()), "{f}");
+    assert!(run.finding("blocks-writes")["source"] == "observed");
+    // Rows tell their verdict; the migration after the failure on seeded rows was not traced.
+    let rows = json["migrations"].as_array().cloned().unwrap_or_default();
+    let row = |name: &str| {
+        rows.iter()
+            .find(|r| r["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no row {name}"))
+    };
+    assert_eq!(row("20251203152040_invoice_tax_rate")["verdict"], "error");
+    assert_eq!(row("20251203152040_invoice_tax_rate")["traced"], true);
+    let last = row("20251204081755_project_archived_at");
+    assert_eq!(last["verdict"], "not-traced");
+    assert_eq!(last["traced"], false);
+    assert!(
+        last["not_traced_reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("20251203152040_invoice_tax_rate"),
+        "{last}"
+    );
+    assert_eq!(row("20240112093015_init")["change"], "unchanged");
+    assert_eq!(json["checks"]["trace"]["status"], "fail");
+    assert!(run.stderr.contains("base directory "), "{}", run.stderr);
+    assert!(run.stderr.contains("│ not traced "), "{}", run.stderr);
 }
 
 #[test]
@@ -337,7 +400,8 @@ fn a_history_of_several_hundred_migrations_applies() {
     assert_eq!(json["checks"]["scratch"]["applied"], 300);
     // long histories list only flagged rows in the terminal
     assert!(
-        run.stderr.contains("300 clean migrations applied"),
+        run.stderr
+            .contains("300 clean migrations (--verbose lists them)"),
         "{}",
         run.stderr
     );

@@ -6,8 +6,9 @@
 //! 2. a verdict heading with counts, and one line of context (tool version, server, base),
 //! 3. one table, a row per new or changed migration, worst first: its own verdict (error,
 //!    warning, not traced, allowed, clean), the strongest lock it held on an existing table, its
-//!    time on the seeded rows, and the one-line why of its worst finding, linked to the rule's
-//!    page; on a long history with no base only the flagged rows and a count of the others,
+//!    time on the seeded rows ("Seeded run"), and the one-line why of its worst finding, linked
+//!    to the rule's page; on a long history with no base only the flagged rows and a count of the
+//!    others,
 //! 4. what ran and what did not, in one line (a failed check says why; passed ones are named
 //!    without a tick when the verdict is red), then the report's notes,
 //! 5. one collapsed `<details>` per finding (statement excerpt, evidence, fix, rule page), the
@@ -36,6 +37,8 @@ pub const SUMMARY_MAX_CHARS: usize = 1_000_000;
 const FULL_TABLE_MAX: usize = 30;
 /// Longest text put in a table cell or a `<summary>` (characters).
 const CELL_MAX: usize = 240;
+/// Longest message in a row's "why" (characters): one line; the details have the rest.
+const WHY_MAX: usize = 140;
 /// Longest statement excerpt shown (characters, and lines).
 const STATEMENT_MAX: usize = 2_000;
 const STATEMENT_MAX_LINES: usize = 40;
@@ -275,16 +278,12 @@ impl Parts {
         }
         footer.push_str("</sub>\n");
         footer.push_str(&link_definitions(report));
-        let time = if with_base {
-            "Time on seeded rows"
-        } else {
-            "Time"
-        };
+        let time = if with_base { "Seeded run" } else { "Time" };
         Parts {
             head: head(report, opts),
             all_clear: clean.then(|| all_clear(report)),
             table_header: format!(
-                "| Verdict | Migration | Lock on an existing table | {time} | Why |\n|---|---|---|--:|---|\n"
+                "| Verdict | Migration | Strongest lock | {time} | Why |\n|---|---|---|--:|---|\n"
             ),
             rows,
             unlisted,
@@ -628,7 +627,7 @@ fn why_cell(report: &Report, r: &MigrationRow) -> String {
         let mut why = format!(
             "{}: {}",
             rule_link(&f.rule, true),
-            cell_text(&clip(&single_line(&f.message), CELL_MAX))
+            cell_text(&clip(&single_line(&f.message), WHY_MAX))
         );
         let also: Vec<String> = r
             .rules

@@ -23,7 +23,7 @@ pub struct TerminalOptions {
 /// Histories longer than this show only flagged rows unless `verbose`.
 const FULL_TABLE_MAX: usize = 30;
 /// Longest "why" in a table cell (characters); the findings below carry the rest.
-const WHY_MAX: usize = 100;
+const WHY_MAX: usize = 64;
 
 fn paint(color: bool, code: &str, text: &str) -> String {
     if color {
@@ -98,11 +98,16 @@ fn verdict_style(v: RowVerdict) -> (Color, bool) {
     }
 }
 
-/// The why of a row: its worst finding, why it was not traced, or its failure note.
+/// The why of a row: why it was not traced (whole), its worst finding (clipped: the findings
+/// below have the rest), or its failure note.
 fn why(report: &Report, row: &MigrationRow) -> String {
-    let text = match (report.worst_finding(row), &row.outcome.not_traced_reason) {
-        (_, Some(reason)) if row.outcome.verdict == RowVerdict::NotTraced => reason.clone(),
-        (Some(f), _) => {
+    if let (RowVerdict::NotTraced, Some(reason)) =
+        (row.outcome.verdict, &row.outcome.not_traced_reason)
+    {
+        return reason.clone();
+    }
+    let text = match report.worst_finding(row) {
+        Some(f) => {
             let mut w = format!("{}: {}", f.rule, f.message.lines().next().unwrap_or(""));
             if row.outcome.verdict == RowVerdict::Allowed
                 && let Some(reason) = &f.allow_reason
@@ -111,7 +116,7 @@ fn why(report: &Report, row: &MigrationRow) -> String {
             }
             w
         }
-        _ => row.note.clone().unwrap_or_default(),
+        None => row.note.clone().unwrap_or_default(),
     };
     if text.chars().count() > WHY_MAX {
         text.chars().take(WHY_MAX - 1).chain(['…']).collect()

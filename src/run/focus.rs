@@ -24,7 +24,8 @@ use super::trace::MigrationTrace;
 #[derive(Debug, Clone)]
 pub struct Focus {
     pub scope: Scope,
-    /// Base tables (ordinary, partitioned, materialized) in the database.
+    /// Base tables (ordinary, partitioned, materialized) in the database, the history table
+    /// (never seeded) apart.
     pub total: usize,
     /// Of those, how many the migrations' text names.
     pub named: usize,
@@ -107,7 +108,7 @@ pub async fn focus(
         .collect();
     Ok(Focus {
         scope: Scope::Only(scope),
-        total: tables.len(),
+        total: tables.iter().filter(|(_, n)| !exclude.contains(n)).count(),
         named: named.len(),
     })
 }
