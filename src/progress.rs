@@ -69,10 +69,7 @@ fn tick(mode: Mode, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(REDRAW);
         let (now, elapsed) = (current(), started.elapsed());
-        let line = format!(
-            "ci-gate: {now} ({})",
-            crate::fmt::human_ms(elapsed.as_millis() as u64)
-        );
+        let line = format!("ci-gate: {now} ({:.1} s)", elapsed.as_secs_f64());
         let mut err = std::io::stderr().lock();
         match mode {
             Mode::Live if elapsed >= QUIET_FOR => {

@@ -98,6 +98,24 @@ fn readme_quick_start_checks_a_pull_request() {
     assert!(run.stderr.contains("│ not traced "), "{}", run.stderr);
 }
 
+/// Progress goes to stderr only on a terminal, or when asked: a CI log stays quiet.
+#[test]
+fn progress_lines_only_when_asked() {
+    let project = root().join("examples/broken");
+    let quiet = verify_local(&[path(&project)]);
+    assert!(!quiet.stderr.contains("ci-gate: "), "{}", quiet.stderr);
+    let asked = verify_local(&[path(&project), "--progress"]);
+    assert_eq!(asked.code, 1);
+    assert!(
+        asked
+            .stderr
+            .lines()
+            .any(|l| l.starts_with("ci-gate: applying the migrations (")),
+        "{}",
+        asked.stderr
+    );
+}
+
 #[test]
 fn example_broken_fails_at_its_line() {
     let run = verify_local(&[path(&root().join("examples/broken"))]);

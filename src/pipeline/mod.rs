@@ -71,9 +71,7 @@ async fn run(s: Settings, slot: ServerSlot, archive: ArchiveSlot) -> Result<Repo
         opts: &opts,
     };
     // plan + run + inspect: the databases, what each migration did, the catalogs compared.
-    crate::progress::phase(
-        "applying the migrations (base, seeded trace, incremental, from scratch)",
-    );
+    crate::progress::phase("applying the migrations");
     let (b, rdb) = (&builder, restored_db);
     let mut built = start::build(
         b,
