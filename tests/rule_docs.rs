@@ -12,7 +12,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ci_gate::check::{Category, Finding, Severity, Source};
+use ci_gate::check::rules::MIGRATION_FAILS;
+use ci_gate::check::{Finding, Severity, Source};
 use ci_gate::model::Status;
 use ci_gate::report::markdown::{self, MarkdownOptions};
 use ci_gate::report::{Report, rule_docs};
@@ -116,21 +117,14 @@ fn every_rule() -> Report {
     row.outcome.traced = true;
     let findings = rule_docs::all_ids()
         .into_iter()
-        .map(|id| Finding {
-            rule: id.clone(),
-            severity: Severity::Warning,
-            category: Category::Lint,
-            source: Source::Static,
-            migration: Some(row.name.clone()),
-            file: Some(row.path.clone()),
-            line: Some(1),
-            column: Some(1),
-            statement: None,
-            message: format!("{id} fired"),
-            evidence: vec![],
-            fix: None,
-            allowed: false,
-            allow_reason: None,
+        .map(|id| {
+            let mut f = Finding::new(&MIGRATION_FAILS, Source::Static, format!("{id} fired"))
+                .severity(Severity::Warning)
+                .migration(row.name.clone())
+                .file(row.path.clone())
+                .at(1, 1);
+            f.rule = id;
+            f
         })
         .collect();
     reports::report(vec![row], findings, reports::check("pass", "1 applied"))
