@@ -152,3 +152,32 @@ fn terminal_rows_are_colour_coded_by_verdict() {
         "{coloured:?}"
     );
 }
+
+/// A rule that reports once per pull request (missing-lock-timeout) names its other migrations
+/// as sites: each of those rows carries it too, and is never clean.
+#[test]
+fn rows_count_the_findings_that_name_them_as_sites() {
+    use ci_gate::check::finding::Site;
+    use ci_gate::check::rules::MISSING_LOCK_TIMEOUT;
+    let rows = reports::pull_request(1, &[("20251201_a", 2), ("20251202_b", 3)]);
+    let mut f = Finding::new(&MISSING_LOCK_TIMEOUT, Source::Observed, "2 migrations")
+        .migration("20251201_a");
+    f.sites.push(Site {
+        migration: Some("20251202_b".into()),
+        file: None,
+        line: Some(2),
+        column: None,
+        message: "SHARE on public.\"Task\"".into(),
+    });
+    let r = base_report(rows, vec![f], check("pass", "2 applied"));
+    for name in ["20251201_a", "20251202_b"] {
+        let row = r.migrations.iter().find(|m| m.name == name);
+        let row = row.unwrap_or_else(|| panic!("{name}"));
+        assert_eq!(
+            row.outcome.verdict,
+            ci_gate::model::RowVerdict::Warning,
+            "{name}"
+        );
+        assert_eq!(row.rules, vec!["missing-lock-timeout".to_string()]);
+    }
+}

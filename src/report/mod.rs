@@ -168,9 +168,7 @@ impl Report {
                 .findings
                 .iter()
                 // Notices inform; they do not flag a migration.
-                .filter(|f| {
-                    f.migration.as_deref() == Some(&row.name) && f.severity > Severity::Notice
-                })
+                .filter(|f| is_about(f, &row.name) && f.severity > Severity::Notice)
                 .map(|f| f.rule.clone())
                 .collect();
             rules.dedup();
@@ -204,14 +202,16 @@ impl Report {
     }
 
     /// The finding that decided `row`'s verdict: its worst one that is not allowed, else its
-    /// worst allowed one (findings are sorted worst first; notices do not count).
+    /// worst allowed one; at equal severity its own before one that only names it as a further
+    /// site, then in report order (notices do not count).
     pub fn worst_finding(&self, row: &MigrationRow) -> Option<&Finding> {
-        let mut mine = self
-            .findings
+        self.findings
             .iter()
-            .filter(|f| f.migration.as_deref() == Some(&row.name) && f.severity > Severity::Notice);
-        let first = mine.clone().next();
-        mine.find(|f| !f.allowed).or(first)
+            .filter(|f| is_about(f, &row.name) && f.severity > Severity::Notice)
+            .min_by_key(|f| {
+                let own = f.migration.as_deref() == Some(row.name.as_str());
+                (f.allowed, std::cmp::Reverse(f.severity), !own)
+            })
     }
 }
 
@@ -296,6 +296,13 @@ impl ChecksSummary<'_> {
     }
 }
 
+/// Whether `f` is about migration `name`: its own, or one of its further sites (a rule that
+/// reports once per pull request names every migration it applies to).
+fn is_about(f: &Finding, name: &str) -> bool {
+    f.migration.as_deref() == Some(name)
+        || f.sites.iter().any(|s| s.migration.as_deref() == Some(name))
+}
+
 /// A row's verdict: its worst finding (allowed ones count as allowed), a failure, or, with
 /// nothing found, whether the run observed it at all.
 fn row_verdict(row: &MigrationRow, findings: &[Finding]) -> RowVerdict {
@@ -308,10 +315,7 @@ fn row_verdict(row: &MigrationRow, findings: &[Finding]) -> RowVerdict {
     } else {
         RowVerdict::Clean
     };
-    for f in findings
-        .iter()
-        .filter(|f| f.migration.as_deref() == Some(&row.name))
-    {
+    for f in findings.iter().filter(|f| is_about(f, &row.name)) {
         let this = match (f.allowed, f.severity) {
             (true, _) => RowVerdict::Allowed,
             (false, Severity::Error) => RowVerdict::Error,
