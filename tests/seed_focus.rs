@@ -145,7 +145,7 @@ fn a_focus_miss_is_traced_again_with_every_table_seeded() {
     let notes = run.notes();
     assert!(
         notes.contains("reached public.\\\"Report\\\"")
-            && notes.contains("traced again with all 5 tables seeded"),
+            && notes.contains("traced again with all 4 tables seeded"),
         "{notes}\n{}",
         run.stdout
     );
