@@ -2,7 +2,7 @@
 //! ([`phase`]); a [`Ticker`] started by the command line shows it. On a terminal the line
 //! appears once the run has taken [`QUIET_FOR`] and is redrawn in place, then erased before the
 //! report; elsewhere (CI logs) nothing is printed unless asked (`--progress`), and then one line
-//! per phase.
+//! per phase, as it is entered.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,17 +14,33 @@ use std::time::{Duration, Instant};
 pub const QUIET_FOR: Duration = Duration::from_secs(2);
 const REDRAW: Duration = Duration::from_millis(200);
 
-static PHASE: Mutex<&'static str> = Mutex::new("starting");
+/// The phase the run is in, and, in [`Mode::Lines`], since when lines are printed.
+struct State {
+    phase: &'static str,
+    lines_since: Option<Instant>,
+}
 
-/// Enter a phase ("applying the migrations").
+static STATE: Mutex<State> = Mutex::new(State {
+    phase: "starting",
+    lines_since: None,
+});
+
+/// Enter a phase ("applying the migrations"); in [`Mode::Lines`] it is printed at once.
 pub fn phase(name: &'static str) {
-    if let Ok(mut p) = PHASE.lock() {
-        *p = name;
+    if let Ok(mut s) = STATE.lock() {
+        s.phase = name;
+        if let Some(since) = s.lines_since {
+            let _ = writeln!(std::io::stderr().lock(), "{}", line(name, since));
+        }
     }
 }
 
 fn current() -> &'static str {
-    PHASE.lock().map(|p| *p).unwrap_or("working")
+    STATE.lock().map(|s| s.phase).unwrap_or("working")
+}
+
+fn line(phase: &str, since: Instant) -> String {
+    format!("ci-gate: {phase} ({:.1} s)", since.elapsed().as_secs_f64())
 }
 
 /// How progress is shown.
@@ -36,7 +52,7 @@ pub enum Mode {
     Lines,
 }
 
-/// The thread that shows progress until dropped.
+/// Shows progress until dropped.
 pub struct Ticker {
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<()>>,
@@ -45,12 +61,19 @@ pub struct Ticker {
 impl Ticker {
     pub fn start(mode: Mode) -> Ticker {
         let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let handle = std::thread::spawn(move || tick(mode, &flag));
-        Ticker {
-            stop,
-            handle: Some(handle),
-        }
+        let handle = match mode {
+            Mode::Lines => {
+                if let Ok(mut s) = STATE.lock() {
+                    s.lines_since = Some(Instant::now());
+                }
+                None
+            }
+            Mode::Live => {
+                let flag = stop.clone();
+                Some(std::thread::spawn(move || redraw(&flag)))
+            }
+        };
+        Ticker { stop, handle }
     }
 }
 
@@ -60,29 +83,24 @@ impl Drop for Ticker {
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
+        if let Ok(mut s) = STATE.lock() {
+            s.lines_since = None;
+        }
     }
 }
 
-fn tick(mode: Mode, stop: &AtomicBool) {
+/// The terminal line, redrawn until `stop`, then erased.
+fn redraw(stop: &AtomicBool) {
     let started = Instant::now();
-    let (mut shown, mut last) = (false, "");
+    let mut shown = false;
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(REDRAW);
-        let (now, elapsed) = (current(), started.elapsed());
-        let line = format!("ci-gate: {now} ({:.1} s)", elapsed.as_secs_f64());
-        let mut err = std::io::stderr().lock();
-        match mode {
-            Mode::Live if elapsed >= QUIET_FOR => {
-                let _ = write!(err, "\r\x1b[2K{line}");
-                shown = true;
-            }
-            Mode::Lines if now != last => {
-                let _ = writeln!(err, "{line}");
-                last = now;
-            }
-            _ => {}
+        if started.elapsed() >= QUIET_FOR {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[2K{}", line(current(), started));
+            let _ = err.flush();
+            shown = true;
         }
-        let _ = err.flush();
     }
     if shown {
         let _ = write!(std::io::stderr().lock(), "\r\x1b[2K");
