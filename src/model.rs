@@ -233,7 +233,8 @@ impl RowVerdict {
 pub struct RowOutcome {
     /// Decided by the report from the migration's findings and `not_traced_reason`.
     pub verdict: RowVerdict,
-    /// The seeded trace ran it, statement by statement.
+    /// The seeded trace ran it, statement by statement, on a seeded copy of the base where every
+    /// migration before it had applied (after a failure on the seeded rows, a fresh copy).
     pub traced: bool,
     /// Why a migration the run should have observed was not: it was not applied, or the trace
     /// stopped before it. Null when traced, and when there was nothing to trace (unchanged from

@@ -274,7 +274,7 @@ fn static_findings_merge_into_observed_ones_or_are_dismissed_by_the_trace() {
         "{stats}"
     );
     assert!(
-        !json["notes"].to_string().contains("squawk alone"),
+        !json["notes"].to_string().contains("alone would report"),
         "{json}"
     );
 }

@@ -250,14 +250,14 @@ fn markdown_failing_first_migration_leads_and_the_rest_say_not_traced() {
     for r in &rows[1..] {
         assert!(r.starts_with("| ⏸️ not traced |"), "{r}");
         assert!(
-            r.contains("the trace stopped at `20251201094512_invoice_tax_rate`"),
+            r.contains("the trace stopped after `20251201094512_invoice_tax_rate`"),
             "{r}"
         );
         assert!(!r.contains('✅'));
     }
     assert!(
         md.contains(
-            "**Checks:** ❌ trace on seeded rows: 1 of 3 new migrations traced, stopped at"
+            "**Checks:** ❌ trace on seeded rows: 1 of 3 new migrations traced, `20251201094512_invoice_tax_rate` failed on the seeded rows, 2 not traced"
         )
     );
     assert!(md.contains("passed: from scratch, incremental, drift, history"));
@@ -272,7 +272,7 @@ fn markdown_failing_first_migration_leads_and_the_rest_say_not_traced() {
 fn markdown_a_migration_the_trace_did_not_observe_is_never_clean() {
     let md = render(&reports::untraced_one());
     assert_rows_truthful(&md);
-    assert!(md.contains("| ⏸️ not traced | `20251202110307_region_index` | – | – | the trace stopped at `20251201094512_backfill_region`, which failed on the seeded rows |"), "{md}");
+    assert!(md.contains("| ⏸️ not traced | `20251202110307_region_index` | – | – | the trace stopped after `20251201094512_backfill_region` failed on the seeded rows |"), "{md}");
     assert!(md.contains("— allowed: production has no organizations yet"));
     assert!(!md.contains("All clear"));
     insta::assert_snapshot!(stable(&md));

@@ -24,7 +24,12 @@ pub fn mark(built: &mut BuildOutcome) -> CheckResult {
         }
         return CheckResult::not_run("the base migrations do not apply");
     };
-    let stop = stopped_at(traced);
+    // The deploy order (the trace's), by name.
+    let order: Vec<String> = plan
+        .deploy
+        .iter()
+        .filter_map(|&i| built.rows.get(i).map(|r| r.name.clone()))
+        .collect();
     for row in built.rows.iter_mut().filter(|r| awaited(r)) {
         match traced.traces.iter().find(|t| t.name == row.name) {
             Some(t) => {
@@ -33,16 +38,17 @@ pub fn mark(built: &mut BuildOutcome) -> CheckResult {
                 row.outcome.seeded_ms = Some(ms as u64);
             }
             None => {
-                row.outcome.not_traced_reason = Some(match stop {
-                    Some(name) => {
-                        format!("the trace stopped at `{name}`, which failed on the seeded rows")
-                    }
-                    None => "the trace did not reach it".into(),
-                });
+                row.outcome.not_traced_reason =
+                    Some(match failed_before(traced, &order, &row.name) {
+                        Some(name) => {
+                            format!("the trace stopped after `{name}` failed on the seeded rows")
+                        }
+                        None => "the trace did not reach it".into(),
+                    });
             }
         }
     }
-    trace_check(traced, deployed, stop)
+    trace_check(traced, deployed)
 }
 
 /// A row the seeded trace should have run: one the deploy applies (not skipped after a failure).
@@ -67,22 +73,47 @@ fn mark_skipped(rows: &mut [MigrationRow]) {
     }
 }
 
-/// The migration the trace stopped at, when one failed on the seeded rows.
-fn stopped_at(traced: &TracedRun) -> Option<&str> {
+/// The last traced migration before `name` (in deploy `order`) that failed on the seeded rows:
+/// the trace goes on after a failure on a fresh copy, and stops when it cannot (the notes say
+/// why).
+fn failed_before<'a>(traced: &'a TracedRun, order: &[String], name: &str) -> Option<&'a str> {
+    let at = order.iter().position(|n| n == name)?;
     traced
         .traces
-        .last()
+        .iter()
         .filter(|t| t.failure.is_some())
+        .filter(|t| {
+            order
+                .iter()
+                .position(|n| *n == t.name)
+                .is_some_and(|i| i < at)
+        })
         .map(|t| t.name.as_str())
+        .next_back()
 }
 
-/// "3 of 4 new migrations traced, stopped at `x` (it failed there); 5 of 12 base tables
-/// seeded, 15 rows".
-fn trace_check(traced: &TracedRun, deployed: usize, stop: Option<&str>) -> CheckResult {
+/// "4 of 4 new migrations traced, `x` failed on the seeded rows (those after it on a fresh
+/// copy); 5 of 12 base tables seeded, 15 rows".
+fn trace_check(traced: &TracedRun, deployed: usize) -> CheckResult {
     let n = traced.traces.len();
+    let failed: Vec<String> = traced
+        .traces
+        .iter()
+        .filter(|t| t.failure.is_some())
+        .map(|t| format!("`{}`", t.name))
+        .collect();
     let mut summary = format!("{n} of {deployed} new migrations traced");
-    if let Some(name) = stop {
-        summary.push_str(&format!(", stopped at `{name}` (it failed there)"));
+    if !failed.is_empty() {
+        summary.push_str(&format!(
+            ", {} failed on the seeded rows",
+            failed.join(", ")
+        ));
+        if traced.traces.iter().any(|t| t.resumed_after.is_some()) {
+            summary.push_str(" (the ones after it on a fresh copy)");
+        }
+    }
+    if n < deployed {
+        summary.push_str(&format!(", {} not traced", deployed - n));
     }
     let rows: i64 = traced.seed.filled.values().sum();
     summary.push_str(&format!(
@@ -96,12 +127,11 @@ fn trace_check(traced: &TracedRun, deployed: usize, stop: Option<&str>) -> Check
             traced.seed.skipped.len()
         ));
     }
-    let failed = usize::from(stop.is_some());
     CheckResult {
-        status: CheckStatus::failing_if(stop.is_some()),
+        status: CheckStatus::failing_if(!failed.is_empty()),
         summary,
-        applied: Some(n - failed),
-        failed: Some(failed),
+        applied: Some(n - failed.len()),
+        failed: Some(failed.len()),
         skipped: Some(deployed.saturating_sub(n)),
         ..CheckResult::not_run("")
     }
