@@ -167,7 +167,11 @@ pub fn strongest_lock(t: &MigrationTrace) -> Option<(String, String)> {
         .iter()
         .flat_map(|s| s.locks.iter())
         .filter(|l| l.preexisting)
-        .max_by_key(|l| lock_strength(&l.mode))
+        // The first of equally strong locks: the table the migration locked first.
+        .fold(None::<&LockTaken>, |best, l| match best {
+            Some(b) if lock_strength(&b.mode) >= lock_strength(&l.mode) => Some(b),
+            _ => Some(l),
+        })
         .map(|l| (lock_words(&l.mode).to_string(), l.table.clone()))
 }
 
