@@ -37,18 +37,8 @@ pub fn assess(ev: &Evidence, inputs: &CheckInputs) -> Assessment {
     let mut notes = Vec::new();
     let mut findings = run_all(ev);
     let live = live_check(ev);
-    if let Some(seed) = ev.seed
-        && !seed.skipped.is_empty()
-    {
-        notes.push(format!(
-            "seeded run: {} tables filled with synthetic rows; skipped {}",
-            seed.filled.len(),
-            seed.skipped
-                .iter()
-                .map(|(t, why)| format!("{t} ({why})"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+    if let Some(seed) = ev.seed {
+        notes.push(format!("seeded run: {}", seed.coverage()));
     }
     let levels: squawk::RuleLevels = inputs
         .levels

@@ -4,6 +4,8 @@ use super::Rule;
 use crate::check::Evidence;
 use crate::check::{Category, Finding, Severity, Source};
 use crate::run::Failure;
+use crate::run::seed::SeedReport;
+use crate::sql::quote::quote_ident;
 use crate::sql::split::excerpt;
 
 pub const RULE: Rule = Rule {
@@ -26,14 +28,14 @@ pub fn check(ev: &Evidence) -> Vec<Finding> {
         .iter()
         .filter_map(|t| {
             let f = t.failure.as_ref()?;
-            applied_incrementally(&t.name).then(|| finding(&t.name, &t.path, f))
+            applied_incrementally(&t.name).then(|| finding(&t.name, &t.path, f, ev.seed))
         })
         .collect()
 }
 
 /// A finding for a migration that failed on the seeded copy (`failure`) but applied on the empty
-/// incremental database.
-pub fn finding(name: &str, path: &str, f: &Failure) -> Finding {
+/// incremental database; `seed` says what the seeded copy held.
+pub fn finding(name: &str, path: &str, f: &Failure, seed: Option<&SeedReport>) -> Finding {
     let code = f.sqlstate.as_deref().unwrap_or("");
     let target = [
         f.db_table.as_deref().map(|t| format!("table {t}")),
@@ -54,7 +56,7 @@ pub fn finding(name: &str, path: &str, f: &Failure) -> Finding {
     .migration(name)
     .file(path)
     .at(f.line, f.column)
-    .evidence("proven: the migration applied on the base without rows and failed on the same base with synthetic rows in every table")
+    .evidence(proof(seed, f.db_table.as_deref()))
     .fix(recipe(code, f));
     if let Some(s) = &f.statement {
         finding = finding.statement(excerpt(s, 160));
@@ -63,6 +65,30 @@ pub fn finding(name: &str, path: &str, f: &Failure) -> Finding {
         finding = finding.evidence(format!("detail: {d}"));
     }
     finding
+}
+
+/// What the proof rests on: how many of the reached tables held synthetic rows, and how many the
+/// table the server named held.
+fn proof(seed: Option<&SeedReport>, table: Option<&str>) -> String {
+    let Some(s) = seed else {
+        return "proven: the migration applied on the base without rows and failed on the same base with synthetic rows".into();
+    };
+    let of = if s.every_table {
+        format!("{} of the base's {} tables", s.filled.len(), s.reached)
+    } else {
+        format!(
+            "{} of the {} tables the new migrations reach",
+            s.filled.len(),
+            s.reached
+        )
+    };
+    let suffix = table.map(|t| format!(".{}", quote_ident(t)));
+    let held = suffix
+        .as_deref()
+        .and_then(|sfx| s.filled.iter().find(|(q, _)| q.ends_with(sfx)))
+        .map(|(q, n)| format!("; {q} held {n}"))
+        .unwrap_or_default();
+    format!("proven: the migration applied on the base without rows and failed on the same base with synthetic rows in {of}{held}")
 }
 
 /// The safe way, by SQLSTATE.

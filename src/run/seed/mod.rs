@@ -1,0 +1,213 @@
+//! Fills the base tables the new migrations reach with a few synthetic rows before they run, so
+//! that what only fails on real data (a NOT NULL column without default, a unique index on
+//! duplicated values, a narrowing cast) fails here too, and rewrites and deletions touch rows.
+//!
+//! Rows are valid rows: every foreign key points at a real parent row and every CHECK holds (no
+//! trigger is disabled; the server checks each row as it would in production). So:
+//!
+//! - tables go parents first; a foreign-key cycle (`users` ↔ `accounts`) is broken at its
+//!   nullable keys, written NULL and then pointed at a parent row, or at its deferrable ones
+//!   (`order`); a self-reference points at another row, or at the row itself when NOT NULL;
+//! - values follow the column's type (`values`): enum labels, domains by their base type, arrays,
+//!   json, uuid…; generated columns are never written, defaulted ones left to their defaults;
+//! - keys never collide with rows the history inserted, and the sequences and identities behind
+//!   them are moved past the rows written, so a migration's own INSERT gets a fresh key
+//!   (`insert`, `fill`);
+//! - a CHECK, a domain or a partition bound that refuses the synthetic values gets values the
+//!   server finds it accepts (`candidates`); partitioned tables are filled through the parent.
+//!
+//! A table that still cannot be filled is skipped, and [`SeedReport::coverage`] says which and
+//! why. `seed:` in the config adds the team's own SQL afterwards.
+
+mod candidates;
+mod catalog;
+mod fill;
+mod insert;
+mod order;
+mod values;
+
+use std::collections::BTreeMap;
+
+use sqlx::{AssertSqlSafe, PgConnection};
+
+use super::scope::Scope;
+use catalog::Table;
+use fill::{Filled, exec};
+
+/// Rows per table.
+pub const ROWS: i64 = 3;
+
+/// What seeding did.
+#[derive(Debug, Clone, Default)]
+pub struct SeedReport {
+    /// Tables filled, with the number of synthetic rows written.
+    pub filled: BTreeMap<String, i64>,
+    /// Tables skipped, with the reason.
+    pub skipped: Vec<(String, String)>,
+    /// How many tables seeding set out to fill (the tables the new migrations reach, or all).
+    pub reached: usize,
+    /// Every table of the base was to be filled (not only those the migrations reach).
+    pub every_table: bool,
+    /// What went wrong beyond single tables (sequences left where they were).
+    pub problems: Vec<String>,
+}
+
+impl SeedReport {
+    /// "seeded 41 of 43 tables the new migrations reach; skipped …: why".
+    pub fn coverage(&self) -> String {
+        let of = if self.every_table {
+            "tables of the base"
+        } else {
+            "tables the new migrations reach"
+        };
+        let mut out = format!("seeded {} of {} {of}", self.filled.len(), self.reached);
+        if !self.skipped.is_empty() {
+            let list: Vec<String> = self
+                .skipped
+                .iter()
+                .map(|(t, why)| format!("{t} ({why})"))
+                .collect();
+            out.push_str(&format!("; skipped {}", list.join(", ")));
+        }
+        for p in &self.problems {
+            out.push_str(&format!("; {p}"));
+        }
+        out
+    }
+}
+
+/// Fill the tables of `scope` but those named in `exclude`, in the database `conn` is connected
+/// to (as a superuser, so row-level security does not hide rows).
+pub async fn seed(
+    conn: &mut PgConnection,
+    exclude: &[String],
+    scope: &Scope,
+) -> Result<SeedReport, SeedError> {
+    let tables = catalog::tables(conn, exclude, scope)
+        .await
+        .map_err(|source| SeedError::ReadTables { source })?;
+    let mut report = match seed_once(conn, &tables, true).await? {
+        Some(report) => report,
+        // A deferred key found no parent row: the rows were rolled back; without deferring.
+        None => seed_once(conn, &tables, false).await?.unwrap_or_default(),
+    };
+    report.reached = tables.len();
+    report.every_table = *scope == Scope::All;
+    analyze(conn, scope, &tables).await;
+    Ok(report)
+}
+
+/// One seeding transaction; `None` (rolled back) when a deferred key could not be fixed.
+async fn seed_once(
+    conn: &mut PgConnection,
+    tables: &[Table],
+    deferrable: bool,
+) -> Result<Option<SeedReport>, SeedError> {
+    let tx = |source| SeedError::Transaction { source };
+    let mut report = SeedReport::default();
+    let steps = order::order(tables, deferrable);
+    exec(conn, "BEGIN").await.map_err(tx)?;
+    let mut filled = BTreeMap::new();
+    for s in &steps {
+        let t = &tables[s.table];
+        let fill_err = |source| SeedError::Fill {
+            table: t.qualified.clone(),
+            source,
+        };
+        match fill::fill(conn, t, s, ROWS).await.map_err(fill_err)? {
+            Filled::Rows(ctids) => {
+                report.filled.insert(t.qualified.clone(), ctids.len() as i64);
+                filled.insert(s.table, ctids);
+            }
+            Filled::Skipped(why) => {
+                let why = with_history_rows(conn, t, why).await.map_err(fill_err)?;
+                report.skipped.push((t.qualified.clone(), why));
+            }
+        }
+    }
+    if !fill::fix_keys(conn, tables, &steps, &filled).await.map_err(tx)? {
+        exec(conn, "ROLLBACK").await.map_err(tx)?;
+        return Ok(None);
+    }
+    if let Err(why) = fill::advance_sequences(conn, tables, &filled)
+        .await
+        .map_err(tx)?
+    {
+        report
+            .problems
+            .push(format!("sequences not advanced past the seeded keys: {why}"));
+    }
+    exec(conn, "COMMIT").await.map_err(tx)?;
+    Ok(Some(report))
+}
+
+/// `why`, and how many rows the table holds from the history when it holds some (it is not
+/// empty, only not seeded).
+async fn with_history_rows(
+    conn: &mut PgConnection,
+    t: &Table,
+    why: String,
+) -> Result<String, sqlx::Error> {
+    let sql = format!("SELECT count(*)::int8 FROM {}", t.qualified);
+    let n: i64 = sqlx::query_scalar(AssertSqlSafe(sql))
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(match n {
+        0 => why,
+        n => format!("{why}; it holds {n} rows from the base's migrations"),
+    })
+}
+
+/// Why [`seed`] stopped (a table that cannot be filled is skipped, not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    /// Reading the tables, their columns and foreign keys.
+    #[error("reading the tables to fill: {source}")]
+    ReadTables {
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Opening or committing the transaction the rows are inserted in.
+    #[error("{source}")]
+    Transaction {
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The savepoint around one table's rows could not be set, released or rolled back to.
+    #[error("filling {table}: {source}")]
+    Fill {
+        table: String,
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+impl SeedError {
+    /// The database error underneath, for callers that present database errors their own way.
+    pub fn db_error(&self) -> &sqlx::Error {
+        match self {
+            SeedError::ReadTables { source }
+            | SeedError::Transaction { source }
+            | SeedError::Fill { source, .. } => source,
+        }
+    }
+}
+
+/// Fresh statistics would hide nothing we need, but ANALYZE makes plans realistic.
+async fn analyze(conn: &mut PgConnection, scope: &Scope, tables: &[Table]) {
+    let analyze = match scope {
+        Scope::All => "ANALYZE".to_string(),
+        Scope::Only(_) if tables.is_empty() => String::new(),
+        Scope::Only(_) => format!(
+            "ANALYZE {}",
+            tables
+                .iter()
+                .map(|t| t.qualified.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    if !analyze.is_empty() {
+        let _ = exec(conn, &analyze).await;
+    }
+}

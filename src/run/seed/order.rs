@@ -1,0 +1,233 @@
+//! The order tables are filled in, and how each row gets each of its foreign keys: parents
+//! first; a foreign-key cycle is broken at the table with the fewest keys to break, writing a
+//! nullable key NULL (or a deferrable one as a placeholder under `SET CONSTRAINTS … DEFERRED`)
+//! and pointing it at a real row once the parent is filled. A self-reference points at another
+//! row (nullable) or at the row itself (NOT NULL).
+
+use std::collections::BTreeSet;
+
+use super::catalog::Table;
+
+/// How a row gets the value of one foreign key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// A row of the parent, filled before (or holding rows from the history).
+    Parent,
+    /// The row's own key (a NOT NULL self-reference).
+    SameRow,
+    /// NULL at first, then a parent row once every table is filled.
+    Null,
+    /// A placeholder under `SET CONSTRAINTS … DEFERRED`, then a parent row.
+    Deferred,
+}
+
+impl Link {
+    /// Whether the key is set by an UPDATE once every table is filled.
+    pub fn fixed_later(self) -> bool {
+        matches!(self, Link::Null | Link::Deferred)
+    }
+}
+
+/// One table to fill: its index in the table list, and a [`Link`] per foreign key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub table: usize,
+    pub links: Vec<Link>,
+    /// In a cycle of NOT NULL, non-deferrable foreign keys: tried as it is (its parents may
+    /// hold rows from the history), and said so when it fails.
+    pub stuck: bool,
+}
+
+/// The steps filling `tables`. `deferrable`: break cycles at deferrable NOT NULL keys too.
+pub fn order(tables: &[Table], deferrable: bool) -> Vec<Step> {
+    let in_set: BTreeSet<i64> = tables.iter().map(|t| t.oid).collect();
+    let mut placed: BTreeSet<i64> = BTreeSet::new();
+    let mut pending: Vec<usize> = (0..tables.len()).collect();
+    let mut steps = Vec::new();
+    let unmet = |t: &Table, placed: &BTreeSet<i64>| -> Vec<usize> {
+        (0..t.fks.len())
+            .filter(|&k| {
+                let p = t.fks[k].parent;
+                p != t.oid && in_set.contains(&p) && !placed.contains(&p)
+            })
+            .collect()
+    };
+    while !pending.is_empty() {
+        let (ready, rest): (Vec<usize>, Vec<usize>) = pending
+            .iter()
+            .partition(|&&i| unmet(&tables[i], &placed).is_empty());
+        if !ready.is_empty() {
+            for i in ready {
+                placed.insert(tables[i].oid);
+                steps.push(step(&tables[i], i, &[], deferrable));
+            }
+            pending = rest;
+            continue;
+        }
+        let best = rest
+            .iter()
+            .filter_map(|&i| {
+                let keys = unmet(&tables[i], &placed);
+                let cost = breaking_cost(&tables[i], &keys, deferrable)?;
+                Some(((cost, keys.len(), i), keys))
+            })
+            .min_by_key(|(cost, _)| *cost);
+        let Some(((_, _, i), keys)) = best else {
+            for &i in &rest {
+                let mut s = step(&tables[i], i, &[], deferrable);
+                s.stuck = true;
+                steps.push(s);
+            }
+            break;
+        };
+        placed.insert(tables[i].oid);
+        steps.push(step(&tables[i], i, &keys, deferrable));
+        pending = rest.into_iter().filter(|&j| j != i).collect();
+    }
+    steps
+}
+
+/// How many of `keys` must be deferred (rather than written NULL) to fill `t` before their
+/// parents; `None` when one of them can be neither.
+fn breaking_cost(t: &Table, keys: &[usize], deferrable: bool) -> Option<usize> {
+    let mut deferred = 0;
+    for &k in keys {
+        let fk = &t.fks[k];
+        if t.nullable(&fk.cols) {
+            continue;
+        }
+        if !(deferrable && fk.deferrable) {
+            return None;
+        }
+        deferred += 1;
+    }
+    Some(deferred)
+}
+
+/// The step filling `t` (index `i`), with `broken`: its foreign keys whose parents come later.
+fn step(t: &Table, i: usize, broken: &[usize], deferrable: bool) -> Step {
+    let links = t
+        .fks
+        .iter()
+        .enumerate()
+        .map(|(k, fk)| {
+            if !broken.contains(&k) && fk.parent != t.oid {
+                Link::Parent
+            } else if t.nullable(&fk.cols) {
+                Link::Null
+            } else if fk.parent == t.oid {
+                Link::SameRow
+            } else if deferrable && fk.deferrable {
+                Link::Deferred
+            } else {
+                Link::Parent
+            }
+        })
+        .collect();
+    Step {
+        table: i,
+        links,
+        stuck: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::seed::catalog::{Column, ForeignKey};
+
+    fn col(name: &str, not_null: bool) -> Column {
+        Column {
+            name: name.into(),
+            attnum: 1,
+            type_sql: "integer".into(),
+            base_sql: "integer".into(),
+            typtype: "b".into(),
+            category: "N".into(),
+            not_null,
+            has_default: false,
+            identity: false,
+            generated: false,
+            typmod_len: None,
+        }
+    }
+
+    /// A table `oid` whose foreign keys are (column, parent, NOT NULL, deferrable).
+    fn table(oid: i64, fks: &[(&str, i64, bool, bool)]) -> Table {
+        let mut columns = vec![col("id", true)];
+        columns.extend(fks.iter().map(|(c, _, nn, _)| col(c, *nn)));
+        let mut t = Table::empty(oid, format!("t{oid}"));
+        t.columns = columns;
+        t.fks = fks
+            .iter()
+            .map(|(c, p, _, d)| ForeignKey {
+                name: format!("fk_{c}"),
+                cols: vec![c.to_string()],
+                parent: *p,
+                parent_qualified: format!("t{p}"),
+                parent_cols: vec!["id".into()],
+                deferrable: *d,
+            })
+            .collect();
+        t.uniques = vec![vec!["id".into()]];
+        t
+    }
+
+    fn names(tables: &[Table], steps: &[Step]) -> Vec<(i64, Vec<Link>, bool)> {
+        steps
+            .iter()
+            .map(|s| (tables[s.table].oid, s.links.clone(), s.stuck))
+            .collect()
+    }
+
+    #[test]
+    fn parents_come_first() {
+        let t = vec![table(2, &[("a", 1, true, false)]), table(1, &[])];
+        let got = names(&t, &order(&t, true));
+        assert_eq!(got, vec![(1, vec![], false), (2, vec![Link::Parent], false)]);
+    }
+
+    #[test]
+    fn a_cycle_breaks_at_its_nullable_key() {
+        // users.accountId (nullable) -> accounts; accounts.ownerId (NOT NULL) -> users.
+        let t = vec![
+            table(1, &[("accountId", 2, false, false)]),
+            table(2, &[("ownerId", 1, true, false)]),
+        ];
+        let got = names(&t, &order(&t, true));
+        assert_eq!(
+            got,
+            vec![(1, vec![Link::Null], false), (2, vec![Link::Parent], false)]
+        );
+    }
+
+    #[test]
+    fn self_references_point_at_rows_of_the_table() {
+        let t = vec![
+            table(1, &[("parentId", 1, false, false)]),
+            table(2, &[("rootId", 2, true, false)]),
+        ];
+        let got = names(&t, &order(&t, true));
+        assert_eq!(
+            got,
+            vec![(1, vec![Link::Null], false), (2, vec![Link::SameRow], false)]
+        );
+    }
+
+    #[test]
+    fn not_null_cycles_use_deferrable_keys_or_are_stuck() {
+        let deferrable = vec![
+            table(1, &[("b", 2, true, true)]),
+            table(2, &[("a", 1, true, false)]),
+        ];
+        assert_eq!(
+            names(&deferrable, &order(&deferrable, true)),
+            vec![(1, vec![Link::Deferred], false), (2, vec![Link::Parent], false)]
+        );
+        let got = names(&deferrable, &order(&deferrable, false));
+        assert_eq!(
+            got,
+            vec![(1, vec![Link::Parent], true), (2, vec![Link::Parent], true)]
+        );
+    }
+}
