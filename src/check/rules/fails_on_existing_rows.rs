@@ -51,7 +51,15 @@ pub fn finding(name: &str, path: &str, f: &Failure, seed: Option<&SeedReport>) -
     let mut finding = Finding::new(
         &RULE,
         Source::Proven,
-        format!("applies on the empty base but fails once tables hold rows: {} (SQLSTATE {code}){}", f.message, if target.is_empty() { String::new() } else { format!(" [{target}]") }),
+        format!(
+            "applies on the empty base but fails once tables hold rows: {} (SQLSTATE {code}){}",
+            f.message,
+            if target.is_empty() {
+                String::new()
+            } else {
+                format!(" [{target}]")
+            }
+        ),
     )
     .migration(name)
     .file(path)
@@ -88,7 +96,9 @@ fn proof(seed: Option<&SeedReport>, table: Option<&str>) -> String {
         .and_then(|sfx| s.filled.iter().find(|(q, _)| q.ends_with(sfx)))
         .map(|(q, n)| format!("; {q} held {n}"))
         .unwrap_or_default();
-    format!("proven: the migration applied on the base without rows and failed on the same base with synthetic rows in {of}{held}")
+    format!(
+        "proven: the migration applied on the base without rows and failed on the same base with synthetic rows in {of}{held}"
+    )
 }
 
 /// The safe way, by SQLSTATE.

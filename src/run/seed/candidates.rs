@@ -73,7 +73,10 @@ fn query(t: &Table, check: &Check, rows: i64) -> Option<String> {
             quote_ident(name)
         };
         let mut source = if c.typtype == "e" {
-            format!("SELECT e::text AS v FROM unnest(enum_range(NULL::{})) e", c.base_sql)
+            format!(
+                "SELECT e::text AS v FROM unnest(enum_range(NULL::{})) e",
+                c.base_sql
+            )
         } else {
             let lits: Vec<String> = candidates(c, &strings, &numbers)
                 .iter()
@@ -120,7 +123,8 @@ fn candidates(c: &Column, strings: &[String], numbers: &[f64]) -> Vec<String> {
                 .filter(|s| s.starts_with(|ch: char| ch.is_ascii_digit()))
                 .cloned()
                 .collect();
-            let generic = if c.base_sql.starts_with("time") && !c.base_sql.starts_with("timestamp") {
+            let generic = if c.base_sql.starts_with("time") && !c.base_sql.starts_with("timestamp")
+            {
                 ["00:00", "12:00", "23:59"]
             } else {
                 ["2024-01-01", "2024-06-01", "2025-01-01"]
@@ -176,7 +180,11 @@ fn literals(expr: &str) -> (Vec<String>, Vec<f64>) {
                 s.push(c);
                 chars.next();
             }
-            numbers.extend(s.parse::<f64>().ok().map(|x| if prev == '-' { -x } else { x }));
+            numbers.extend(
+                s.parse::<f64>()
+                    .ok()
+                    .map(|x| if prev == '-' { -x } else { x }),
+            );
         }
         prev = ch;
     }

@@ -211,7 +211,10 @@ pub async fn tables(
             t.columns.push(column(c));
         }
     }
-    let fks: Vec<FkRow> = sqlx::query_as(FKS).bind(&oids).fetch_all(&mut *conn).await?;
+    let fks: Vec<FkRow> = sqlx::query_as(FKS)
+        .bind(&oids)
+        .fetch_all(&mut *conn)
+        .await?;
     for (oid, name, parent, parent_qualified, cols, parent_cols, deferrable) in fks {
         if let Some(t) = find(&mut out, oid) {
             t.fks.push(ForeignKey {
@@ -287,7 +290,10 @@ fn find(tables: &mut [Table], oid: i64) -> Option<&mut Table> {
 }
 
 fn new_table((oid, schema, name): RelRow) -> Table {
-    Table::empty(oid, format!("{}.{}", quote_ident(&schema), quote_ident(&name)))
+    Table::empty(
+        oid,
+        format!("{}.{}", quote_ident(&schema), quote_ident(&name)),
+    )
 }
 
 fn column(c: ColumnRow) -> Column {

@@ -50,7 +50,11 @@ pub async fn fill(
         };
         exec(conn, "SAVEPOINT cigate_seed").await?;
         if !deferred.is_empty() {
-            exec(conn, &format!("SET CONSTRAINTS {} DEFERRED", deferred.join(", "))).await?;
+            exec(
+                conn,
+                &format!("SET CONSTRAINTS {} DEFERRED", deferred.join(", ")),
+            )
+            .await?;
         }
         let res = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql))
             .fetch_all(&mut *conn)

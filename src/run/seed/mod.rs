@@ -116,7 +116,9 @@ async fn seed_once(
         };
         match fill::fill(conn, t, s, ROWS).await.map_err(fill_err)? {
             Filled::Rows(ctids) => {
-                report.filled.insert(t.qualified.clone(), ctids.len() as i64);
+                report
+                    .filled
+                    .insert(t.qualified.clone(), ctids.len() as i64);
                 filled.insert(s.table, ctids);
             }
             Filled::Skipped(why) => {
@@ -125,7 +127,10 @@ async fn seed_once(
             }
         }
     }
-    if !fill::fix_keys(conn, tables, &steps, &filled).await.map_err(tx)? {
+    if !fill::fix_keys(conn, tables, &steps, &filled)
+        .await
+        .map_err(tx)?
+    {
         exec(conn, "ROLLBACK").await.map_err(tx)?;
         return Ok(None);
     }
@@ -133,9 +138,9 @@ async fn seed_once(
         .await
         .map_err(tx)?
     {
-        report
-            .problems
-            .push(format!("sequences not advanced past the seeded keys: {why}"));
+        report.problems.push(format!(
+            "sequences not advanced past the seeded keys: {why}"
+        ));
     }
     exec(conn, "COMMIT").await.map_err(tx)?;
     Ok(Some(report))

@@ -184,7 +184,10 @@ mod tests {
     fn parents_come_first() {
         let t = vec![table(2, &[("a", 1, true, false)]), table(1, &[])];
         let got = names(&t, &order(&t, true));
-        assert_eq!(got, vec![(1, vec![], false), (2, vec![Link::Parent], false)]);
+        assert_eq!(
+            got,
+            vec![(1, vec![], false), (2, vec![Link::Parent], false)]
+        );
     }
 
     #[test]
@@ -210,7 +213,10 @@ mod tests {
         let got = names(&t, &order(&t, true));
         assert_eq!(
             got,
-            vec![(1, vec![Link::Null], false), (2, vec![Link::SameRow], false)]
+            vec![
+                (1, vec![Link::Null], false),
+                (2, vec![Link::SameRow], false)
+            ]
         );
     }
 
@@ -222,7 +228,10 @@ mod tests {
         ];
         assert_eq!(
             names(&deferrable, &order(&deferrable, true)),
-            vec![(1, vec![Link::Deferred], false), (2, vec![Link::Parent], false)]
+            vec![
+                (1, vec![Link::Deferred], false),
+                (2, vec![Link::Parent], false)
+            ]
         );
         let got = names(&deferrable, &order(&deferrable, false));
         assert_eq!(

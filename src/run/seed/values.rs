@@ -14,7 +14,7 @@ pub fn value(c: &Column, n: &str) -> Option<String> {
     if c.typtype == "e" {
         let range = format!("enum_range(NULL::{b})");
         return cast(format!(
-            "{range}[1 + (({n} - 1) % array_length({range}, 1))::int]"
+            "({range})[1 + (({n} - 1) % array_length({range}, 1))::int]"
         ));
     }
     match c.category.as_str() {
@@ -33,7 +33,9 @@ pub fn value(c: &Column, n: &str) -> Option<String> {
         "T" => cast(format!("{n} * interval '1 day'")),
         "S" => cast(text(c, n)),
         "U" => user_defined(c, n).and_then(cast),
-        "I" => cast(format!("'10.0.' || ({n} / 256 % 256) || '.' || ({n} % 256)")),
+        "I" => cast(format!(
+            "'10.0.' || ({n} / 256 % 256) || '.' || ({n} % 256)"
+        )),
         "V" => cast(format!("({n})::int4::bit(32)")),
         "G" if b == "point" => cast(format!("point({n}, {n})")),
         "R" => Some(format!("'empty'::{t}")),
@@ -61,7 +63,9 @@ fn user_defined(c: &Column, n: &str) -> Option<String> {
         "tsquery" => "'seed'::tsquery".to_string(),
         "xml" => format!("('<seed n=\"' || {n} || '\"/>')::xml"),
         "macaddr" | "macaddr8" => {
-            format!("('08:00:2b:00:' || lpad(to_hex({n} / 256 % 256), 2, '0') || ':' || lpad(to_hex({n} % 256), 2, '0'))::macaddr")
+            format!(
+                "('08:00:2b:00:' || lpad(to_hex({n} / 256 % 256), 2, '0') || ':' || lpad(to_hex({n} % 256), 2, '0'))::macaddr"
+            )
         }
         _ => return None,
     };
