@@ -422,24 +422,40 @@ fn rows_the_history_inserted_do_not_stop_seeding() {
 
 #[test]
 fn a_plain_insert_into_a_serial_table_is_not_reported() {
-    // A data migration adding a user takes the next key from the sequence: the seeded users
-    // (written past the admin's key) moved it past theirs.
-    let insert = "-- Support user\nINSERT INTO \"User\" (\"email\", \"updatedAt\") VALUES ('support@example.com', CURRENT_TIMESTAMP);\n";
-    let r = repo(&[INIT, ADMIN], &[insert]);
-    let run = verify(r.path(), &["--base", "main"]);
-    let rules = run.rules();
-    assert!(
-        !rules.contains(&"fails-on-existing-rows".to_string())
-            && !rules.contains(&"migration-fails".to_string()),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.notes()
-            .contains("seeded run: seeded 2 of 2 tables the new migrations reach"),
-        "{}",
-        run.notes()
-    );
+    // A data migration adding a user takes the next key from the sequence: the seeded users were
+    // written past the existing keys (the admin's, on the second base) and the sequence moved
+    // past theirs. (Seeded keys 1, 2, 3 with the sequence left at 1 made this INSERT fail on
+    // `Key (id)=(1) already exists`.)
+    let simple = (common::repo::INIT, None);
+    let with_admin = (INIT, Some(ADMIN));
+    for (init, admin) in [simple, with_admin] {
+        let insert = "-- Support user\nINSERT INTO \"User\" (\"email\", \"updatedAt\") VALUES ('support@example.com', CURRENT_TIMESTAMP);\n";
+        let insert = if admin.is_some() {
+            insert.to_string()
+        } else {
+            insert
+                .replace(", \"updatedAt\"", "")
+                .replace(", CURRENT_TIMESTAMP", "")
+        };
+        let base: Vec<&str> = [Some(init), admin].into_iter().flatten().collect();
+        let r = repo(&base, &[&insert]);
+        let run = verify(r.path(), &["--base", "main"]);
+        let rules = run.rules();
+        assert!(
+            !rules.contains(&"fails-on-existing-rows".to_string())
+                && !rules.contains(&"migration-fails".to_string()),
+            "{}",
+            run.stdout
+        );
+        let seeded = if admin.is_some() { "2 of 2" } else { "1 of 1" };
+        assert!(
+            run.notes().contains(&format!(
+                "seeded run: seeded {seeded} tables the new migrations reach"
+            )),
+            "{}",
+            run.notes()
+        );
+    }
 }
 
 #[test]
