@@ -9,7 +9,7 @@
 use sqlx::PgConnection;
 
 use super::catalog::{Check, Column, Table};
-use super::fill::{exec, pg_error};
+use super::fill::{exec, pg_error, undo};
 use crate::sql::quote::{quote_ident, quote_literal};
 
 /// Columns, and rows of values for them (text, `None` for NULL); `None` when nothing was found.
@@ -50,7 +50,7 @@ pub async fn for_check(
         }
         // A candidate the type does not accept: nothing found.
         Err(e) if pg_error(&e).is_some() => {
-            exec(conn, "ROLLBACK TO SAVEPOINT cigate_check").await?;
+            undo(conn, "cigate_check").await?;
             Ok(None)
         }
         Err(e) => Err(e),

@@ -33,6 +33,15 @@ pub(super) async fn exec(conn: &mut PgConnection, sql: &str) -> Result<(), sqlx:
         .map(|_| ())
 }
 
+/// Roll back to savepoint `name` and drop it (retries do not nest subtransactions).
+pub(super) async fn undo(conn: &mut PgConnection, name: &str) -> Result<(), sqlx::Error> {
+    exec(
+        conn,
+        &format!("ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}"),
+    )
+    .await
+}
+
 /// Fill `t` as `step` says, `rows` rows if it can.
 pub async fn fill(
     conn: &mut PgConnection,
@@ -64,10 +73,13 @@ pub async fn fill(
                 exec(conn, "RELEASE SAVEPOINT cigate_seed").await?;
                 return Ok(Filled::Rows(ctids));
             }
-            Ok(_) => return Ok(Filled::Skipped(why)),
+            Ok(_) => {
+                exec(conn, "RELEASE SAVEPOINT cigate_seed").await?;
+                return Ok(Filled::Skipped(why));
+            }
             Err(e) => e,
         };
-        exec(conn, "ROLLBACK TO SAVEPOINT cigate_seed").await?;
+        undo(conn, "cigate_seed").await?;
         let Some(db) = pg_error(&e) else {
             return Err(e);
         };
@@ -135,7 +147,12 @@ fn reason(t: &Table, step: &Step, db: &PgDatabaseError) -> String {
     if let Some((fk, _)) = parent
         && db.code() == "23502"
     {
-        why = format!("{why}: no row of {} to point at", fk.parent_qualified);
+        let left = if t.unique_over(&fk.cols) {
+            " left (one-to-one)"
+        } else {
+            ""
+        };
+        why = format!("{why}: no row of {}{left} to point at", fk.parent_qualified);
     }
     if step.stuck {
         why = format!("in a cycle of NOT NULL foreign keys that are not deferrable: {why}");
@@ -174,7 +191,7 @@ pub async fn fix_keys(
             Ok(()) => exec(conn, "RELEASE SAVEPOINT cigate_fix").await?,
             Err(e) if e.as_database_error().is_none() => return Err(e),
             // Nullable keys stay NULL: the rows are valid as they are.
-            Err(_) if deferred.is_empty() => exec(conn, "ROLLBACK TO SAVEPOINT cigate_fix").await?,
+            Err(_) if deferred.is_empty() => undo(conn, "cigate_fix").await?,
             Err(_) => return Ok(false),
         }
     }
@@ -215,7 +232,7 @@ pub async fn advance_sequences(
         Err(e) => match e.as_database_error() {
             Some(db) => {
                 let msg = db.message().to_string();
-                exec(conn, "ROLLBACK TO SAVEPOINT cigate_seq").await?;
+                undo(conn, "cigate_seq").await?;
                 Ok(Err(msg))
             }
             None => Err(e),
