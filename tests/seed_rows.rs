@@ -386,7 +386,7 @@ fn a_required_column_on_a_table_in_a_cycle_is_proven_to_fail() {
     let evidence = f["evidence"].to_string();
     assert!(
         evidence.contains(
-            "synthetic rows in 2 of the 2 tables the new migrations reach; \\\"public\\\".\\\"users\\\" held 3"
+            "synthetic rows in 2 of the 2 tables the new migrations reach; \\\"public\\\".\\\"users\\\" held 3 of them"
         ),
         "{evidence}"
     );
@@ -409,7 +409,7 @@ fn rows_the_history_inserted_do_not_stop_seeding() {
     assert!(
         f["evidence"]
             .to_string()
-            .contains("\\\"public\\\".\\\"User\\\" held 3"),
+            .contains("\\\"public\\\".\\\"User\\\" held 3 of them"),
         "{f}"
     );
     assert!(

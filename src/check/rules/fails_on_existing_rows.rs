@@ -94,7 +94,7 @@ fn proof(seed: Option<&SeedReport>, table: Option<&str>) -> String {
     let held = suffix
         .as_deref()
         .and_then(|sfx| s.filled.iter().find(|(q, _)| q.ends_with(sfx)))
-        .map(|(q, n)| format!("; {q} held {n}"))
+        .map(|(q, n)| format!("; {q} held {n} of them"))
         .unwrap_or_default();
     format!(
         "proven: the migration applied on the base without rows and failed on the same base with synthetic rows in {of}{held}"
