@@ -241,7 +241,7 @@ async fn invalid_constraints(conn: &mut PgConnection) -> Vec<String> {
     .fetch_all(&mut *conn)
     .await
     .unwrap_or_else(|e| panic!("{e}"));
-    assert!(cons.len() >= 12, "{cons:?}");
+    assert!(cons.len() >= 9, "{cons:?}");
     let mut bad = Vec::new();
     for (table, name, def) in cons {
         let sql = format!(
@@ -334,6 +334,33 @@ async fn a_table_that_cannot_be_filled_is_named_with_why() {
         tr.seed.coverage(),
         "seeded 3 of 4 tables the new migrations reach; skipped \"public\".\"Ledger\" (no value generator for type \"Money2\" (column total, NOT NULL without a default))"
     );
+}
+
+#[tokio::test]
+async fn a_deferred_key_with_no_row_to_point_at_is_never_committed() {
+    // Team.leadId is deferrable, so the cycle is broken there; but no Player can be written (a
+    // composite column), so the deferred key would dangle: the rows are rolled back and seeding
+    // starts again without deferring, leaving the cycle out and the rest seeded.
+    let teams = "CREATE TYPE \"Pos\" AS (\"x\" INTEGER, \"y\" INTEGER);\nCREATE TABLE \"Team\" (\"id\" SERIAL NOT NULL, \"leadId\" INTEGER NOT NULL, CONSTRAINT \"Team_pkey\" PRIMARY KEY (\"id\"));\nCREATE TABLE \"Player\" (\"id\" SERIAL NOT NULL, \"teamId\" INTEGER NOT NULL, \"pos\" \"Pos\" NOT NULL, CONSTRAINT \"Player_pkey\" PRIMARY KEY (\"id\"), CONSTRAINT \"Player_teamId_fkey\" FOREIGN KEY (\"teamId\") REFERENCES \"Team\"(\"id\"));\nALTER TABLE \"Team\" ADD CONSTRAINT \"Team_leadId_fkey\" FOREIGN KEY (\"leadId\") REFERENCES \"Player\"(\"id\") DEFERRABLE;\n";
+    let pr = "ALTER TABLE \"Team\" ADD COLUMN \"note\" TEXT;\nALTER TABLE \"User\" ADD COLUMN \"note\" TEXT;\n";
+    let tr = seeded(&[INIT, ADMIN, teams], pr, async |conn, _| {
+        let bad = invalid_constraints(conn).await;
+        assert!(bad.is_empty(), "constraints that do not hold: {bad:?}");
+    })
+    .await;
+    let cover = tr.seed.coverage();
+    assert!(
+        cover.starts_with("seeded 2 of 4 tables the new migrations reach; skipped "),
+        "{cover}"
+    );
+    assert!(
+        cover.contains(
+            "\"public\".\"Team\" (in a cycle of NOT NULL foreign keys that could not be broken"
+        ),
+        "{cover}"
+    );
+    assert!(cover.contains("\"public\".\"Player\" ("), "{cover}");
+    assert!(tr.traces[0].failure.is_none(), "{:?}", tr.traces[0].failure);
 }
 
 const CYCLE: &str = r#"-- CreateTable

@@ -155,7 +155,7 @@ fn reason(t: &Table, step: &Step, db: &PgDatabaseError) -> String {
         why = format!("{why}: no row of {}{left} to point at", fk.parent_qualified);
     }
     if step.stuck {
-        why = format!("in a cycle of NOT NULL foreign keys that are not deferrable: {why}");
+        why = format!("in a cycle of NOT NULL foreign keys that could not be broken: {why}");
     }
     why
 }
