@@ -300,23 +300,12 @@ async fn run_errors_do_not_show_a_line_of_postgres_source() {
 /// from a migration ending only its own session by reconnecting.
 #[tokio::test]
 async fn server_going_down_under_a_migration_is_an_environment_error() {
-    use ci_gate::run::build::{BuildError, Builder};
-    use ci_gate::run::prisma::{ApplyOptions, Semantics};
+    use ci_gate::run::build::BuildError;
     let server = ci_gate::provision::provision(&common::local_request("robust-crash"))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let opts = ApplyOptions {
-        semantics: Semantics::WholeFile,
-        statement_timeout: Duration::from_secs(60),
-        lock_timeout: None,
-    };
-    let builder = Builder {
-        server: &server,
-        owner: None,
-        extensions: &[],
-        superuser_extensions: &[],
-        opts: &opts,
-    };
+    let opts = common::whole_file();
+    let builder = common::admin_builder(&server, &opts);
     let db = builder
         .create("crash", None)
         .await

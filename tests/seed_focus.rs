@@ -5,10 +5,8 @@
 mod common;
 
 use ci_gate::provision;
-use ci_gate::run::build::Builder;
-use ci_gate::run::prisma::{ApplyOptions, Semantics};
 use common::repo::{Repo, verify};
-use common::{local_request, migration};
+use common::{admin_builder, local_request, migration, whole_file};
 
 const BASE: &str = r#"-- CreateTable
 CREATE TABLE "User" (
@@ -57,18 +55,8 @@ async fn seeded_tables(pr: &str, all_tables: bool) -> (Vec<String>, Vec<String>)
     let server = provision::provision(&local_request("seed-focus"))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let opts = ApplyOptions {
-        semantics: Semantics::WholeFile,
-        statement_timeout: std::time::Duration::from_secs(60),
-        lock_timeout: None,
-    };
-    let builder = Builder {
-        server: &server,
-        owner: None,
-        extensions: &[],
-        superuser_extensions: &[],
-        opts: &opts,
-    };
+    let opts = whole_file();
+    let builder = admin_builder(&server, &opts);
     let base = migration("20240101000000_init", BASE);
     let new = migration("20240201000000_pr", pr);
     let db = builder

@@ -183,6 +183,30 @@ pub fn migration(name: &str, sql: &str) -> ci_gate::discover::Migration {
     }
 }
 
+/// Prisma's whole-file semantics and a minute's statement timeout, for tests that drive
+/// [`ci_gate::run::build::Builder`] themselves.
+pub fn whole_file() -> ci_gate::run::prisma::ApplyOptions {
+    ci_gate::run::prisma::ApplyOptions {
+        semantics: ci_gate::run::prisma::Semantics::WholeFile,
+        statement_timeout: std::time::Duration::from_secs(60),
+        lock_timeout: None,
+    }
+}
+
+/// A builder on `server` as its admin user: no owner role, no extensions.
+pub fn admin_builder<'a>(
+    server: &'a ci_gate::provision::Server,
+    opts: &'a ci_gate::run::prisma::ApplyOptions,
+) -> ci_gate::run::build::Builder<'a> {
+    ci_gate::run::build::Builder {
+        server,
+        owner: None,
+        extensions: &[],
+        superuser_extensions: &[],
+        opts,
+    }
+}
+
 /// A request for a throwaway cluster from this machine's server binaries.
 pub fn local_request(run_id: &str) -> ci_gate::provision::ProvisionRequest {
     ci_gate::provision::ProvisionRequest {

@@ -20,7 +20,7 @@ const ATTEMPTS: usize = 8;
 
 /// What filling one table gave.
 pub enum Filled {
-    /// The `ctid`s of the rows written.
+    /// Where the rows written are (`ctid@tableoid`).
     Rows(Vec<String>),
     /// Why the table could not be filled.
     Skipped(String),

@@ -36,10 +36,13 @@ impl Attempt {
     }
 }
 
+/// Where a row written is: `ctid@tableoid` (a partitioned table's partitions share ctids).
+const ROW_ID: &str = "ctid::text || '@' || tableoid::oid::text";
+
 /// The row number of key columns: past every existing key.
 const KEY_N: &str = "(g.i + o.off)";
 
-/// The INSERT for `t` under `links` (one per foreign key), returning the rows' `ctid`s.
+/// The INSERT for `t` under `links` (one per foreign key), returning each row's [`ROW_ID`].
 /// `Err`: why the table cannot be filled (a NOT NULL column of a type with no generator).
 pub fn insert_sql(t: &Table, links: &[Link], a: &Attempt) -> Result<String, String> {
     let mut cols = Vec::new();
@@ -73,7 +76,7 @@ pub fn insert_sql(t: &Table, links: &[Link], a: &Attempt) -> Result<String, Stri
         format!("{} ({})", t.qualified, cols.join(", "))
     };
     Ok(format!(
-        "INSERT INTO {target}{} SELECT {} FROM {from} RETURNING ctid::text",
+        "INSERT INTO {target}{} SELECT {} FROM {from} RETURNING {ROW_ID}",
         if overriding {
             " OVERRIDING SYSTEM VALUE"
         } else {
@@ -196,7 +199,7 @@ pub fn pick(t: &Table, fk: &ForeignKey, rownum: &str, salt: i64, select: &str) -
 }
 
 /// The UPDATE pointing the keys `links` left for later at parent rows, on the rows whose
-/// `ctid`s are bound as `$1` (text[]); `None` when nothing was left for later.
+/// [`ROW_ID`]s are bound as `$1` (text[]); `None` when nothing was left for later.
 pub fn fixup_sql(t: &Table, links: &[Link]) -> Option<String> {
     let sets: Vec<String> = t
         .fks
@@ -218,7 +221,8 @@ pub fn fixup_sql(t: &Table, links: &[Link]) -> Option<String> {
         return None;
     }
     Some(format!(
-        "UPDATE {} AS c SET {} FROM unnest($1::text[]::tid[]) WITH ORDINALITY AS s(rid, i) WHERE c.ctid = s.rid",
+        "UPDATE {} AS c SET {} FROM unnest($1::text[]) WITH ORDINALITY AS s(rid, i) \
+         WHERE c.ctid = split_part(s.rid, '@', 1)::tid AND c.tableoid = split_part(s.rid, '@', 2)::oid",
         t.qualified,
         sets.join(", ")
     ))

@@ -173,8 +173,12 @@ mod tests {
         t
     }
 
-    fn names(tables: &[Table], steps: &[Step]) -> Vec<(i64, Vec<Link>, bool)> {
-        steps
+    type Spec<'a> = (i64, &'a [(&'a str, i64, bool, bool)]);
+
+    /// [`order`] over tables given as (oid, foreign keys), as (oid, links, stuck) per step.
+    fn ordered(spec: &[Spec], deferrable: bool) -> Vec<(i64, Vec<Link>, bool)> {
+        let tables: Vec<Table> = spec.iter().map(|(oid, fks)| table(*oid, fks)).collect();
+        order(&tables, deferrable)
             .iter()
             .map(|s| (tables[s.table].oid, s.links.clone(), s.stuck))
             .collect()
@@ -182,61 +186,43 @@ mod tests {
 
     #[test]
     fn parents_come_first() {
-        let t = vec![table(2, &[("a", 1, true, false)]), table(1, &[])];
-        let got = names(&t, &order(&t, true));
-        assert_eq!(
-            got,
-            vec![(1, vec![], false), (2, vec![Link::Parent], false)]
-        );
+        let got = ordered(&[(2, &[("a", 1, true, false)]), (1, &[])], true);
+        assert_eq!(got, [(1, vec![], false), (2, vec![Link::Parent], false)]);
     }
 
     #[test]
     fn a_cycle_breaks_at_its_nullable_key() {
         // users.accountId (nullable) -> accounts; accounts.ownerId (NOT NULL) -> users.
-        let t = vec![
-            table(1, &[("accountId", 2, false, false)]),
-            table(2, &[("ownerId", 1, true, false)]),
+        let spec: [Spec; 2] = [
+            (1, &[("accountId", 2, false, false)]),
+            (2, &[("ownerId", 1, true, false)]),
         ];
-        let got = names(&t, &order(&t, true));
-        assert_eq!(
-            got,
-            vec![(1, vec![Link::Null], false), (2, vec![Link::Parent], false)]
-        );
+        let want = [(1, vec![Link::Null], false), (2, vec![Link::Parent], false)];
+        assert_eq!(ordered(&spec, true), want);
     }
 
     #[test]
     fn self_references_point_at_rows_of_the_table() {
-        let t = vec![
-            table(1, &[("parentId", 1, false, false)]),
-            table(2, &[("rootId", 2, true, false)]),
+        let spec: [Spec; 2] = [
+            (1, &[("parentId", 1, false, false)]),
+            (2, &[("rootId", 2, true, false)]),
         ];
-        let got = names(&t, &order(&t, true));
-        assert_eq!(
-            got,
-            vec![
-                (1, vec![Link::Null], false),
-                (2, vec![Link::SameRow], false)
-            ]
-        );
+        let want = [
+            (1, vec![Link::Null], false),
+            (2, vec![Link::SameRow], false),
+        ];
+        assert_eq!(ordered(&spec, true), want);
     }
 
     #[test]
     fn not_null_cycles_use_deferrable_keys_or_are_stuck() {
-        let deferrable = vec![
-            table(1, &[("b", 2, true, true)]),
-            table(2, &[("a", 1, true, false)]),
+        let spec: [Spec; 2] = [(1, &[("b", 2, true, true)]), (2, &[("a", 1, true, false)])];
+        let deferred = [
+            (1, vec![Link::Deferred], false),
+            (2, vec![Link::Parent], false),
         ];
-        assert_eq!(
-            names(&deferrable, &order(&deferrable, true)),
-            vec![
-                (1, vec![Link::Deferred], false),
-                (2, vec![Link::Parent], false)
-            ]
-        );
-        let got = names(&deferrable, &order(&deferrable, false));
-        assert_eq!(
-            got,
-            vec![(1, vec![Link::Parent], true), (2, vec![Link::Parent], true)]
-        );
+        assert_eq!(ordered(&spec, true), deferred);
+        let stuck = [(1, vec![Link::Parent], true), (2, vec![Link::Parent], true)];
+        assert_eq!(ordered(&spec, false), stuck);
     }
 }
