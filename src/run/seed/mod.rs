@@ -60,6 +60,9 @@ impl SeedReport {
         } else {
             "tables the new migrations reach"
         };
+        if self.reached == 0 {
+            return "the new migrations reach no table of the base: none seeded".into();
+        }
         let mut out = format!("seeded {} of {} {of}", self.filled.len(), self.reached);
         if !self.skipped.is_empty() {
             let list: Vec<String> = self
@@ -214,5 +217,36 @@ async fn analyze(conn: &mut PgConnection, scope: &Scope, tables: &[Table]) {
     };
     if !analyze.is_empty() {
         let _ = exec(conn, &analyze).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coverage_states_the_numbers() {
+        let mut r = SeedReport {
+            reached: 3,
+            ..SeedReport::default()
+        };
+        r.filled.insert("\"public\".\"User\"".into(), 3);
+        r.filled.insert("\"public\".\"Account\"".into(), 3);
+        r.skipped
+            .push(("\"public\".\"Ledger\"".into(), "no value generator".into()));
+        assert_eq!(
+            r.coverage(),
+            "seeded 2 of 3 tables the new migrations reach; skipped \"public\".\"Ledger\" (no value generator)"
+        );
+        r.every_table = true;
+        assert!(
+            r.coverage()
+                .starts_with("seeded 2 of 3 tables of the base;")
+        );
+        let none = SeedReport::default();
+        assert_eq!(
+            none.coverage(),
+            "the new migrations reach no table of the base: none seeded"
+        );
     }
 }
