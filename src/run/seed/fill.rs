@@ -7,12 +7,12 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::postgres::PgDatabaseError;
-use sqlx::{AssertSqlSafe, PgConnection};
+use sqlx::postgres::{PgDatabaseError, PgRow};
+use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use super::candidates::{self, Combos};
 use super::catalog::Table;
-use super::insert::{self, Attempt};
+use super::insert::{self, Attempt, Fresh, Target};
 use super::order::{Link, Step};
 
 /// Tries per table before it is given up.
@@ -20,8 +20,12 @@ const ATTEMPTS: usize = 8;
 
 /// What filling one table gave.
 pub enum Filled {
-    /// Where the rows written are (`ctid@tableoid`).
-    Rows(Vec<String>),
+    /// Where the rows written are (`ctid@tableoid`), and per set of referenced columns
+    /// ([`Target::referenced`]) each row's values.
+    Rows {
+        ids: Vec<String>,
+        keys: Vec<Vec<Vec<Option<String>>>>,
+    },
     /// Why the table could not be filled.
     Skipped(String),
 }
@@ -42,41 +46,34 @@ pub(super) async fn undo(conn: &mut PgConnection, name: &str) -> Result<(), sqlx
     .await
 }
 
-/// Fill `t` as `step` says, `rows` rows if it can.
+/// Fill `x.t` as `step` says, `rows` rows if it can.
 pub async fn fill(
     conn: &mut PgConnection,
-    t: &Table,
+    x: &Target<'_>,
     step: &Step,
     rows: i64,
 ) -> Result<Filled, sqlx::Error> {
+    let t = x.t;
     let mut a = Attempt::new(rows);
     let deferred = insert::deferred(t, &step.links);
     let mut why = String::from("no row could be written");
     for _ in 0..ATTEMPTS {
-        let sql = match insert::insert_sql(t, &step.links, &a) {
+        let sql = match insert::insert_sql(x, &a) {
             Ok(sql) => sql,
             Err(why) => return Ok(Filled::Skipped(why)),
         };
-        exec(conn, "SAVEPOINT cigate_seed").await?;
-        if !deferred.is_empty() {
-            exec(
-                conn,
-                &format!("SET CONSTRAINTS {} DEFERRED", deferred.join(", ")),
-            )
-            .await?;
-        }
-        let res = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql))
+        // One message, one round trip: the savepoint, the rows, the release.
+        let message = format!(
+            "SAVEPOINT cigate_seed; {}{sql}; RELEASE SAVEPOINT cigate_seed",
+            set_constraints(&deferred, "DEFERRED")
+        );
+        let res = sqlx::raw_sql(AssertSqlSafe(message))
             .fetch_all(&mut *conn)
-            .await;
+            .await
+            .and_then(|rows| written(&rows, x.referenced.len()));
         let e = match res {
-            Ok(ctids) if !ctids.is_empty() => {
-                exec(conn, "RELEASE SAVEPOINT cigate_seed").await?;
-                return Ok(Filled::Rows(ctids));
-            }
-            Ok(_) => {
-                exec(conn, "RELEASE SAVEPOINT cigate_seed").await?;
-                return Ok(Filled::Skipped(why));
-            }
+            Ok(filled @ Filled::Rows { .. }) => return Ok(filled),
+            Ok(Filled::Skipped(_)) => return Ok(Filled::Skipped(why)),
             Err(e) => e,
         };
         undo(conn, "cigate_seed").await?;
@@ -90,6 +87,29 @@ pub async fn fill(
         }
     }
     Ok(Filled::Skipped(why))
+}
+
+/// The rows an INSERT returned ([`insert::insert_sql`]), `sets` key arrays after the row id.
+fn written(rows: &[PgRow], sets: usize) -> Result<Filled, sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(Filled::Skipped(String::new()));
+    }
+    let ids = rows
+        .iter()
+        .map(|r| r.try_get::<String, _>(0))
+        .collect::<Result<_, _>>()?;
+    let keys = (1..=sets)
+        .map(|j| rows.iter().map(|r| r.try_get(j)).collect())
+        .collect::<Result<_, _>>()?;
+    Ok(Filled::Rows { ids, keys })
+}
+
+/// `SET CONSTRAINTS … mode; ` for the foreign keys `names` (nothing when there are none).
+fn set_constraints(names: &[String], mode: &str) -> String {
+    if names.is_empty() {
+        return String::new();
+    }
+    format!("SET CONSTRAINTS {} {mode}; ", names.join(", "))
 }
 
 /// The server's error, when `e` is one (anything else ends the seeding).
@@ -160,7 +180,8 @@ fn reason(t: &Table, step: &Step, db: &PgDatabaseError) -> String {
     why
 }
 
-/// Point the keys left for later at parent rows (`filled`: the rows written, by table index).
+/// Point the keys left for later at parent rows (`filled`: the rows written, by table index;
+/// `fresh` and `referenced` as in [`Target`], `referenced` by table index).
 /// `false`: a deferred key could not be pointed at a real row; the caller rolls everything back
 /// (rows with a dangling deferred key must never be committed).
 pub async fn fix_keys(
@@ -168,27 +189,29 @@ pub async fn fix_keys(
     tables: &[Table],
     steps: &[Step],
     filled: &BTreeMap<usize, Vec<String>>,
+    fresh: &Fresh,
+    referenced: &[Vec<Vec<String>>],
 ) -> Result<bool, sqlx::Error> {
     for s in steps {
-        let (t, Some(ctids)) = (&tables[s.table], filled.get(&s.table)) else {
+        let x = Target {
+            t: &tables[s.table],
+            links: &s.links,
+            fresh,
+            referenced: &referenced[s.table],
+        };
+        let Some(ids) = filled.get(&s.table) else {
             continue;
         };
-        let Some(sql) = insert::fixup_sql(t, &s.links) else {
+        let Some(sql) = insert::fixup_sql(&x, ids) else {
             continue;
         };
-        let deferred = insert::deferred(t, &s.links);
-        exec(conn, "SAVEPOINT cigate_fix").await?;
-        let mut res = sqlx::query(AssertSqlSafe(sql))
-            .bind(ctids)
-            .execute(&mut *conn)
-            .await
-            .map(|_| ());
-        if res.is_ok() && !deferred.is_empty() {
-            let sql = format!("SET CONSTRAINTS {} IMMEDIATE", deferred.join(", "));
-            res = exec(conn, &sql).await;
-        }
-        match res {
-            Ok(()) => exec(conn, "RELEASE SAVEPOINT cigate_fix").await?,
+        let deferred = insert::deferred(x.t, &s.links);
+        let message = format!(
+            "SAVEPOINT cigate_fix; {sql}; {}RELEASE SAVEPOINT cigate_fix",
+            set_constraints(&deferred, "IMMEDIATE")
+        );
+        match exec(conn, &message).await {
+            Ok(()) => {}
             Err(e) if e.as_database_error().is_none() => return Err(e),
             // Nullable keys stay NULL: the rows are valid as they are.
             Err(_) if deferred.is_empty() => undo(conn, "cigate_fix").await?,

@@ -36,22 +36,37 @@ impl Attempt {
     }
 }
 
+/// Keys of the rows this seeding wrote, by (table oid, key columns): per row, the values as
+/// text. A foreign key to those columns cycles through them (no subquery to plan or run).
+pub type Fresh = BTreeMap<(i64, Vec<String>), Vec<Vec<Option<String>>>>;
+
+/// What the statements for one table are built from.
+pub struct Target<'a> {
+    pub t: &'a Table,
+    /// How each of `t`'s foreign keys is satisfied.
+    pub links: &'a [Link],
+    pub fresh: &'a Fresh,
+    /// The column sets of `t` other tables' foreign keys reference: returned by the INSERT.
+    pub referenced: &'a [Vec<String>],
+}
+
 /// Where a row written is: `ctid@tableoid` (a partitioned table's partitions share ctids).
 const ROW_ID: &str = "ctid::text || '@' || tableoid::oid::text";
 
 /// The row number of key columns: past every existing key.
 const KEY_N: &str = "(g.i + o.off)";
 
-/// The INSERT for `t` under `links` (one per foreign key), returning each row's [`ROW_ID`].
+/// The INSERT for `x.t`, returning each row's [`ROW_ID`] and then, per set of
+/// `x.referenced`, the row's values of those columns as a text array.
 /// `Err`: why the table cannot be filled (a NOT NULL column of a type with no generator).
-pub fn insert_sql(t: &Table, links: &[Link], a: &Attempt) -> Result<String, String> {
+pub fn insert_sql(x: &Target, a: &Attempt) -> Result<String, String> {
+    let t = x.t;
     let mut cols = Vec::new();
     let mut vals = Vec::new();
     let mut joins = Vec::new();
     let mut overriding = false;
     for c in t.columns.iter().filter(|c| !c.generated) {
-        let key = t.is_key(&c.name);
-        let Some(v) = column_value(t, links, a, c, key, &mut joins)? else {
+        let Some(v) = column_value(x, a, c, &mut joins)? else {
             continue;
         };
         overriding |= c.identity;
@@ -66,8 +81,7 @@ pub fn insert_sql(t: &Table, links: &[Link], a: &Attempt) -> Result<String, Stri
     joins.sort();
     joins.dedup();
     for k in joins {
-        let fk = &t.fks[k];
-        let picked = pick(t, fk, "g.i", a.salt, "q.*");
+        let picked = pick(t, &t.fks[k], "g.i", a.salt, "q.*");
         from.push_str(&format!(" LEFT JOIN LATERAL ({picked}) AS f{k} ON true"));
     }
     let target = if cols.is_empty() {
@@ -75,41 +89,50 @@ pub fn insert_sql(t: &Table, links: &[Link], a: &Attempt) -> Result<String, Stri
     } else {
         format!("{} ({})", t.qualified, cols.join(", "))
     };
+    let mut returning = vec![ROW_ID.to_string()];
+    for set in x.referenced {
+        let texts: Vec<String> = set
+            .iter()
+            .map(|c| format!("{}::text", quote_ident(c)))
+            .collect();
+        returning.push(format!("ARRAY[{}]::text[]", texts.join(", ")));
+    }
     Ok(format!(
-        "INSERT INTO {target}{} SELECT {} FROM {from} RETURNING {ROW_ID}",
+        "INSERT INTO {target}{} SELECT {} FROM {from} RETURNING {}",
         if overriding {
             " OVERRIDING SYSTEM VALUE"
         } else {
             ""
         },
-        vals.join(", ")
+        vals.join(", "),
+        returning.join(", ")
     ))
 }
 
 /// The expression written to `c`, `None` to leave it to its default. Parent rows picked by a
-/// foreign key are joined in as `f<k>` (their indexes pushed on `joins`).
+/// foreign key are joined in as `f<k>` (their indexes pushed on `joins`) unless this seeding
+/// wrote the parent's rows ([`Fresh`]).
 fn column_value(
-    t: &Table,
-    links: &[Link],
+    x: &Target,
     a: &Attempt,
     c: &Column,
-    key: bool,
     joins: &mut Vec<usize>,
 ) -> Result<Option<String>, String> {
+    let t = x.t;
+    let key = t.is_key(&c.name);
     if let Some(vals) = a.overrides.get(&c.name) {
-        return Ok(Some(cycle(vals, &c.type_sql)));
+        return Ok(Some(cycle(vals, &c.type_sql, "g.i", 0)));
     }
     let fk = t.fks.iter().enumerate().find_map(|(k, fk)| {
         let j = fk.cols.iter().position(|x| *x == c.name)?;
         Some((k, fk, j))
     });
     if let Some((k, fk, j)) = fk {
-        let link = links.get(k).copied().unwrap_or(Link::Parent);
-        let v = match link {
-            Link::Parent => {
+        let v = match x.links.get(k).copied().unwrap_or(Link::Parent) {
+            Link::Parent => Some(fresh_key(x, fk, j, c, "g.i", a.salt).unwrap_or_else(|| {
                 joins.push(k);
-                Some(format!("f{k}.{}", quote_ident(&fk.parent_cols[j])))
-            }
+                format!("f{k}.{}", quote_ident(&fk.parent_cols[j]))
+            })),
             Link::Null => Some("NULL".to_string()),
             Link::SameRow => t
                 .column(&fk.parent_cols[j])
@@ -129,6 +152,24 @@ fn column_value(
     }
 }
 
+/// Column `j` of foreign key `fk` (`c`) from the parent rows this seeding wrote, row `rownum`
+/// taking the `(rownum - 1 + salt) % n`th; `None` when it wrote none.
+fn fresh_key(
+    x: &Target,
+    fk: &ForeignKey,
+    j: usize,
+    c: &Column,
+    rownum: &str,
+    salt: i64,
+) -> Option<String> {
+    let rows = x.fresh.get(&(fk.parent, fk.parent_cols.clone()))?;
+    if rows.is_empty() {
+        return None;
+    }
+    let vals: Vec<Option<String>> = rows.iter().map(|r| r.get(j).cloned().flatten()).collect();
+    Some(cycle(&vals, &c.type_sql, rownum, salt))
+}
+
 fn no_generator(c: &Column) -> String {
     format!(
         "no value generator for type {} (column {}, NOT NULL without a default)",
@@ -136,14 +177,15 @@ fn no_generator(c: &Column) -> String {
     )
 }
 
-/// `vals` cycled over the rows, cast to `type_sql`.
-fn cycle(vals: &[Option<String>], type_sql: &str) -> String {
+/// `vals` cycled over the rows (row `rownum` takes the `(rownum - 1 + salt) % len`th), cast to
+/// `type_sql`.
+fn cycle(vals: &[Option<String>], type_sql: &str, rownum: &str, salt: i64) -> String {
     let lits: Vec<String> = vals
         .iter()
         .map(|v| v.as_deref().map_or("NULL".to_string(), quote_literal))
         .collect();
     format!(
-        "((ARRAY[{}]::text[])[1 + ((g.i - 1) % {})::int])::{type_sql}",
+        "((ARRAY[{}]::text[])[1 + (({rownum} - 1 + {salt}) % {})::int])::{type_sql}",
         lits.join(", "),
         vals.len().max(1)
     )
@@ -198,33 +240,47 @@ pub fn pick(t: &Table, fk: &ForeignKey, rownum: &str, salt: i64, select: &str) -
     )
 }
 
-/// The UPDATE pointing the keys `links` left for later at parent rows, on the rows whose
-/// [`ROW_ID`]s are bound as `$1` (text[]); `None` when nothing was left for later.
-pub fn fixup_sql(t: &Table, links: &[Link]) -> Option<String> {
+/// The UPDATE pointing the keys `x.links` left for later at parent rows, on the rows `ids`
+/// ([`ROW_ID`]s); `None` when nothing was left for later.
+pub fn fixup_sql(x: &Target, ids: &[String]) -> Option<String> {
+    let t = x.t;
     let sets: Vec<String> = t
         .fks
         .iter()
-        .zip(links)
+        .zip(x.links)
         .filter(|(_, l)| l.fixed_later())
         .map(|(fk, _)| {
             let cols: Vec<String> = fk.cols.iter().map(|c| quote_ident(c)).collect();
-            let keys: Vec<String> = fk
-                .parent_cols
+            let fresh: Option<Vec<String>> = fk
+                .cols
                 .iter()
-                .map(|c| format!("q.{}", quote_ident(c)))
+                .enumerate()
+                .map(|(j, c)| fresh_key(x, fk, j, t.column(c)?, "s.i", 0))
                 .collect();
-            let picked = pick(t, fk, "s.i", 0, &keys.join(", "));
-            format!("({}) = ({picked})", cols.join(", "))
+            let source = fresh.map_or_else(
+                || {
+                    let keys: Vec<String> = fk
+                        .parent_cols
+                        .iter()
+                        .map(|c| format!("q.{}", quote_ident(c)))
+                        .collect();
+                    format!("({})", pick(t, fk, "s.i", 0, &keys.join(", ")))
+                },
+                |vals| format!("ROW({})", vals.join(", ")),
+            );
+            format!("({}) = {source}", cols.join(", "))
         })
         .collect();
     if sets.is_empty() {
         return None;
     }
+    let ids: Vec<String> = ids.iter().map(|id| quote_literal(id)).collect();
     Some(format!(
-        "UPDATE {} AS c SET {} FROM unnest($1::text[]) WITH ORDINALITY AS s(rid, i) \
+        "UPDATE {} AS c SET {} FROM unnest(ARRAY[{}]::text[]) WITH ORDINALITY AS s(rid, i) \
          WHERE c.ctid = split_part(s.rid, '@', 1)::tid AND c.tableoid = split_part(s.rid, '@', 2)::oid",
         t.qualified,
-        sets.join(", ")
+        sets.join(", "),
+        ids.join(", ")
     ))
 }
 

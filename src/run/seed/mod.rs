@@ -33,6 +33,7 @@ use sqlx::{AssertSqlSafe, PgConnection};
 use super::scope::Scope;
 use catalog::Table;
 use fill::{Filled, exec};
+use insert::{Fresh, Target};
 
 /// Rows per table.
 pub const ROWS: i64 = 3;
@@ -109,20 +110,30 @@ async fn seed_once(
     let tx = |source| SeedError::Transaction { source };
     let mut report = SeedReport::default();
     let steps = order::order(tables, deferrable);
-    exec(conn, "BEGIN").await.map_err(tx)?;
+    let referenced = referenced(tables);
+    let mut fresh = Fresh::new();
     let mut filled = BTreeMap::new();
+    exec(conn, "BEGIN").await.map_err(tx)?;
     for s in &steps {
         let t = &tables[s.table];
         let fill_err = |source| SeedError::Fill {
             table: t.qualified.clone(),
             source,
         };
-        match fill::fill(conn, t, s, ROWS).await.map_err(fill_err)? {
-            Filled::Rows(ctids) => {
-                report
-                    .filled
-                    .insert(t.qualified.clone(), ctids.len() as i64);
-                filled.insert(s.table, ctids);
+        let x = Target {
+            t,
+            links: &s.links,
+            fresh: &fresh,
+            referenced: &referenced[s.table],
+        };
+        match fill::fill(conn, &x, s, ROWS).await.map_err(fill_err)? {
+            Filled::Rows { ids, keys } => {
+                report.filled.insert(t.qualified.clone(), ids.len() as i64);
+                filled.insert(s.table, ids);
+                for (set, rows) in referenced[s.table].iter().zip(keys) {
+                    let rows = rows.into_iter().filter(|r| r.iter().all(Option::is_some));
+                    fresh.insert((t.oid, set.clone()), rows.collect());
+                }
             }
             Filled::Skipped(why) => {
                 let why = with_history_rows(conn, t, why).await.map_err(fill_err)?;
@@ -130,23 +141,37 @@ async fn seed_once(
             }
         }
     }
-    if !fill::fix_keys(conn, tables, &steps, &filled)
-        .await
-        .map_err(tx)?
-    {
+    let fixed = fill::fix_keys(conn, tables, &steps, &filled, &fresh, &referenced);
+    if !fixed.await.map_err(tx)? {
         exec(conn, "ROLLBACK").await.map_err(tx)?;
         return Ok(None);
     }
-    if let Err(why) = fill::advance_sequences(conn, tables, &filled)
-        .await
-        .map_err(tx)?
-    {
+    let advanced = fill::advance_sequences(conn, tables, &filled);
+    if let Err(why) = advanced.await.map_err(tx)? {
         report.problems.push(format!(
             "sequences not advanced past the seeded keys: {why}"
         ));
     }
     exec(conn, "COMMIT").await.map_err(tx)?;
     Ok(Some(report))
+}
+
+/// Per table (by index), the column sets the foreign keys of `tables` reference in it.
+fn referenced(tables: &[Table]) -> Vec<Vec<Vec<String>>> {
+    tables
+        .iter()
+        .map(|t| {
+            let mut sets: Vec<Vec<String>> = tables
+                .iter()
+                .flat_map(|c| &c.fks)
+                .filter(|fk| fk.parent == t.oid)
+                .map(|fk| fk.parent_cols.clone())
+                .collect();
+            sets.sort();
+            sets.dedup();
+            sets
+        })
+        .collect()
 }
 
 /// `why`, and how many rows the table holds from the history when it holds some (it is not
@@ -162,6 +187,7 @@ async fn with_history_rows(
         .await?;
     Ok(match n {
         0 => why,
+        1 => format!("{why}; it holds 1 row from the base's migrations"),
         n => format!("{why}; it holds {n} rows from the base's migrations"),
     })
 }
