@@ -70,10 +70,9 @@ pub async fn fill(
         let res = sqlx::raw_sql(AssertSqlSafe(message))
             .fetch_all(&mut *conn)
             .await
-            .and_then(|rows| written(&rows, x.referenced.len()));
+            .and_then(|rows| written(&rows.iter().collect::<Vec<_>>(), x.referenced.len()));
         let e = match res {
-            Ok(filled @ Filled::Rows { .. }) => return Ok(filled),
-            Ok(Filled::Skipped(_)) => return Ok(Filled::Skipped(why)),
+            Ok(filled) => return Ok(filled),
             Err(e) => e,
         };
         undo(conn, "cigate_seed").await?;
@@ -89,19 +88,60 @@ pub async fn fill(
     Ok(Filled::Skipped(why))
 }
 
-/// The rows an INSERT returned ([`insert::insert_sql`]), `sets` key arrays after the row id.
-fn written(rows: &[PgRow], sets: usize) -> Result<Filled, sqlx::Error> {
+/// The rows an INSERT returned ([`insert::insert_sql`]: tag, row id, `sets` key arrays).
+fn written(rows: &[&PgRow], sets: usize) -> Result<Filled, sqlx::Error> {
     if rows.is_empty() {
-        return Ok(Filled::Skipped(String::new()));
+        return Ok(Filled::Skipped("no row could be written".into()));
     }
     let ids = rows
         .iter()
-        .map(|r| r.try_get::<String, _>(0))
+        .map(|r| r.try_get::<String, _>(1))
         .collect::<Result<_, _>>()?;
-    let keys = (1..=sets)
+    let keys = (2..2 + sets)
         .map(|j| rows.iter().map(|r| r.try_get(j)).collect())
         .collect::<Result<_, _>>()?;
     Ok(Filled::Rows { ids, keys })
+}
+
+/// Fill the tables of one batch (they do not depend on each other) in one message, each with
+/// its synthetic values as they are. `None` when any of them failed: the batch is rolled back
+/// and the caller fills them one by one ([`fill`]), which retries and says why.
+pub async fn fill_batch(
+    conn: &mut PgConnection,
+    batch: &[(Target<'_>, &Step)],
+    rows: i64,
+) -> Result<Option<Vec<Filled>>, sqlx::Error> {
+    let mut message = vec!["SAVEPOINT cigate_batch".to_string()];
+    for (x, s) in batch {
+        let Ok(sql) = insert::insert_sql(x, &Attempt::new(rows)) else {
+            return Ok(None);
+        };
+        message.push(format!(
+            "{}{sql}",
+            set_constraints(&insert::deferred(x.t, &s.links), "DEFERRED")
+        ));
+    }
+    message.push("RELEASE SAVEPOINT cigate_batch".into());
+    let all = match sqlx::raw_sql(AssertSqlSafe(message.join("; ")))
+        .fetch_all(&mut *conn)
+        .await
+    {
+        Ok(all) => all,
+        Err(e) if pg_error(&e).is_some() => {
+            undo(conn, "cigate_batch").await?;
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for (x, _) in batch {
+        let mine: Vec<&PgRow> = all
+            .iter()
+            .filter(|r| r.try_get::<i64, _>(0).is_ok_and(|tag| tag == x.tag as i64))
+            .collect();
+        out.push(written(&mine, x.referenced.len())?);
+    }
+    Ok(Some(out))
 }
 
 /// `SET CONSTRAINTS … mode; ` for the foreign keys `names` (nothing when there are none).
@@ -192,70 +232,93 @@ pub async fn fix_keys(
     fresh: &Fresh,
     referenced: &[Vec<Vec<String>>],
 ) -> Result<bool, sqlx::Error> {
+    let mut fixes = Vec::new();
     for s in steps {
         let x = Target {
             t: &tables[s.table],
             links: &s.links,
             fresh,
             referenced: &referenced[s.table],
+            tag: s.table,
         };
         let Some(ids) = filled.get(&s.table) else {
             continue;
         };
-        let Some(sql) = insert::fixup_sql(&x, ids) else {
-            continue;
-        };
-        let deferred = insert::deferred(x.t, &s.links);
-        let message = format!(
-            "SAVEPOINT cigate_fix; {sql}; {}RELEASE SAVEPOINT cigate_fix",
-            set_constraints(&deferred, "IMMEDIATE")
-        );
+        if let Some(sql) = insert::fixup_sql(&x, ids) {
+            let deferred = insert::deferred(x.t, &s.links);
+            fixes.push(format!(
+                "{sql}; {}",
+                set_constraints(&deferred, "IMMEDIATE")
+            ));
+        }
+    }
+    if fixes.is_empty() {
+        return Ok(true);
+    }
+    // All at once; when one fails, one at a time.
+    let all = format!(
+        "SAVEPOINT cigate_fix; {}RELEASE SAVEPOINT cigate_fix",
+        fixes.concat()
+    );
+    match exec(conn, &all).await {
+        Ok(()) => return Ok(true),
+        Err(e) if e.as_database_error().is_none() => return Err(e),
+        Err(_) => undo(conn, "cigate_fix").await?,
+    }
+    for fix in fixes {
+        let message = format!("SAVEPOINT cigate_fix; {fix}RELEASE SAVEPOINT cigate_fix");
         match exec(conn, &message).await {
             Ok(()) => {}
             Err(e) if e.as_database_error().is_none() => return Err(e),
             // Nullable keys stay NULL: the rows are valid as they are.
-            Err(_) if deferred.is_empty() => undo(conn, "cigate_fix").await?,
+            Err(_) if !fix.contains("SET CONSTRAINTS") => undo(conn, "cigate_fix").await?,
             Err(_) => return Ok(false),
         }
     }
     Ok(true)
 }
 
-/// Move every sequence behind a written numeric column past the largest value now in it, so the
-/// migrations' own INSERTs get fresh keys. `Err`: the server's message.
-pub async fn advance_sequences(
+/// Move every sequence behind a written key column past the largest value written in it (the
+/// values came back from the INSERTs in `fresh`), so the migrations' own INSERTs get fresh keys;
+/// then commit. `Err`: the server's message (the rows are committed, the sequences left).
+pub async fn advance_sequences_and_commit(
     conn: &mut PgConnection,
     tables: &[Table],
-    filled: &BTreeMap<usize, Vec<String>>,
+    fresh: &Fresh,
 ) -> Result<Result<(), String>, sqlx::Error> {
-    let mut maxes = Vec::new();
-    for t in filled.keys().map(|&i| &tables[i]) {
+    let mut values = Vec::new();
+    for t in tables {
         for (col, seq) in &t.sequences {
-            if t.column(col).is_some_and(|c| c.category == "N") {
-                maxes.push(format!(
-                    "SELECT {seq}::oid AS seq, (SELECT max({})::int8 FROM {}) AS m",
-                    crate::sql::quote::quote_ident(col),
-                    t.qualified
-                ));
+            let written = fresh.get(&(t.oid, vec![col.clone()]));
+            let max = written
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r.first()?.as_deref()?.parse::<i64>().ok())
+                .max();
+            if let Some(m) = max {
+                values.push(format!("({seq}::oid, {m}::int8)"));
             }
         }
     }
-    if maxes.is_empty() {
-        return Ok(Ok(()));
+    if values.is_empty() {
+        return exec(conn, "COMMIT").await.map(Ok);
     }
     let sql = format!(
-        "SELECT count(setval(x.seq::regclass, x.m)) FROM ({}) x JOIN pg_sequence s ON s.seqrelid = x.seq \
-         WHERE x.m IS NOT NULL AND s.seqincrement > 0 AND x.m <= s.seqmax \
-           AND x.m >= COALESCE(pg_sequence_last_value(x.seq::regclass) + s.seqincrement, s.seqstart)",
-        maxes.join(" UNION ALL ")
+        "SAVEPOINT cigate_seq; \
+         SELECT count(setval(v.seq::regclass, v.m)) FROM (VALUES {}) v(seq, m) \
+         JOIN pg_sequence s ON s.seqrelid = v.seq \
+         WHERE s.seqincrement > 0 AND v.m <= s.seqmax \
+           AND v.m >= COALESCE(pg_sequence_last_value(v.seq::regclass) + s.seqincrement, s.seqstart); \
+         RELEASE SAVEPOINT cigate_seq; COMMIT",
+        values.join(", ")
     );
-    exec(conn, "SAVEPOINT cigate_seq").await?;
     match exec(conn, &sql).await {
-        Ok(()) => exec(conn, "RELEASE SAVEPOINT cigate_seq").await.map(Ok),
-        Err(e) => match e.as_database_error() {
+        Ok(()) => Ok(Ok(())),
+        Err(e) => match pg_error(&e) {
             Some(db) => {
                 let msg = db.message().to_string();
                 undo(conn, "cigate_seq").await?;
+                exec(conn, "COMMIT").await?;
                 Ok(Err(msg))
             }
             None => Err(e),

@@ -46,8 +46,11 @@ pub struct Target<'a> {
     /// How each of `t`'s foreign keys is satisfied.
     pub links: &'a [Link],
     pub fresh: &'a Fresh,
-    /// The column sets of `t` other tables' foreign keys reference: returned by the INSERT.
+    /// The column sets of `t` whose written values are needed back (other tables' foreign keys
+    /// reference them, or a sequence is behind them): returned by the INSERT.
     pub referenced: &'a [Vec<String>],
+    /// Returned first in every row, to tell the tables of a batch apart.
+    pub tag: usize,
 }
 
 /// Where a row written is: `ctid@tableoid` (a partitioned table's partitions share ctids).
@@ -56,7 +59,7 @@ const ROW_ID: &str = "ctid::text || '@' || tableoid::oid::text";
 /// The row number of key columns: past every existing key.
 const KEY_N: &str = "(g.i + o.off)";
 
-/// The INSERT for `x.t`, returning each row's [`ROW_ID`] and then, per set of
+/// The INSERT for `x.t`, returning for each row `x.tag`, its [`ROW_ID`] and then, per set of
 /// `x.referenced`, the row's values of those columns as a text array.
 /// `Err`: why the table cannot be filled (a NOT NULL column of a type with no generator).
 pub fn insert_sql(x: &Target, a: &Attempt) -> Result<String, String> {
@@ -89,7 +92,7 @@ pub fn insert_sql(x: &Target, a: &Attempt) -> Result<String, String> {
     } else {
         format!("{} ({})", t.qualified, cols.join(", "))
     };
-    let mut returning = vec![ROW_ID.to_string()];
+    let mut returning = vec![format!("{}::int8", x.tag), ROW_ID.to_string()];
     for set in x.referenced {
         let texts: Vec<String> = set
             .iter()

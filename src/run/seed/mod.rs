@@ -34,6 +34,7 @@ use super::scope::Scope;
 use catalog::Table;
 use fill::{Filled, exec};
 use insert::{Fresh, Target};
+use order::Step;
 
 /// Rows per table.
 pub const ROWS: i64 = 3;
@@ -108,55 +109,125 @@ async fn seed_once(
     deferrable: bool,
 ) -> Result<Option<SeedReport>, SeedError> {
     let tx = |source| SeedError::Transaction { source };
-    let mut report = SeedReport::default();
     let steps = order::order(tables, deferrable);
     let referenced = referenced(tables);
-    let mut fresh = Fresh::new();
-    let mut filled = BTreeMap::new();
+    let mut p = Progress::default();
     exec(conn, "BEGIN").await.map_err(tx)?;
-    for s in &steps {
-        let t = &tables[s.table];
-        let fill_err = |source| SeedError::Fill {
-            table: t.qualified.clone(),
-            source,
-        };
-        let x = Target {
-            t,
-            links: &s.links,
-            fresh: &fresh,
-            referenced: &referenced[s.table],
-        };
-        match fill::fill(conn, &x, s, ROWS).await.map_err(fill_err)? {
-            Filled::Rows { ids, keys } => {
-                report.filled.insert(t.qualified.clone(), ids.len() as i64);
-                filled.insert(s.table, ids);
-                for (set, rows) in referenced[s.table].iter().zip(keys) {
-                    let rows = rows.into_iter().filter(|r| r.iter().all(Option::is_some));
-                    fresh.insert((t.oid, set.clone()), rows.collect());
-                }
-            }
-            Filled::Skipped(why) => {
-                let why = with_history_rows(conn, t, why).await.map_err(fill_err)?;
-                report.skipped.push((t.qualified.clone(), why));
-            }
+    for batch in steps.chunk_by(|a, b| a.batch == b.batch) {
+        let results = fill_batch(conn, tables, batch, &p.fresh, &referenced).await?;
+        for (s, result) in batch.iter().zip(results) {
+            p.record(conn, &tables[s.table], s, result, &referenced)
+                .await?;
         }
     }
-    let fixed = fill::fix_keys(conn, tables, &steps, &filled, &fresh, &referenced);
+    let fixed = fill::fix_keys(conn, tables, &steps, &p.filled, &p.fresh, &referenced);
     if !fixed.await.map_err(tx)? {
         exec(conn, "ROLLBACK").await.map_err(tx)?;
         return Ok(None);
     }
-    let advanced = fill::advance_sequences(conn, tables, &filled);
+    let advanced = fill::advance_sequences_and_commit(conn, tables, &p.fresh);
     if let Err(why) = advanced.await.map_err(tx)? {
-        report.problems.push(format!(
+        p.report.problems.push(format!(
             "sequences not advanced past the seeded keys: {why}"
         ));
     }
-    exec(conn, "COMMIT").await.map_err(tx)?;
-    Ok(Some(report))
+    Ok(Some(p.report))
 }
 
-/// Per table (by index), the column sets the foreign keys of `tables` reference in it.
+/// Fill the tables of one batch: in one message when there are several, else (or when that
+/// fails) one by one.
+async fn fill_batch(
+    conn: &mut PgConnection,
+    tables: &[Table],
+    batch: &[Step],
+    fresh: &Fresh,
+    referenced: &[Vec<Vec<String>>],
+) -> Result<Vec<Filled>, SeedError> {
+    let targets: Vec<(Target, &Step)> = batch
+        .iter()
+        .map(|s| (target(tables, s, fresh, referenced), s))
+        .collect();
+    if targets.len() > 1
+        && let Some(filled) = fill::fill_batch(conn, &targets, ROWS)
+            .await
+            .map_err(|source| SeedError::Transaction { source })?
+    {
+        return Ok(filled);
+    }
+    let mut out = Vec::new();
+    for (x, s) in &targets {
+        let fill_err = |source| SeedError::Fill {
+            table: x.t.qualified.clone(),
+            source,
+        };
+        out.push(fill::fill(conn, x, s, ROWS).await.map_err(fill_err)?);
+    }
+    Ok(out)
+}
+
+/// What one seeding has written so far.
+#[derive(Default)]
+struct Progress {
+    report: SeedReport,
+    /// The rows written, by table index.
+    filled: BTreeMap<usize, Vec<String>>,
+    fresh: Fresh,
+}
+
+impl Progress {
+    /// Note what filling `t` (step `s`) gave: its rows and keys, or why it was skipped.
+    async fn record(
+        &mut self,
+        conn: &mut PgConnection,
+        t: &Table,
+        s: &Step,
+        result: Filled,
+        referenced: &[Vec<Vec<String>>],
+    ) -> Result<(), SeedError> {
+        match result {
+            Filled::Rows { ids, keys } => {
+                self.report
+                    .filled
+                    .insert(t.qualified.clone(), ids.len() as i64);
+                self.filled.insert(s.table, ids);
+                for (set, rows) in referenced[s.table].iter().zip(keys) {
+                    let rows = rows.into_iter().filter(|r| r.iter().all(Option::is_some));
+                    self.fresh.insert((t.oid, set.clone()), rows.collect());
+                }
+            }
+            Filled::Skipped(why) => {
+                let why =
+                    with_history_rows(conn, t, why)
+                        .await
+                        .map_err(|source| SeedError::Fill {
+                            table: t.qualified.clone(),
+                            source,
+                        })?;
+                self.report.skipped.push((t.qualified.clone(), why));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the statements for step `s` are built from.
+fn target<'a>(
+    tables: &'a [Table],
+    s: &'a Step,
+    fresh: &'a Fresh,
+    referenced: &'a [Vec<Vec<String>>],
+) -> Target<'a> {
+    Target {
+        t: &tables[s.table],
+        links: &s.links,
+        fresh,
+        referenced: &referenced[s.table],
+        tag: s.table,
+    }
+}
+
+/// Per table (by index), the column sets whose written values are needed back: those the
+/// foreign keys of `tables` reference, and the key columns a sequence is behind.
 fn referenced(tables: &[Table]) -> Vec<Vec<Vec<String>>> {
     tables
         .iter()
@@ -167,6 +238,12 @@ fn referenced(tables: &[Table]) -> Vec<Vec<Vec<String>>> {
                 .filter(|fk| fk.parent == t.oid)
                 .map(|fk| fk.parent_cols.clone())
                 .collect();
+            sets.extend(
+                t.sequences
+                    .iter()
+                    .filter(|(c, _)| t.is_key(c))
+                    .map(|(c, _)| vec![c.clone()]),
+            );
             sets.sort();
             sets.dedup();
             sets

@@ -33,6 +33,9 @@ impl Link {
 pub struct Step {
     pub table: usize,
     pub links: Vec<Link>,
+    /// Steps of the same batch (consecutive) do not depend on each other: they can be sent
+    /// together.
+    pub batch: usize,
     /// In a cycle of NOT NULL, non-deferrable foreign keys: tried as it is (its parents may
     /// hold rows from the history), and said so when it fails.
     pub stuck: bool,
@@ -57,9 +60,10 @@ pub fn order(tables: &[Table], deferrable: bool) -> Vec<Step> {
             .iter()
             .partition(|&&i| unmet(&tables[i], &placed).is_empty());
         if !ready.is_empty() {
+            let batch = steps.len();
             for i in ready {
                 placed.insert(tables[i].oid);
-                steps.push(step(&tables[i], i, &[], deferrable));
+                steps.push(step(&tables[i], i, &[], deferrable, batch));
             }
             pending = rest;
             continue;
@@ -74,14 +78,14 @@ pub fn order(tables: &[Table], deferrable: bool) -> Vec<Step> {
             .min_by_key(|(cost, _)| *cost);
         let Some(((_, _, i), keys)) = best else {
             for &i in &rest {
-                let mut s = step(&tables[i], i, &[], deferrable);
+                let mut s = step(&tables[i], i, &[], deferrable, steps.len());
                 s.stuck = true;
                 steps.push(s);
             }
             break;
         };
         placed.insert(tables[i].oid);
-        steps.push(step(&tables[i], i, &keys, deferrable));
+        steps.push(step(&tables[i], i, &keys, deferrable, steps.len()));
         pending = rest.into_iter().filter(|&j| j != i).collect();
     }
     steps
@@ -104,8 +108,9 @@ fn breaking_cost(t: &Table, keys: &[usize], deferrable: bool) -> Option<usize> {
     Some(deferred)
 }
 
-/// The step filling `t` (index `i`), with `broken`: its foreign keys whose parents come later.
-fn step(t: &Table, i: usize, broken: &[usize], deferrable: bool) -> Step {
+/// The step filling `t` (index `i`) in `batch`, with `broken`: its foreign keys whose parents
+/// come later.
+fn step(t: &Table, i: usize, broken: &[usize], deferrable: bool, batch: usize) -> Step {
     let links = t
         .fks
         .iter()
@@ -127,6 +132,7 @@ fn step(t: &Table, i: usize, broken: &[usize], deferrable: bool) -> Step {
     Step {
         table: i,
         links,
+        batch,
         stuck: false,
     }
 }
