@@ -381,7 +381,7 @@ impl<'a> Builder<'a> {
         if all_tables {
             focus.scope = Scope::All;
         }
-        let seed = super::seed::seed(&mut admin, &exclude, &focus.scope)
+        let seed = super::seed::seed(&mut admin, &exclude, &focus)
             .await
             .map_err(BuildError::Seed)?;
         if let Some((path, sql)) = seed_sql {

@@ -27,8 +27,9 @@ pub struct Focus {
     /// Base tables (ordinary, partitioned, materialized) in the database, the history table
     /// (never seeded) apart.
     pub total: usize,
-    /// Of those, how many the migrations' text names.
-    pub named: usize,
+    /// Of those, the ones the migrations' text names (the statements' own tables; the rest of
+    /// the scope are their foreign-key ancestors and partitions).
+    pub named: BTreeSet<i64>,
 }
 
 /// Every identifier-like word of the texts: quoted identifiers exactly (`"User"`), bare words
@@ -109,7 +110,7 @@ pub async fn focus(
     Ok(Focus {
         scope: Scope::Only(scope),
         total: tables.iter().filter(|(_, n)| !exclude.contains(n)).count(),
-        named: named.len(),
+        named,
     })
 }
 

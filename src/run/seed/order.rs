@@ -41,54 +41,102 @@ pub struct Step {
     pub stuck: bool,
 }
 
-/// The steps filling `tables`. `deferrable`: break cycles at deferrable NOT NULL keys too.
+/// The steps filling `tables`, in batches: first every table whose parents are filled; when
+/// only cycles are left, every table whose missing parents are all behind nullable keys (those
+/// keys written NULL for now); when only NOT NULL cycles are left, one table of them through its
+/// deferrable keys (`deferrable`); what is left then is tried as it is.
 pub fn order(tables: &[Table], deferrable: bool) -> Vec<Step> {
     let in_set: BTreeSet<i64> = tables.iter().map(|t| t.oid).collect();
     let mut placed: BTreeSet<i64> = BTreeSet::new();
     let mut pending: Vec<usize> = (0..tables.len()).collect();
     let mut steps = Vec::new();
-    let unmet = |t: &Table, placed: &BTreeSet<i64>| -> Vec<usize> {
-        (0..t.fks.len())
-            .filter(|&k| {
-                let p = t.fks[k].parent;
-                p != t.oid && in_set.contains(&p) && !placed.contains(&p)
-            })
-            .collect()
-    };
     while !pending.is_empty() {
-        let (ready, rest): (Vec<usize>, Vec<usize>) = pending
+        let unmet: Vec<(usize, Vec<usize>)> = pending
             .iter()
-            .partition(|&&i| unmet(&tables[i], &placed).is_empty());
-        if !ready.is_empty() {
-            let batch = steps.len();
-            for i in ready {
-                placed.insert(tables[i].oid);
-                steps.push(step(&tables[i], i, &[], deferrable, batch));
-            }
-            pending = rest;
-            continue;
+            .map(|&i| (i, unmet(&tables[i], &in_set, &placed)))
+            .collect();
+        let ready = |cost: Option<usize>| -> Vec<(usize, Vec<usize>)> {
+            unmet
+                .iter()
+                .filter(|(i, keys)| breaking_cost(&tables[*i], keys, false) == cost)
+                .cloned()
+                .collect()
+        };
+        let mut batch: Vec<(usize, Vec<usize>)> = unmet
+            .iter()
+            .filter(|(_, keys)| keys.is_empty())
+            .cloned()
+            .collect();
+        if batch.is_empty() {
+            batch = in_cycle_order(tables, ready(Some(0)), &placed);
         }
-        let best = rest
-            .iter()
-            .filter_map(|&i| {
-                let keys = unmet(&tables[i], &placed);
-                let cost = breaking_cost(&tables[i], &keys, deferrable)?;
-                Some(((cost, keys.len(), i), keys))
-            })
-            .min_by_key(|(cost, _)| *cost);
-        let Some(((_, _, i), keys)) = best else {
-            for &i in &rest {
+        if batch.is_empty() {
+            let best = unmet
+                .iter()
+                .filter_map(|(i, keys)| {
+                    let cost = breaking_cost(&tables[*i], keys, deferrable)?;
+                    Some(((cost, keys.len(), *i), keys.clone()))
+                })
+                .min_by_key(|(cost, _)| *cost);
+            batch = best
+                .map(|((_, _, i), keys)| vec![(i, keys)])
+                .unwrap_or_default();
+        }
+        if batch.is_empty() {
+            for &i in &pending {
                 let mut s = step(&tables[i], i, &[], deferrable, steps.len());
                 s.stuck = true;
                 steps.push(s);
             }
             break;
-        };
-        placed.insert(tables[i].oid);
-        steps.push(step(&tables[i], i, &keys, deferrable, steps.len()));
-        pending = rest.into_iter().filter(|&j| j != i).collect();
+        }
+        let b = steps.len();
+        for (i, keys) in &batch {
+            placed.insert(tables[*i].oid);
+            steps.push(step(&tables[*i], *i, keys, deferrable, b));
+        }
+        pending.retain(|i| !batch.iter().any(|(j, _)| j == i));
     }
     steps
+}
+
+/// Tables of nullable cycles, all filled in one batch: each after as many of its parents as
+/// possible (greedily, fewest keys left for later first), so that only the keys closing a cycle
+/// are written NULL for now; the others take parent rows written earlier in the same batch.
+fn in_cycle_order(
+    tables: &[Table],
+    mut rest: Vec<(usize, Vec<usize>)>,
+    placed: &BTreeSet<i64>,
+) -> Vec<(usize, Vec<usize>)> {
+    let mut before = placed.clone();
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        let open = |(i, keys): &(usize, Vec<usize>)| -> Vec<usize> {
+            let t = &tables[*i];
+            keys.iter()
+                .copied()
+                .filter(|&k| !before.contains(&t.fks[k].parent))
+                .collect()
+        };
+        let Some(pos) = (0..rest.len()).min_by_key(|&p| (open(&rest[p]).len(), rest[p].0)) else {
+            break;
+        };
+        let next = rest.remove(pos);
+        let broken = open(&next);
+        before.insert(tables[next.0].oid);
+        out.push((next.0, broken));
+    }
+    out
+}
+
+/// The foreign keys of `t` whose parent (another table of the set) is not filled yet.
+fn unmet(t: &Table, in_set: &BTreeSet<i64>, placed: &BTreeSet<i64>) -> Vec<usize> {
+    (0..t.fks.len())
+        .filter(|&k| {
+            let p = t.fks[k].parent;
+            p != t.oid && in_set.contains(&p) && !placed.contains(&p)
+        })
+        .collect()
 }
 
 /// How many of `keys` must be deferred (rather than written NULL) to fill `t` before their
@@ -204,6 +252,27 @@ mod tests {
             (2, &[("ownerId", 1, true, false)]),
         ];
         let want = [(1, vec![Link::Null], false), (2, vec![Link::Parent], false)];
+        assert_eq!(ordered(&spec, true), want);
+    }
+
+    #[test]
+    fn nullable_cycles_are_broken_in_one_batch() {
+        // a.b -> b and b.a -> a, both nullable; c.a (NOT NULL) -> a waits for a.
+        let spec: [Spec; 3] = [
+            (1, &[("b", 2, false, false)]),
+            (2, &[("a", 1, false, false)]),
+            (3, &[("a", 1, true, false)]),
+        ];
+        let tables: Vec<Table> = spec.iter().map(|(oid, fks)| table(*oid, fks)).collect();
+        let steps = order(&tables, true);
+        let batches: Vec<usize> = steps.iter().map(|s| s.batch).collect();
+        assert_eq!(batches, [0, 0, 2]);
+        // Only the key closing the cycle waits: b.a takes a's rows, written just before.
+        let want = [
+            (1, vec![Link::Null], false),
+            (2, vec![Link::Parent], false),
+            (3, vec![Link::Parent], false),
+        ];
         assert_eq!(ordered(&spec, true), want);
     }
 
