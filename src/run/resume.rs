@@ -75,8 +75,7 @@ pub async fn resume(
         });
         run.traces.append(&mut more.traces);
         run.outside.append(&mut more.outside);
-        run.seed.filled.append(&mut more.seed.filled);
-        run.seed.skipped.append(&mut more.seed.skipped);
+        run.seed.merge(more.seed);
     }
 }
 

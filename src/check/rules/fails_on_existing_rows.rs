@@ -82,12 +82,16 @@ fn proof(seed: Option<&SeedReport>, table: Option<&str>) -> String {
         return "proven: the migration applied on the base without rows and failed on the same base with synthetic rows".into();
     };
     let of = if s.every_table {
-        format!("{} of the base's {} tables", s.filled.len(), s.reached)
+        format!(
+            "{} of the base's {} tables",
+            s.filled.len(),
+            s.reached.len()
+        )
     } else {
         format!(
             "{} of the {} tables the new migrations reach",
             s.filled.len(),
-            s.reached
+            s.reached.len()
         )
     };
     let suffix = table.map(|t| format!(".{}", quote_ident(t)));

@@ -26,7 +26,7 @@ mod insert;
 mod order;
 mod values;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::{AssertSqlSafe, PgConnection};
 
@@ -47,8 +47,8 @@ pub struct SeedReport {
     pub filled: BTreeMap<String, i64>,
     /// Tables skipped, with the reason.
     pub skipped: Vec<(String, String)>,
-    /// How many tables seeding set out to fill (the tables the new migrations reach, or all).
-    pub reached: usize,
+    /// The tables seeding set out to fill (those the new migrations reach, or all).
+    pub reached: BTreeSet<String>,
     /// Every table of the base was to be filled (not only those the migrations reach).
     pub every_table: bool,
     /// What went wrong beyond single tables (sequences left where they were).
@@ -63,10 +63,11 @@ impl SeedReport {
         } else {
             "tables the new migrations reach"
         };
-        if self.reached == 0 {
+        if self.reached.is_empty() {
             return "the new migrations reach no table of the base: none seeded".into();
         }
-        let mut out = format!("seeded {} of {} {of}", self.filled.len(), self.reached);
+        let (n, of_n) = (self.filled.len(), self.reached.len());
+        let mut out = format!("seeded {n} of {of_n} {of}");
         if !self.skipped.is_empty() {
             let list: Vec<String> = self
                 .skipped
@@ -79,6 +80,27 @@ impl SeedReport {
             out.push_str(&format!("; {p}"));
         }
         out
+    }
+
+    /// Add what seeding another copy did (the seeded run resumed after a failure): the tables
+    /// either reached, those filled in either, and the skipped ones filled in neither.
+    pub fn merge(&mut self, other: SeedReport) {
+        self.reached.extend(other.reached);
+        for (t, n) in other.filled {
+            let rows = self.filled.entry(t).or_default();
+            *rows = (*rows).max(n);
+        }
+        self.skipped.extend(other.skipped);
+        let mut seen = BTreeSet::new();
+        let filled = &self.filled;
+        self.skipped
+            .retain(|(t, _)| !filled.contains_key(t) && seen.insert(t.clone()));
+        self.every_table |= other.every_table;
+        for p in other.problems {
+            if !self.problems.contains(&p) {
+                self.problems.push(p);
+            }
+        }
     }
 }
 
@@ -98,7 +120,7 @@ pub async fn seed(
         // A deferred key found no parent row: the rows were rolled back; without deferring.
         None => seed_once(conn, &tables, false).await?.unwrap_or_default(),
     };
-    report.reached = tables.len();
+    report.reached = tables.iter().map(|t| t.qualified.clone()).collect();
     report.every_table = *scope == Scope::All;
     analyze(conn, focus, &tables).await;
     Ok(report)
@@ -338,7 +360,9 @@ mod tests {
     #[test]
     fn coverage_states_the_numbers() {
         let mut r = SeedReport {
-            reached: 3,
+            reached: ["User", "Account", "Ledger"]
+                .map(|t| format!("\"public\".\"{t}\""))
+                .into(),
             ..SeedReport::default()
         };
         r.filled.insert("\"public\".\"User\"".into(), 3);
@@ -353,6 +377,21 @@ mod tests {
         assert!(
             r.coverage()
                 .starts_with("seeded 2 of 3 tables of the base;")
+        );
+        let mut other = SeedReport {
+            reached: ["Ledger", "Invoice"]
+                .map(|t| format!("\"public\".\"{t}\""))
+                .into(),
+            every_table: false,
+            ..SeedReport::default()
+        };
+        other.filled.insert("\"public\".\"Ledger\"".into(), 1);
+        other.filled.insert("\"public\".\"Invoice\"".into(), 3);
+        r.every_table = false;
+        r.merge(other);
+        assert_eq!(
+            r.coverage(),
+            "seeded 4 of 4 tables the new migrations reach"
         );
         let none = SeedReport::default();
         assert_eq!(
