@@ -221,7 +221,8 @@ async fn usable_names_a_missing_image() {
     let started = Instant::now();
     let err = docker::usable(&request("missing", Some(missing)))
         .await
-        .expect_err("missing image must not be usable");
+        .expect_err("missing image must not be usable")
+        .to_string();
     assert!(
         err.contains(missing) && err.contains("not present"),
         "unexpected reason: {err}"

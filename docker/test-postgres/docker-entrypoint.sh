@@ -11,7 +11,7 @@
 #     on 0.0.0.0:5432, then a temporary server on the unix socket only, whose log goes to STDOUT (so the ready message appears
 #     there), creates POSTGRES_DB and runs /docker-entrypoint-initdb.d/*.sql|*.sh, stops;
 #   - finally `exec postgres` (PID 1), whose log goes to STDERR (the second ready message).
-# Only dash builtins plus rm, mkdir, chmod, chown, id, setpriv, locale and the PostgreSQL
+# Only dash builtins plus rm, mkdir, chmod, chown, id, setpriv, tar, sleep, locale and the PostgreSQL
 # binaries are available in the image.
 set -eu
 
