@@ -163,7 +163,7 @@ done
 
 # Shell and utilities used by the entrypoint (and by pg_ctl, which runs `/bin/sh -c`), and what
 # ci-gate's docker provider uses in an official image: tar (its --cache-dir archive streams in
-# and out of the container's tmpfs) and sleep.
+# and out of the container's tmpfs), sleep and cp.
 dash_path="$(command -v dash || true)"
 if [ -z "$dash_path" ]; then
     echo "build.sh: dash not found (apt-get install dash)" >&2
@@ -172,7 +172,7 @@ fi
 cp -L --preserve=mode "$dash_path" "$root/usr/bin/dash"
 ln -s dash "$root/usr/bin/sh"
 elves+=("$dash_path")
-for util in rm mkdir chmod chown id setpriv tar sleep; do
+for util in rm mkdir chmod chown id setpriv tar sleep cp; do
     p="$(command -v "$util" || true)"
     if [ -z "$p" ]; then
         echo "build.sh: $util not found on this machine" >&2

@@ -36,12 +36,16 @@ mod cleanup;
 mod container;
 mod error;
 mod image;
+mod prepared;
+mod transport;
 
 use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use sqlx::postgres::PgConnectOptions;
 use testcontainers_modules::testcontainers::bollard::Docker;
-use testcontainers_modules::testcontainers::bollard::query_parameters::InspectNetworkOptions;
 use testcontainers_modules::testcontainers::core::client::docker_client_instance;
 
 use super::archive::Archive;
@@ -75,6 +79,12 @@ pub struct DockerServer {
     docker: Docker,
     id: String,
     image: String,
+    /// The tmpfs mount holding the data directory.
+    tmpfs: &'static str,
+    /// How the server is reached (owns the socket directory, removed after the container).
+    transport: transport::Transport,
+    /// The commit of a pre-initialised image from this container, under way.
+    commit: Option<prepared::Commit>,
     /// Removed already (by `stop`): nothing for `Drop` to do.
     removed: bool,
 }
@@ -99,8 +109,15 @@ impl DockerServer {
         &self.image
     }
 
-    /// Remove the container (force, with its anonymous volumes).
+    /// Wait for the pre-initialised image this container is being committed to, if any; a note
+    /// when it was not saved.
+    pub async fn finish_commit(&mut self) -> Option<String> {
+        self.commit.take()?.finish().await
+    }
+
+    /// Remove the container (force, with its anonymous volumes), after a commit under way.
     pub async fn stop(mut self) -> Result<(), StopError> {
+        let _ = self.finish_commit().await;
         self.removed = true;
         cleanup::remove_container(&self.docker, &self.id)
             .await
@@ -114,7 +131,7 @@ impl DockerServer {
     /// Stop the server cleanly, write its data directory to `tar` (see [`archive`]), then
     /// remove the container as [`DockerServer::stop`] does. Returns the archive's SHA-256.
     pub async fn stop_archiving(self, tar: &Path) -> Result<String, ArchiveError> {
-        let written = archive::archive(&self.docker, &self.id, tar).await;
+        let written = archive::archive(&self.docker, &self.id, self.tmpfs, tar).await;
         let removed = self.stop().await;
         let sha = written?;
         removed.map(|()| sha).map_err(ArchiveError::from)
@@ -127,6 +144,9 @@ impl Drop for DockerServer {
     /// and `drop` waits for it, so it is gone when `drop` returns, inside or outside a runtime.
     /// Removal failures are ignored here (the stale-container sweep is the last resort).
     fn drop(&mut self) {
+        if let Some(commit) = self.commit.take() {
+            commit.abort();
+        }
         if !self.removed {
             self.removed = true;
             let (docker, id) = (self.docker.clone(), self.id.clone());
@@ -191,45 +211,42 @@ pub async fn provision_from(
         cause,
     })?;
     let image = image_ref(req);
-    let (mut notes, found, address) = tokio::join!(
+    let (mut notes, found, address, local) = tokio::join!(
         cleanup::sweep_stale(&docker),
         image::ensure(&docker, &image),
-        reachable_address(&docker)
+        transport::reachable_address(&docker),
+        transport::daemon_is_local(&docker)
     );
     let info = found?;
     image::check_major(req, &image, info.major, wanted)?;
-    let password = uuid::Uuid::new_v4().simple().to_string();
-    let spec = |restore| container::Spec {
+    let run = Run {
+        docker: &docker,
+        req,
         image: &image,
         info: &info,
-        run_id: &req.run_id,
-        password: &password,
-        address: &address,
-        restore,
+        address,
+        socket: AtomicBool::new(local),
+        notes: Mutex::new(Vec::new()),
+        password: uuid::Uuid::new_v4().simple().to_string(),
     };
-    let (guard, port, restored) = match from {
-        Some(archive) => match start(&docker, &spec(Some(archive))).await {
-            Ok((guard, port)) => (guard, port, Restored::Yes),
-            Err(e) => {
-                let (guard, port) = start(&docker, &spec(None)).await?;
-                (guard, port, Restored::Failed(e.into()))
-            }
-        },
-        None => {
-            let (guard, port) = start(&docker, &spec(None)).await?;
-            (guard, port, Restored::NotAsked)
-        }
-    };
+    let (guard, admin, restored) = run.start(from).await?;
+    notes.append(
+        &mut run
+            .notes
+            .lock()
+            .map(|mut n| std::mem::take(&mut *n))
+            .unwrap_or_default(),
+    );
     notes.push(format!(
-        "docker: container {} from {image}, data directory on tmpfs{}",
+        "docker: container {} from {image}, data directory on tmpfs{}, {}",
         short_id(&guard.id),
-        if matches!(restored, Restored::Yes) {
-            ", restored from the cache"
-        } else {
-            ""
-        }
+        match restored {
+            Restored::Yes => ", restored from the cache",
+            _ if guard.image != image => ", copied from the pre-initialised image",
+            _ => "",
+        },
+        guard.transport.describe(admin.get_port())
     ));
-    let admin = container::admin_options(&address, port, &password);
     // If this fails, the guard is dropped inside `Server::connect`, and its `Drop` removes the
     // container (synchronously) before the error is returned.
     let mut server = Server::connect(
@@ -252,62 +269,160 @@ pub async fn provision_from(
         }
         .into());
     }
-    server.admin_password = Some(password);
+    server.admin_password = Some(run.password);
     server.notes.append(&mut notes);
     server.restored = restored;
     Ok(server)
 }
 
-/// Create and start a container from `spec` and wait until it answers; the guard owns it from
-/// the moment it exists, so any failure or cancellation removes it.
-async fn start(
-    docker: &Docker,
-    spec: &container::Spec<'_>,
-) -> Result<(DockerServer, u16), StartError> {
-    let id = container::create_and_start(docker, spec).await?;
-    let guard = DockerServer {
-        docker: docker.clone(),
-        id,
-        image: spec.image.to_string(),
-        removed: false,
-    };
-    let port = container::published_port(docker, &guard.id).await?;
-    let admin = container::admin_options(spec.address, port, spec.password);
-    container::wait_ready(docker, &guard.id, spec.image, &admin).await?;
-    Ok((guard, port))
+/// One provision's choices, for starting its container.
+struct Run<'a> {
+    docker: &'a Docker,
+    req: &'a ProvisionRequest,
+    image: &'a str,
+    info: &'a image::ImageInfo,
+    /// Where a published port is reached.
+    address: String,
+    /// Whether to try a unix socket in a bind-mounted directory (see [`transport`]).
+    socket: AtomicBool,
+    /// What was decided on the way.
+    notes: Mutex<Vec<String>>,
+    /// This run's superuser password.
+    password: String,
 }
 
-/// Where this process reaches a port the daemon publishes, as testcontainers decides it: the
-/// daemon's host for a `tcp://` DOCKER_HOST; inside a container (`/.dockerenv`), the default
-/// bridge's gateway; otherwise this machine (IPv4: `localhost` may resolve to ::1).
-async fn reachable_address(docker: &Docker) -> String {
-    let host = resolved_docker_host();
-    for scheme in ["tcp://", "http://", "https://"] {
-        if let Some(rest) = host.strip_prefix(scheme) {
-            let authority = rest.split('/').next().unwrap_or(rest);
-            let name = match authority.rsplit_once(':') {
-                Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => h,
-                _ => authority,
-            };
-            return name.trim_matches(['[', ']']).to_string();
+impl Run<'_> {
+    /// The container, from the archive when given (else, or when it cannot be used, from the
+    /// pre-initialised image, else by initdb).
+    async fn start(
+        &self,
+        from: Option<&Archive>,
+    ) -> Result<(DockerServer, PgConnectOptions, Restored), StartError> {
+        if let Some(archive) = from {
+            let restore = container::Start::Restore(archive);
+            match self.container(self.image, restore, &self.password).await {
+                Ok((guard, admin)) => return Ok((guard, admin, Restored::Yes)),
+                Err(e) => {
+                    let (guard, admin) = self.fresh().await?;
+                    return Ok((guard, admin, Restored::Failed(e.into())));
+                }
+            }
+        }
+        let (guard, admin) = self.fresh().await?;
+        Ok((guard, admin, Restored::NotAsked))
+    }
+
+    /// A fresh cluster: the derived image's template when there is one (its password replaced
+    /// by this run's), else initdb, preparing the derived image when the engine has seen this
+    /// image before (see [`prepared`]).
+    async fn fresh(&self) -> Result<(DockerServer, PgConnectOptions), StartError> {
+        let key = prepared::key(&self.info.id);
+        let start = match prepared::find(self.docker, &key).await {
+            prepared::Found::Prepared(p) => {
+                let copied = container::Start::Template;
+                // One that does not start is passed over (and replaced by this run's).
+                match self.container(&p.image, copied, &p.password).await {
+                    Ok(started) => return Ok(started),
+                    Err(_) => container::Start::Prepare,
+                }
+            }
+            prepared::Found::Seen => container::Start::Prepare,
+            prepared::Found::New => container::Start::Init,
+        };
+        let (started, ()) =
+            tokio::join!(self.container(self.image, start, &self.password), async {
+                if matches!(start, container::Start::Init) {
+                    prepared::mark_seen(self.docker, &self.info.id, &key).await;
+                }
+            });
+        let (mut guard, admin) = started?;
+        if matches!(start, container::Start::Prepare)
+            && container::logs(self.docker, &guard.id, "40")
+                .await
+                .contains(prepared::PREPARED_MARKER)
+        {
+            let commit =
+                prepared::Commit::start(self.docker, &guard.id, &key, self.image, &self.password);
+            guard.commit = Some(commit);
+        }
+        Ok((guard, admin))
+    }
+
+    /// Create and start a container from `image` and wait until it answers as `postgres` with
+    /// `password` (then set to this run's); the guard owns it from the moment it exists, so any
+    /// failure or cancellation removes it. Over a unix socket when the daemon is local, else (or
+    /// when the socket directory turns out not to be shared) over a published port.
+    async fn container(
+        &self,
+        image: &str,
+        start: container::Start<'_>,
+        password: &str,
+    ) -> Result<(DockerServer, PgConnectOptions), StartError> {
+        if self.socket.load(Ordering::Relaxed) {
+            match transport::SocketDir::new(&self.req.run_id) {
+                Ok(dir) => {
+                    let socket = transport::Transport::Socket(dir);
+                    match self.container_over(image, start, password, socket).await {
+                        Err(StartError::SocketNotShared { dir }) => self.no_socket(format!(
+                            "the socket directory {} did not show the container's mark",
+                            dir.display()
+                        )),
+                        other => return other,
+                    }
+                }
+                Err(e) => self.no_socket(format!("no socket directory: {e}")),
+            }
+        }
+        let tcp = transport::Transport::Tcp(self.address.clone());
+        self.container_over(image, start, password, tcp).await
+    }
+
+    fn no_socket(&self, why: String) {
+        self.socket.store(false, Ordering::Relaxed);
+        if let Ok(mut notes) = self.notes.lock() {
+            notes.push(format!("docker: {why}; using a published port"));
         }
     }
-    if Path::new("/.dockerenv").exists() {
-        let gateway = docker
-            .inspect_network("bridge", None::<InspectNetworkOptions>)
-            .await
-            .ok()
-            .and_then(|n| n.ipam)
-            .and_then(|ipam| ipam.config)
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|c| c.gateway)
-            .find(|g| !g.trim().is_empty());
-        if let Some(gateway) = gateway {
-            return gateway;
-        }
+
+    async fn container_over(
+        &self,
+        image: &str,
+        start: container::Start<'_>,
+        password: &str,
+        transport: transport::Transport,
+    ) -> Result<(DockerServer, PgConnectOptions), StartError> {
+        let spec = container::Spec {
+            image,
+            info: self.info,
+            run_id: &self.req.run_id,
+            password,
+            transport: &transport,
+            start,
+        };
+        let id = container::create_and_start(self.docker, &spec).await?;
+        let tmpfs = spec.tmpfs();
+        let guard = DockerServer {
+            docker: self.docker.clone(),
+            id,
+            image: image.to_string(),
+            commit: None,
+            tmpfs,
+            transport,
+            removed: false,
+        };
+        let port = match &guard.transport {
+            transport::Transport::Tcp(_) => {
+                container::published_port(self.docker, &guard.id).await?
+            }
+            transport::Transport::Socket(_) => 0,
+        };
+        let admin = guard.transport.admin(port, password);
+        let conn =
+            container::wait_ready(self.docker, &guard.id, image, &guard.transport, &admin).await?;
+        container::set_password(conn, password, &self.password).await?;
+        let admin = guard.transport.admin(port, &self.password);
+        Ok((guard, admin))
     }
-    "127.0.0.1".to_string()
 }
 
 /// The Docker host the client uses, resolved the way testcontainers 0.27 does (without its

@@ -430,10 +430,13 @@ impl Server {
         }
         let archived = match self.guard.take() {
             Some(Guard::Local(cluster)) => cluster.stop_archiving(tar).map_err(|e| e.to_string()),
-            Some(Guard::Docker(container)) => container
-                .stop_archiving(tar)
-                .await
-                .map_err(|e| e.to_string()),
+            Some(Guard::Docker(mut container)) => {
+                warnings.extend(container.finish_commit().await);
+                container
+                    .stop_archiving(tar)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
             Some(Guard::Url) | None => Err("no server to archive".to_string()),
         };
         let sha = archived.map_err(|e| warnings.push(e)).ok();
@@ -497,7 +500,8 @@ impl Server {
                     warnings.push(e.to_string());
                 }
             }
-            Some(Guard::Docker(container)) => {
+            Some(Guard::Docker(mut container)) => {
+                warnings.extend(container.finish_commit().await);
                 if let Err(e) = container.stop().await {
                     warnings.push(e.to_string());
                 }

@@ -16,11 +16,11 @@ use super::error::ArchiveError;
 use crate::provision::archive::{Hashing, redo_wal_file};
 
 /// Stop the server (fast shutdown: a checkpoint, a clean data directory) and print its control
-/// data. `$0` is the data directory.
+/// data. `$0` is the tmpfs mount, the data directory its `data`.
 const STOP: &str = r#"set -eu
-: >/var/lib/postgresql/ci-gate/archiving
-pg_ctl stop -D "$0" -m fast -w -t 60 -s
-LC_ALL=C pg_controldata "$0""#;
+: >"$0/archiving"
+pg_ctl stop -D "$0/data" -m fast -w -t 60 -s
+LC_ALL=C pg_controldata "$0/data""#;
 
 /// Remove every WAL segment but `$1` and write the data directory `$0` as a tar to stdout.
 const TAR: &str = r#"set -eu
@@ -33,18 +33,18 @@ for f in pg_wal/*; do
 done
 exec tar -cf - ."#;
 
-/// Archive the (running) container's data directory to `tar`; returns the archive's SHA-256.
-pub(super) async fn archive(docker: &Docker, id: &str, tar: &Path) -> Result<String, ArchiveError> {
-    let data = super::container::PGDATA;
+/// Archive the (running) container's data directory (`<tmpfs>/data`) to `tar`; returns the
+/// archive's SHA-256.
+pub(super) async fn archive(
+    docker: &Docker,
+    id: &str,
+    tmpfs: &str,
+    tar: &Path,
+) -> Result<String, ArchiveError> {
+    let data = format!("{tmpfs}/data");
     let mut control = Vec::new();
-    exec(
-        docker,
-        id,
-        "pg_ctl stop",
-        &["sh", "-c", STOP, data],
-        &mut control,
-    )
-    .await?;
+    let stop = ["sh", "-c", STOP, tmpfs];
+    exec(docker, id, "pg_ctl stop", &stop, &mut control).await?;
     let keep = redo_wal_file(&String::from_utf8_lossy(&control))?;
     let write_error = |source| ArchiveError::Write {
         path: tar.to_path_buf(),
@@ -52,7 +52,14 @@ pub(super) async fn archive(docker: &Docker, id: &str, tar: &Path) -> Result<Str
     };
     let file = std::fs::File::create(tar).map_err(write_error)?;
     let mut out = Hashing::new(std::io::BufWriter::new(file));
-    exec(docker, id, "tar", &["sh", "-c", TAR, data, &keep], &mut out).await?;
+    exec(
+        docker,
+        id,
+        "tar",
+        &["sh", "-c", TAR, &data, &keep],
+        &mut out,
+    )
+    .await?;
     out.flush().map_err(write_error)?;
     let sha = out.hex();
     out.inner

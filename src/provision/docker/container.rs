@@ -6,10 +6,12 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
-use sqlx::postgres::{PgConnectOptions, PgSslMode};
+use sqlx::PgConnection;
+use sqlx::postgres::PgConnectOptions;
 use testcontainers_modules::testcontainers::bollard::Docker;
+use testcontainers_modules::testcontainers::bollard::errors::Error as BollardError;
 use testcontainers_modules::testcontainers::bollard::models::{
-    ContainerCreateBody, HostConfig, PortBinding,
+    ContainerCreateBody, ContainerWaitResponse, HostConfig,
 };
 use testcontainers_modules::testcontainers::bollard::query_parameters::{
     AttachContainerOptionsBuilder, LogsOptionsBuilder,
@@ -18,17 +20,18 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::error::{RestoreError, StartError, brief, one_line};
 use super::image::ImageInfo;
+use super::transport::{PORT, SOCKET_GRACE, Transport};
 use super::{LABEL_CREATED, LABEL_HOST, LABEL_PID, LABEL_RUN, STARTUP_TIMEOUT, cleanup};
 use crate::provision::archive::{Archive, hex_digest};
-use crate::provision::connect_quiet;
+use crate::provision::{connect_quiet, quote_literal};
 
-/// The tmpfs mount holding the data directory (and the start script's files). Not the image's
-/// own data path: pre-18 official images declare a VOLUME there, which would hide it.
-pub(super) const TMPFS: &str = "/var/lib/postgresql/ci-gate";
-/// The data directory, inside [`TMPFS`].
-pub(super) const PGDATA: &str = "/var/lib/postgresql/ci-gate/data";
-/// The container's port, as the Engine API names it.
-const PORT: &str = "5432/tcp";
+/// The tmpfs mount holding the data directory (`data`) and the start script's files. Not the
+/// image's own data path: pre-18 official images declare a VOLUME there, which would hide it.
+const TMPFS: &str = "/var/lib/postgresql/ci-gate";
+/// The tmpfs mount of a container from a pre-initialised image: that image holds [`TMPFS`] as
+/// the preparing container's mount point, owned by root, and a tmpfs mounted on an existing
+/// directory takes its owner and mode, which would keep `postgres` out.
+const TMPFS_COPY: &str = "/var/lib/postgresql/ci-gate-copy";
 /// Pause between two readiness probes (the local provider's too).
 const PROBE_INTERVAL: Duration = Duration::from_millis(20);
 /// Lines of the container's log shown in an error.
@@ -39,6 +42,9 @@ const LOG_TAIL_LINES: &str = "30";
 /// `/docker-entrypoint-initdb.d` scripts ci-gate has no use for:
 /// - `init`: `initdb` into the tmpfs and start `postgres`. An image that ships init scripts
 ///   (extensions, `shared_preload_libraries`) goes through its own entrypoint instead;
+/// - `prepare`: `init`, copying the fresh cluster to the template directory first (committed
+///   into a derived image, see [`super::prepared`]);
+/// - `template`: copy the derived image's template into the tmpfs and start `postgres`;
 /// - `restore`: unpack the archived data directory read from stdin, set this run's password in
 ///   single-user mode, and start `postgres`.
 ///
@@ -46,11 +52,17 @@ const LOG_TAIL_LINES: &str = "30";
 /// creates `archiving` first) the container, and with it the tmpfs, stays until the archive is
 /// read. Otherwise the container ends with the server.
 pub(super) const SCRIPT: &str = r#"set -eu
-T=/var/lib/postgresql/ci-gate
+[ -z "${CI_GATE_STARTED:-}" ] || : >"$CI_GATE_STARTED"
+T=$CI_GATE_TMPFS
 D=$T/data
+TPL=/var/lib/postgresql/ci-gate-template
 mode=$1
 shift
 umask 077
+copy() {
+    mkdir -p "$2"
+    tar -cf - -C "$1" . | tar -xf - -C "$2"
+}
 case $mode in
 restore)
     mkdir -p "$D"
@@ -58,16 +70,22 @@ restore)
     printf "ALTER ROLE postgres PASSWORD '%s';\n" "$CI_GATE_PASSWORD" |
         postgres --single -c fsync=off -D "$D" postgres >/dev/null
     ;;
-init)
+template)
+    copy "$TPL" "$D"
+    ;;
+init | prepare)
     for f in /docker-entrypoint-initdb.d/*; do
         if [ -e "$f" ] && [ -n "${CI_GATE_ENTRYPOINT:-}" ]; then mode=entrypoint; fi
     done
-    if [ "$mode" = init ]; then
+    if [ "$mode" != entrypoint ]; then
         printf '%s\n' "$CI_GATE_PASSWORD" >"$T/pw"
         initdb -D "$D" --username=postgres --pwfile="$T/pw" --auth=scram-sha-256 \
             --encoding=UTF8 --locale=C --no-sync >/dev/null
         rm -f "$T/pw"
         printf 'host all all all scram-sha-256\n' >>"$D/pg_hba.conf"
+        if [ "$mode" = prepare ] && copy "$D" "$TPL" 2>/dev/null; then
+            echo "ci-gate: template prepared"
+        fi
     fi
     ;;
 esac
@@ -85,11 +103,9 @@ exit "$status"
 "#;
 
 /// Server settings for a throwaway cluster: the local provider's (durability off, no
-/// autovacuum or JIT, dynamic shared memory in the data directory), listening on the
-/// container's network.
-const SERVER_SETTINGS: [&str; 11] = [
-    "listen_addresses=*",
-    "unix_socket_directories=/var/lib/postgresql/ci-gate",
+/// autovacuum or JIT, dynamic shared memory in the data directory). Where it listens follows
+/// from the [`Transport`].
+const SERVER_SETTINGS: [&str; 9] = [
     "fsync=off",
     "synchronous_commit=off",
     "full_page_writes=off",
@@ -101,63 +117,83 @@ const SERVER_SETTINGS: [&str; 11] = [
     "log_checkpoints=off",
 ];
 
+/// How the container gets its data directory.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Start<'a> {
+    /// initdb.
+    Init,
+    /// initdb, and a copy for the derived image.
+    Prepare,
+    /// The derived image's template.
+    Template,
+    /// This archive, streamed in.
+    Restore(&'a Archive),
+}
+
 /// What a container is made from.
 pub(super) struct Spec<'a> {
     pub image: &'a str,
     pub info: &'a ImageInfo,
     pub run_id: &'a str,
+    /// The superuser's password the server starts with (a template keeps its own).
     pub password: &'a str,
-    /// The address the published port is reached at (its binding follows: loopback only when
-    /// that is this machine).
-    pub address: &'a str,
-    /// Unpack this archive instead of running initdb.
-    pub restore: Option<&'a Archive>,
+    pub transport: &'a Transport,
+    pub start: Start<'a>,
 }
 
 impl Spec<'_> {
+    /// The tmpfs mount point (the data directory is its `data`).
+    pub fn tmpfs(&self) -> &'static str {
+        match self.start {
+            Start::Template => TMPFS_COPY,
+            _ => TMPFS,
+        }
+    }
+
+    fn restore(&self) -> Option<&Archive> {
+        match self.start {
+            Start::Restore(archive) => Some(archive),
+            _ => None,
+        }
+    }
+
     fn body(&self) -> ContainerCreateBody {
-        let mode = if self.restore.is_some() {
-            "restore"
-        } else {
-            "init"
+        let mode = match self.start {
+            Start::Init => "init",
+            Start::Prepare => "prepare",
+            Start::Template => "template",
+            Start::Restore(_) => "restore",
         };
         let mut command = vec!["sh", "-c", SCRIPT, "ci-gate", mode];
         command.extend(SERVER_SETTINGS.iter().flat_map(|s| ["-c", s]));
-        let binding = PortBinding {
-            host_ip: Some(
-                if self.address == "127.0.0.1" {
-                    "127.0.0.1"
-                } else {
-                    ""
-                }
-                .into(),
-            ),
-            host_port: Some(String::new()),
+        let listening = self.transport.settings(self.tmpfs());
+        command.extend(listening.iter().flat_map(|s| ["-c", s.as_str()]));
+        let restoring = self.restore().map(|_| true);
+        let mut host = HostConfig {
+            tmpfs: Some(HashMap::from([(
+                self.tmpfs().to_string(),
+                "rw,mode=1777".to_string(),
+            )])),
+            ..Default::default()
         };
-        let restoring = self.restore.map(|_| true);
-        ContainerCreateBody {
+        let mut body = ContainerCreateBody {
             image: Some(self.image.to_string()),
             user: Some("postgres".into()),
             entrypoint: Some(command.into_iter().map(str::to_string).collect()),
             env: Some(vec![
                 format!("CI_GATE_PASSWORD={}", self.password),
                 format!("CI_GATE_ENTRYPOINT={}", self.info.entrypoint.join(" ")),
+                format!("CI_GATE_TMPFS={}", self.tmpfs()),
             ]),
             labels: Some(labels(self.run_id)),
-            exposed_ports: Some(vec![PORT.into()]),
             open_stdin: restoring,
             stdin_once: restoring,
             attach_stdin: restoring,
-            host_config: Some(HostConfig {
-                tmpfs: Some(HashMap::from([(
-                    TMPFS.to_string(),
-                    "rw,mode=1777".to_string(),
-                )])),
-                port_bindings: Some(HashMap::from([(PORT.to_string(), Some(vec![binding]))])),
-                ..Default::default()
-            }),
             ..Default::default()
-        }
+        };
+        self.transport.configure(&mut body, &mut host);
+        body.host_config = Some(host);
+        body
     }
 }
 
@@ -206,7 +242,7 @@ pub(super) async fn create_and_start(
 }
 
 async fn start(docker: &Docker, id: &str, spec: &Spec<'_>) -> Result<(), StartError> {
-    let stdin = match spec.restore {
+    let stdin = match spec.restore() {
         Some(_) => {
             let options = AttachContainerOptionsBuilder::new()
                 .stdin(true)
@@ -228,7 +264,7 @@ async fn start(docker: &Docker, id: &str, spec: &Spec<'_>) -> Result<(), StartEr
             leftovers: 0,
             source,
         })?;
-    if let (Some(mut input), Some(archive)) = (stdin, spec.restore) {
+    if let (Some(mut input), Some(archive)) = (stdin, spec.restore()) {
         send_archive(&mut input, archive).await?;
     }
     Ok(())
@@ -292,62 +328,54 @@ pub(super) async fn published_port(docker: &Docker, id: &str) -> Result<u16, Sta
         .ok_or_else(|| port_error(format!("{PORT} is not published")))
 }
 
-/// Superuser connection options for the container's server.
-pub(super) fn admin_options(address: &str, port: u16, password: &str) -> PgConnectOptions {
-    PgConnectOptions::new_without_pgpass()
-        .host(address)
-        .port(port)
-        .username("postgres")
-        .password(password)
-        .database("postgres")
-        .ssl_mode(PgSslMode::Prefer)
-        .application_name("ci-gate")
-}
-
-/// Probe until the server accepts a connection, the container exits, or the deadline passes.
+/// Probe until the server accepts a connection (returned), the container exits, or the
+/// deadline passes. Over a socket, the start script's mark must show within
+/// [`SOCKET_GRACE`](super::transport::SOCKET_GRACE), else the directory is not shared.
 pub(super) async fn wait_ready(
     docker: &Docker,
     id: &str,
     image: &str,
+    transport: &Transport,
     admin: &PgConnectOptions,
-) -> Result<(), StartError> {
-    let deadline = Instant::now() + STARTUP_TIMEOUT;
+) -> Result<PgConnection, StartError> {
+    let started = Instant::now();
     let exited = docker.wait_container(id, None).into_future();
     tokio::pin!(exited);
     loop {
+        let unmarked = match transport {
+            Transport::Socket(dir) if !dir.started() => Some(dir.path()),
+            _ => None,
+        };
+        if let Some(dir) = unmarked
+            && started.elapsed() > SOCKET_GRACE
+        {
+            let dir = dir.to_path_buf();
+            return Err(StartError::SocketNotShared { dir });
+        }
         let probe = async {
-            let attempt = tokio::time::timeout(Duration::from_secs(2), connect_quiet(admin)).await;
-            match attempt {
-                Ok(Ok(conn)) => {
-                    use sqlx::Connection;
-                    let _ = conn.close().await;
-                    Ok(())
-                }
+            if unmarked.is_some() {
+                tokio::time::sleep(PROBE_INTERVAL).await;
+                return Err("the container has not started yet".to_string());
+            }
+            match tokio::time::timeout(Duration::from_secs(2), connect_quiet(admin)).await {
+                Ok(Ok(conn)) => Ok(conn),
                 Ok(Err(e)) => Err(e.to_string()),
                 Err(_) => Err("connection attempt timed out".to_string()),
             }
         };
         let last_error = tokio::select! {
             biased;
-            (waited, _) = &mut exited => {
-                let status = match waited {
-                    Some(Ok(w)) => format!("exit code {}", w.status_code),
-                    Some(Err(e)) => brief(&e),
-                    None => "status unknown".into(),
-                };
-                let logs = logs_tail(docker, id).await;
-                return Err(StartError::Exited { image: image.to_string(), status, logs });
-            }
+            (waited, _) = &mut exited => return Err(exited_error(docker, id, image, waited).await),
             probed = probe => match probed {
-                Ok(()) => return Ok(()),
+                Ok(conn) => return Ok(conn),
                 Err(e) => e,
             },
         };
-        if Instant::now() >= deadline {
+        if started.elapsed() >= STARTUP_TIMEOUT {
             return Err(StartError::NotReady {
                 image: image.to_string(),
                 id: id.to_string(),
-                address: format!("{}:{}", admin.get_host(), admin.get_port()),
+                address: transport.describe(admin.get_port()),
                 last_error: one_line(&last_error),
                 logs: logs_tail(docker, id).await,
             });
@@ -356,12 +384,49 @@ pub(super) async fn wait_ready(
     }
 }
 
-/// The last lines the container logged, indented, for an error message.
-pub(super) async fn logs_tail(docker: &Docker, id: &str) -> String {
+async fn exited_error(
+    docker: &Docker,
+    id: &str,
+    image: &str,
+    waited: Option<Result<ContainerWaitResponse, BollardError>>,
+) -> StartError {
+    let status = match waited {
+        Some(Ok(w)) => format!("exit code {}", w.status_code),
+        Some(Err(e)) => brief(&e),
+        None => "status unknown".into(),
+    };
+    let logs = logs_tail(docker, id).await;
+    StartError::Exited {
+        image: image.to_string(),
+        status,
+        logs,
+    }
+}
+
+/// Give the superuser `new` as password (the server was started with `old`), and close `conn`.
+pub(super) async fn set_password(
+    mut conn: PgConnection,
+    old: &str,
+    new: &str,
+) -> Result<(), StartError> {
+    use sqlx::Connection;
+    if old != new {
+        let sql = format!("ALTER ROLE postgres PASSWORD {}", quote_literal(new));
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+            .map_err(|source| StartError::Password { source })?;
+    }
+    let _ = conn.close().await;
+    Ok(())
+}
+
+/// The last `lines` lines the container logged (bounded in time).
+pub(super) async fn logs(docker: &Docker, id: &str, lines: &str) -> String {
     let options = LogsOptionsBuilder::new()
         .stdout(true)
         .stderr(true)
-        .tail(LOG_TAIL_LINES)
+        .tail(lines)
         .build();
     let mut stream = docker.logs(id, Some(options));
     let mut text = String::new();
@@ -371,6 +436,12 @@ pub(super) async fn logs_tail(docker: &Docker, id: &str) -> String {
         }
     };
     let _ = tokio::time::timeout(Duration::from_secs(5), collect).await;
+    text
+}
+
+/// The last lines the container logged, indented, for an error message.
+pub(super) async fn logs_tail(docker: &Docker, id: &str) -> String {
+    let text = logs(docker, id, LOG_TAIL_LINES).await;
     if text.trim().is_empty() {
         return "(the container logged nothing)".into();
     }

@@ -151,6 +151,13 @@ pub enum StartError {
         last_error: String,
         logs: String,
     },
+    #[error("docker provider: the socket directory {} is not shared with the container", dir.display())]
+    SocketNotShared { dir: std::path::PathBuf },
+    #[error("docker provider: could not set this run's password on the pre-initialised cluster")]
+    Password {
+        #[source]
+        source: sqlx::Error,
+    },
     #[error("docker provider: could not restore the cached cluster into the container")]
     Restore(#[from] RestoreError),
 }
@@ -180,7 +187,10 @@ impl StartError {
                 last_error, logs, ..
             } => format!("last attempt: {last_error}\n{logs}"),
             StartError::Restore(e) => e.to_string(),
-            StartError::BadVersion { .. } | StartError::MajorMismatch { .. } => String::new(),
+            StartError::Password { source } => source.to_string(),
+            StartError::BadVersion { .. }
+            | StartError::MajorMismatch { .. }
+            | StartError::SocketNotShared { .. } => String::new(),
         }
     }
 
@@ -211,7 +221,9 @@ impl StartError {
                 "check that the Docker host is reachable from here (DOCKER_HOST)".into()
             }
             StartError::Restore(_) => "the cache entry is dropped and rebuilt".into(),
+            StartError::SocketNotShared { .. } => "ci-gate uses a published port instead".into(),
             StartError::Create { .. }
+            | StartError::Password { .. }
             | StartError::Start { .. }
             | StartError::Exited { .. }
             | StartError::NotReady { .. } => IMAGE_HINT.into(),

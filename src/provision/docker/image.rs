@@ -14,6 +14,8 @@ use crate::provision::binaries::parse_major;
 /// What ci-gate needs to know about the image it starts.
 #[derive(Debug, Clone, Default)]
 pub(super) struct ImageInfo {
+    /// The image's id (`sha256:…`).
+    pub id: String,
     /// `PG_MAJOR` from the image's environment, when set.
     pub major: Option<u32>,
     /// The image's own entrypoint (used for images that ship init scripts).
@@ -94,6 +96,7 @@ pub(super) async fn ensure(docker: &Docker, image: &str) -> Result<ImageInfo, St
         image: image.to_string(),
         source,
     })?;
+    let id = inspected.id.unwrap_or_default();
     let config = inspected.config.unwrap_or_default();
     let major = config
         .env
@@ -102,6 +105,7 @@ pub(super) async fn ensure(docker: &Docker, image: &str) -> Result<ImageInfo, St
         .find_map(|e| e.strip_prefix("PG_MAJOR="))
         .and_then(parse_major);
     Ok(ImageInfo {
+        id,
         major,
         entrypoint: config.entrypoint.unwrap_or_default(),
     })
