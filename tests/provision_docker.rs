@@ -460,7 +460,9 @@ async fn later_runs_start_from_the_pre_initialised_image() {
         "{{.Repository}}:{{.Tag}}",
     ]);
     for tag in tags.lines().filter(|t| !t.is_empty()) {
-        let _ = Command::new("docker").args(["image", "rm", "-f", tag]).output();
+        let _ = Command::new("docker")
+            .args(["image", "rm", "-f", tag])
+            .output();
     }
     let mut last = String::new();
     for round in 0..3 {

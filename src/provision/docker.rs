@@ -341,8 +341,12 @@ impl Run<'_> {
                 .await
                 .contains(prepared::PREPARED_MARKER)
         {
+            let base = prepared::Base {
+                reference: self.image,
+                id: &self.info.id,
+            };
             let commit =
-                prepared::Commit::start(self.docker, &guard.id, &key, self.image, &self.password);
+                prepared::Commit::start(self.docker, &guard.id, &key, &base, &self.password);
             guard.commit = Some(commit);
         }
         Ok((guard, admin))

@@ -37,6 +37,7 @@ const REPO: &str = "ci-gate-prepared/postgres";
 pub(super) const PREPARED_MARKER: &str = "ci-gate: template prepared";
 const LABEL_KEY: &str = "dev.ci-gate.prepared.key";
 const LABEL_FROM: &str = "dev.ci-gate.prepared.from";
+const LABEL_BASE_ID: &str = "dev.ci-gate.prepared.base-id";
 const LABEL_PASSWORD: &str = "dev.ci-gate.prepared.password";
 /// How long the run waits for the commit at its end.
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -101,22 +102,32 @@ pub(super) async fn mark_seen(docker: &Docker, base_id: &str, key: &str) {
     let _ = docker.tag_image(base_id, Some(options)).await;
 }
 
+/// The image a derived image is made from.
+pub(super) struct Base<'a> {
+    /// As the user named it (`postgres:17`).
+    pub reference: &'a str,
+    /// Its id (`sha256:…`).
+    pub id: &'a str,
+}
+
 /// A commit under way; [`Commit::finish`] waits for it.
 pub(super) struct Commit(JoinHandle<Result<(), ApiError>>);
 
 impl Commit {
     /// Commit container `id` (which logged [`PREPARED_MARKER`]) as the derived image of `key`,
     /// in the background, then remove what was derived from earlier versions of `base`.
-    pub fn start(docker: &Docker, id: &str, key: &str, base: &str, password: &str) -> Commit {
-        let (docker, id, key, base) = (
+    pub fn start(docker: &Docker, id: &str, key: &str, base: &Base, password: &str) -> Commit {
+        let (docker, id, key, base_id) = (
             docker.clone(),
             id.to_string(),
             key.to_string(),
-            base.to_string(),
+            base.id.to_string(),
         );
+        let base = base.reference.to_string();
         let labels = HashMap::from([
             (LABEL_KEY.to_string(), key.clone()),
             (LABEL_FROM.to_string(), base.clone()),
+            (LABEL_BASE_ID.to_string(), base_id),
             (LABEL_PASSWORD.to_string(), password.to_string()),
         ]);
         Commit(tokio::spawn(async move {
@@ -131,7 +142,7 @@ impl Commit {
                 ..Default::default()
             };
             let made = docker.commit_container(options, config).await?;
-            remove_older(&docker, &base, &made.id).await;
+            remove_older(&docker, &base, &key, &made.id).await;
             let untag = RemoveImageOptionsBuilder::new().noprune(true).build();
             let seen = reference(&seen_tag(&key));
             let _ = docker.remove_image(&seen, Some(untag), None).await;
@@ -162,17 +173,16 @@ impl Commit {
     }
 }
 
-/// Remove the images derived from `base` other than `keep` (from an earlier version of it, or
-/// one a concurrent run committed under the same tag).
-async fn remove_older(docker: &Docker, base: &str, keep: &str) {
-    let filter = format!("{LABEL_FROM}={base}");
-    let filters = HashMap::from([("label", vec![filter.as_str()])]);
-    let options = ListImagesOptionsBuilder::new().filters(&filters).build();
-    let Ok(images) = docker.list_images(Some(options)).await else {
-        return;
-    };
-    for image in images {
-        if image.id != keep {
+/// Remove the images derived from `base` other than `keep` (from an earlier version of it), and
+/// those of the same key (a concurrent run's commit under the same tag, left untagged).
+async fn remove_older(docker: &Docker, base: &str, key: &str, keep: &str) {
+    for filter in [format!("{LABEL_FROM}={base}"), format!("{LABEL_KEY}={key}")] {
+        let filters = HashMap::from([("label", vec![filter.as_str()])]);
+        let options = ListImagesOptionsBuilder::new().filters(&filters).build();
+        let Ok(images) = docker.list_images(Some(options)).await else {
+            continue;
+        };
+        for image in images.iter().filter(|i| i.id != keep) {
             let options = RemoveImageOptionsBuilder::new().force(false).build();
             let _ = docker.remove_image(&image.id, Some(options), None).await;
         }
