@@ -115,6 +115,13 @@ impl DockerServer {
         self.commit.take()?.finish().await
     }
 
+    /// Give up on the commit under way, if any (it fails once the container is removed).
+    pub fn abandon_commit(&mut self) {
+        if let Some(commit) = self.commit.take() {
+            commit.abort();
+        }
+    }
+
     /// Remove the container (force, with its anonymous volumes), after a commit under way.
     pub async fn stop(mut self) -> Result<(), StopError> {
         let _ = self.finish_commit().await;
@@ -144,9 +151,7 @@ impl Drop for DockerServer {
     /// and `drop` waits for it, so it is gone when `drop` returns, inside or outside a runtime.
     /// Removal failures are ignored here (the stale-container sweep is the last resort).
     fn drop(&mut self) {
-        if let Some(commit) = self.commit.take() {
-            commit.abort();
-        }
+        self.abandon_commit();
         if !self.removed {
             self.removed = true;
             let (docker, id) = (self.docker.clone(), self.id.clone());

@@ -401,6 +401,14 @@ impl Server {
             .unwrap_or_default()
     }
 
+    /// Give up on what the provider does in the background for later runs (the docker
+    /// provider's pre-initialised image), so that shutting down does not wait for it.
+    pub fn abandon_background_work(&mut self) {
+        if let Some(Guard::Docker(container)) = &mut self.guard {
+            container.abandon_commit();
+        }
+    }
+
     /// Whether this server's cluster can be archived at shutdown ([`Server::shutdown_archiving`]):
     /// one ci-gate started (local or docker).
     pub fn can_archive(&self) -> bool {
