@@ -2,8 +2,9 @@
 # Build ci-gate's test PostgreSQL image from the PostgreSQL server installed on this machine,
 # without any registry: a `FROM scratch` image holding postgres, initdb, pg_ctl, psql, their
 # shared-library closure (ldd), the share files, time zone data, a minimal /bin/sh (dash) and the
-# few utilities the entrypoint needs. The entrypoint (docker-entrypoint.sh) behaves like the
-# official image's for testcontainers' Postgres module.
+# few utilities the entrypoint and ci-gate's docker provider need (tar, sleep, cp: present in
+# the official images too). The entrypoint (docker-entrypoint.sh) behaves like the official
+# image's.
 #
 # Usage: docker/test-postgres/build.sh [--force] [--tag NAME:TAG] [--pg-major N] [--pg-bin DIR]
 #   --force      rebuild even if an image built from the same inputs already exists
