@@ -235,33 +235,13 @@ pub async fn provision_from(
         password: uuid::Uuid::new_v4().simple().to_string(),
     };
     let (guard, admin, restored) = run.start(from).await?;
-    notes.append(
-        &mut run
-            .notes
-            .lock()
-            .map(|mut n| std::mem::take(&mut *n))
-            .unwrap_or_default(),
-    );
-    notes.push(format!(
-        "docker: container {} from {image}, data directory on tmpfs{}, {}",
-        short_id(&guard.id),
-        match restored {
-            Restored::Yes => ", restored from the cache",
-            _ if guard.image != image => ", copied from the pre-initialised image",
-            _ => "",
-        },
-        guard.transport.describe(admin.get_port())
-    ));
+    notes.extend(run.take_notes());
+    notes.push(container_note(&guard, &image, &restored, admin.get_port()));
     // If this fails, the guard is dropped inside `Server::connect`, and its `Drop` removes the
     // container (synchronously) before the error is returned.
-    let mut server = Server::connect(
-        ProviderKind::Docker,
-        admin,
-        req.run_id.clone(),
-        started,
-        Guard::Docker(guard),
-    )
-    .await?;
+    let kind = ProviderKind::Docker;
+    let guard = Guard::Docker(guard);
+    let mut server = Server::connect(kind, admin, req.run_id.clone(), started, guard).await?;
     if let Some(wanted) = wanted.filter(|w| *w != server.major()) {
         let has = server.major();
         let _ = server.shutdown().await;
@@ -278,6 +258,20 @@ pub async fn provision_from(
     server.notes.append(&mut notes);
     server.restored = restored;
     Ok(server)
+}
+
+/// What the report's notes say about the container.
+fn container_note(guard: &DockerServer, image: &str, restored: &Restored, port: u16) -> String {
+    let data = match restored {
+        Restored::Yes => ", restored from the cache",
+        _ if guard.image != image => ", copied from the pre-initialised image",
+        _ => "",
+    };
+    format!(
+        "docker: container {} from {image}, data directory on tmpfs{data}, {}",
+        short_id(&guard.id),
+        guard.transport.describe(port)
+    )
 }
 
 /// One provision's choices, for starting its container.
@@ -384,6 +378,13 @@ impl Run<'_> {
         }
         let tcp = transport::Transport::Tcp(self.address.clone());
         self.container_over(image, start, password, tcp).await
+    }
+
+    fn take_notes(&self) -> Vec<String> {
+        self.notes
+            .lock()
+            .map(|mut n| std::mem::take(&mut *n))
+            .unwrap_or_default()
     }
 
     fn no_socket(&self, why: String) {
