@@ -99,7 +99,8 @@ impl Transport {
         match self {
             Transport::Socket(dir) => {
                 host.network_mode = Some("none".into());
-                host.binds = Some(vec![format!("{}:{SOCKET_MOUNT}", dir.path().display())]);
+                // `z`: relabelled for containers where SELinux enforces (ignored elsewhere).
+                host.binds = Some(vec![format!("{}:{SOCKET_MOUNT}:z", dir.path().display())]);
                 let mark = format!("CI_GATE_STARTED={SOCKET_MOUNT}/{STARTED}");
                 body.env.get_or_insert_with(Vec::new).push(mark);
             }
