@@ -257,8 +257,7 @@ impl ClusterCaches {
         match &server.restored {
             Restored::Yes => (Some(cache), found.map(|(m, _)| m)),
             Restored::Failed(why) => {
-                let why = why.to_string();
-                notes.push(cache_unusable(&why.lines().next().unwrap_or_default()));
+                notes.push(cache_unusable(&why.one_line()));
                 cache.invalidate();
                 (Some(cache), None)
             }

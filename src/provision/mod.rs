@@ -83,6 +83,19 @@ pub enum ProvisionError {
 }
 
 impl ProvisionError {
+    /// One line: what failed, and the first line of the evidence.
+    pub fn one_line(&self) -> String {
+        match self {
+            ProvisionError::Unavailable { what, detail, .. } => {
+                match detail.lines().next().map(str::trim).filter(|l| !l.is_empty()) {
+                    Some(first) => format!("{what}: {first}"),
+                    None => what.clone(),
+                }
+            }
+            ProvisionError::BadInput { what, .. } => what.clone(),
+        }
+    }
+
     pub fn unavailable(
         what: impl Into<String>,
         detail: impl Into<String>,
