@@ -560,8 +560,8 @@ def main():
     head = (
         "# Benchmarks\n\n"
         "How fast `ci-gate verify` is against the physical limit (applying the same SQL with nothing "
-        "else), how its static layer compares with squawk-cli, and how the cost grows with the length "
-        "of the history (issue 6), and the docker provider against the local one (issue 14). Reproduce "
+        "else), how its static layer compares with squawk-cli, how the cost grows with the length of "
+        "the history (issue 6), and how the docker provider compares with the local one (issue 14). Reproduce "
         "with one command (about 20 minutes here with the docker runs, plus the release build; on "
         "`/dev/shm` when ci-gate itself would use it, `--tmp /tmp` to measure on disk, `--no-docker` "
         "to leave the docker provider out):\n\n"
