@@ -131,6 +131,10 @@ impl Commit {
             (LABEL_PASSWORD.to_string(), password.to_string()),
         ]);
         Commit(tokio::spawn(async move {
+            // A concurrent run may have made it meanwhile.
+            if docker.inspect_image(&reference(&key)).await.is_ok() {
+                return Ok(());
+            }
             let options = CommitContainerOptionsBuilder::new()
                 .container(&id)
                 .repo(REPO)
