@@ -322,7 +322,14 @@ impl Run<'_> {
                 // One that does not start is passed over (and replaced by this run's).
                 match self.container(&p.image, copied, &p.password).await {
                     Ok(started) => return Ok(started),
-                    Err(_) => container::Start::Prepare,
+                    Err(e) => {
+                        self.note(format!(
+                            "docker: the pre-initialised image {} did not start ({}); preparing another",
+                            p.image,
+                            ProvisionError::from(e).one_line()
+                        ));
+                        container::Start::Prepare
+                    }
                 }
             }
             prepared::Found::Seen => container::Start::Prepare,
@@ -387,11 +394,15 @@ impl Run<'_> {
             .unwrap_or_default()
     }
 
+    fn note(&self, note: String) {
+        if let Ok(mut notes) = self.notes.lock() {
+            notes.push(note);
+        }
+    }
+
     fn no_socket(&self, why: String) {
         self.socket.store(false, Ordering::Relaxed);
-        if let Ok(mut notes) = self.notes.lock() {
-            notes.push(format!("docker: {why}; using a published port"));
-        }
+        self.note(format!("docker: {why}; using a published port"));
     }
 
     async fn container_over(

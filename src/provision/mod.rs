@@ -87,7 +87,12 @@ impl ProvisionError {
     pub fn one_line(&self) -> String {
         match self {
             ProvisionError::Unavailable { what, detail, .. } => {
-                match detail.lines().next().map(str::trim).filter(|l| !l.is_empty()) {
+                match detail
+                    .lines()
+                    .next()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                {
                     Some(first) => format!("{what}: {first}"),
                     None => what.clone(),
                 }

@@ -146,7 +146,10 @@ impl Commit {
                 ..Default::default()
             };
             let made = docker.commit_container(options, config).await?;
-            remove_older(&docker, &base, &key, &made.id).await;
+            // What the tag names now: a concurrent run's commit may have taken it since.
+            let current = docker.inspect_image(&reference(&key)).await.ok();
+            let keep = current.and_then(|i| i.id).unwrap_or(made.id);
+            remove_older(&docker, &base, &key, &keep).await;
             let untag = RemoveImageOptionsBuilder::new().noprune(true).build();
             let seen = reference(&seen_tag(&key));
             let _ = docker.remove_image(&seen, Some(untag), None).await;
