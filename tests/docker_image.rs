@@ -104,27 +104,7 @@ fn the_runtime_layout_runs_verify_inside_a_container() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let tag = format!("ci-gate-test/runtime:{}", std::process::id());
-    let built = Command::new("docker")
-        .args(["build", "--quiet", "-t", &tag])
-        .arg(ctx.path())
-        .env("DOCKER_BUILDKIT", "0")
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
-    // Removed on every path below (also when an assertion fails).
-    struct Image(String);
-    impl Drop for Image {
-        fn drop(&mut self) {
-            let _ = Command::new("docker")
-                .args(["image", "rm", "-f", &self.0])
-                .output();
-        }
-    }
-    let _image = Image(tag.clone());
-    assert!(
-        built.status.success(),
-        "docker build: {}",
-        String::from_utf8_lossy(&built.stderr)
-    );
+    let _image = common::docker::build_image(&tag, ctx.path());
 
     let project = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     common::copy_dir(&common::root().join("examples/prisma-saas"), project.path());

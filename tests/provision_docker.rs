@@ -26,6 +26,19 @@ macro_rules! require_image {
     };
 }
 
+/// Connect to `db` as the admin and return the one integer `sql` selects.
+async fn select_int(server: &ci_gate::provision::Server, db: &str, sql: &'static str) -> i32 {
+    let mut conn = PgConnection::connect_with(&server.admin_options(db))
+        .await
+        .unwrap_or_else(|e| panic!("connect to {db}: {e}"));
+    let (n,): (i32,) = sqlx::query_as(sql)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    conn.close().await.expect("close");
+    n
+}
+
 fn run_id(tag: &str) -> String {
     format!("t{tag}{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
 }
@@ -92,15 +105,7 @@ async fn provisions_connects_and_removes_the_container() {
         .await
         .expect("create database");
     assert_eq!(db, format!("cigate_{run}_probe"));
-    let mut conn = PgConnection::connect_with(&server.admin_options(&db))
-        .await
-        .expect("connect to new database");
-    let (n,): (i32,) = sqlx::query_as("SELECT 40 + 2")
-        .fetch_one(&mut conn)
-        .await
-        .expect("query");
-    assert_eq!(n, 42);
-    conn.close().await.expect("close");
+    assert_eq!(select_int(&server, &db, "SELECT 40 + 2").await, 42);
 
     let warnings = server.shutdown().await;
     assert!(warnings.is_empty(), "shutdown warnings: {warnings:?}");
@@ -540,15 +545,11 @@ async fn an_archived_container_cluster_is_restored_and_a_corrupt_one_refused() {
         "{:?}",
         restored.restored
     );
-    let mut conn = PgConnection::connect_with(&restored.admin_options(&db))
-        .await
-        .expect("connect to the restored database with this run's password");
-    let (answer,): (i32,) = sqlx::query_as("SELECT answer FROM kept")
-        .fetch_one(&mut conn)
-        .await
-        .expect("query");
-    assert_eq!(answer, 42);
-    conn.close().await.expect("close");
+    // With this run's password.
+    assert_eq!(
+        select_int(&restored, &db, "SELECT answer FROM kept").await,
+        42
+    );
     assert!(restored.shutdown().await.is_empty());
     assert!(containers_of_run(&run).is_empty());
 
@@ -566,4 +567,30 @@ async fn an_archived_container_cluster_is_restored_and_a_corrupt_one_refused() {
         other => panic!("a corrupt archive must be refused: {other:?}"),
     }
     assert!(fresh.shutdown().await.is_empty());
+}
+
+/// An image that ships `/docker-entrypoint-initdb.d` scripts is initialised by its own
+/// entrypoint, so what the scripts set up is there (and ci-gate's settings still apply).
+#[tokio::test]
+async fn an_image_with_init_scripts_goes_through_its_own_entrypoint() {
+    require_image!();
+    let ctx = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        ctx.path().join("init.sql"),
+        "CREATE TABLE from_init_script AS SELECT 7 AS seven;\n",
+    )
+    .expect("write");
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM {TEST_IMAGE}\nCOPY init.sql /docker-entrypoint-initdb.d/\n"),
+    )
+    .expect("write");
+    let tag = format!("ci-gate-test/postgres-init:{}", std::process::id());
+    let _image = common::docker::build_image(&tag, ctx.path());
+    let server = docker::provision(&request(&run_id("init"), Some(&tag)))
+        .await
+        .expect("provision");
+    let seven = select_int(&server, "postgres", "SELECT seven FROM from_init_script").await;
+    assert_eq!(seven, 7, "the init script ran");
+    assert!(server.shutdown().await.is_empty());
 }

@@ -342,11 +342,7 @@ impl Run<'_> {
                 }
             });
         let (mut guard, admin) = started?;
-        if matches!(start, container::Start::Prepare)
-            && container::logs(self.docker, &guard.id, "40")
-                .await
-                .contains(prepared::PREPARED_MARKER)
-        {
+        if matches!(start, container::Start::Prepare) {
             let base = prepared::Base {
                 reference: self.image,
                 id: &self.info.id,

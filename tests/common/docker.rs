@@ -117,3 +117,32 @@ pub fn docker(args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
+
+/// An image built for one test, removed when dropped (also when an assertion fails).
+pub struct BuiltImage(pub String);
+
+impl Drop for BuiltImage {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["image", "rm", "-f", &self.0])
+            .output();
+    }
+}
+
+/// `docker build -t TAG CONTEXT` with the classic builder (a `FROM` of a local image needs no
+/// registry); panics when the build fails.
+pub fn build_image(tag: &str, context: &std::path::Path) -> BuiltImage {
+    let built = Command::new("docker")
+        .args(["build", "--quiet", "-t", tag])
+        .arg(context)
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .unwrap_or_else(|e| panic!("docker build: {e}"));
+    let image = BuiltImage(tag.to_string());
+    assert!(
+        built.status.success(),
+        "docker build: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    image
+}

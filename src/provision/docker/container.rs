@@ -83,9 +83,15 @@ init | prepare)
             --encoding=UTF8 --locale=C --no-sync >/dev/null
         rm -f "$T/pw"
         printf 'host all all all scram-sha-256\n' >>"$D/pg_hba.conf"
-        if [ "$mode" = prepare ] && copy "$D" "$TPL" 2>/dev/null; then
-            echo "ci-gate: template prepared"
+        if [ "$mode" = prepare ]; then
+            if copy "$D" "$TPL" 2>/dev/null; then
+                echo "ci-gate: template prepared"
+            else
+                echo "ci-gate: template not prepared"
+            fi
         fi
+    else
+        echo "ci-gate: template not prepared"
     fi
     ;;
 esac

@@ -34,7 +34,9 @@ use super::error::ApiError;
 /// Where the derived images go.
 const REPO: &str = "ci-gate-prepared/postgres";
 /// The line the start script logs once the template is in place.
-pub(super) const PREPARED_MARKER: &str = "ci-gate: template prepared";
+const PREPARED_MARKER: &str = "ci-gate: template prepared";
+/// The line it logs when it made none (the copy failed, or the image's own entrypoint ran).
+const NOT_PREPARED_MARKER: &str = "ci-gate: template not prepared";
 const LABEL_KEY: &str = "dev.ci-gate.prepared.key";
 const LABEL_FROM: &str = "dev.ci-gate.prepared.from";
 const LABEL_BASE_ID: &str = "dev.ci-gate.prepared.base-id";
@@ -114,8 +116,9 @@ pub(super) struct Base<'a> {
 pub(super) struct Commit(JoinHandle<Result<(), ApiError>>);
 
 impl Commit {
-    /// Commit container `id` (which logged [`PREPARED_MARKER`]) as the derived image of `key`,
-    /// in the background, then remove what was derived from earlier versions of `base`.
+    /// Commit container `id` (started to prepare: it logs [`PREPARED_MARKER`] once its copy is
+    /// made) as the derived image of `key`, in the background, then remove what was derived from
+    /// earlier versions of `base`.
     pub fn start(docker: &Docker, id: &str, key: &str, base: &Base, password: &str) -> Commit {
         let (docker, id, key, base_id) = (
             docker.clone(),
@@ -131,8 +134,10 @@ impl Commit {
             (LABEL_PASSWORD.to_string(), password.to_string()),
         ]);
         Commit(tokio::spawn(async move {
-            // A concurrent run may have made it meanwhile.
-            if docker.inspect_image(&reference(&key)).await.is_ok() {
+            // Only a container that made the copy (not one that went through its image's own
+            // entrypoint), and not when a concurrent run has made the image meanwhile.
+            if !prepared(&docker, &id).await || docker.inspect_image(&reference(&key)).await.is_ok()
+            {
                 return Ok(());
             }
             let options = CommitContainerOptionsBuilder::new()
@@ -178,6 +183,25 @@ impl Commit {
             )),
         }
     }
+}
+
+/// Whether container `id` logged [`PREPARED_MARKER`] (rather than [`NOT_PREPARED_MARKER`]). The
+/// log reaches the daemon through its own copier, maybe after the server's readiness, so it is
+/// read a few times.
+async fn prepared(docker: &Docker, id: &str) -> bool {
+    for round in 0..10 {
+        if round > 0 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let log = super::container::logs(docker, id, "100").await;
+        if log.contains(NOT_PREPARED_MARKER) {
+            return false;
+        }
+        if log.contains(PREPARED_MARKER) {
+            return true;
+        }
+    }
+    false
 }
 
 /// Remove the images derived from `base` other than `keep` (from an earlier version of it), and
