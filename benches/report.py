@@ -99,6 +99,87 @@ def machine():
     }
 
 
+DOCKER_KINDS = [
+    ("docker_first", "1st run on the engine"),
+    ("docker_second", "2nd run (commits the pre-initialised image)"),
+    ("docker", "later runs"),
+    ("docker_cache_first", "--cache-dir, 1st"),
+    ("docker_cache_second", "--cache-dir, 2nd"),
+]
+
+
+def paired_ratio(num, den):
+    """Median of the per-repetition ratios num/den (runs of the same repetition)."""
+    d = {r["rep"]: r["wall_ms"] for r in den}
+    return med([r["wall_ms"] / d[r["rep"]] for r in num if d.get(r["rep"])])
+
+
+def docker_section(w, run, by, sizes):
+    """The docker provider against the local one (issue 14), when run.sh measured it."""
+    if not run.get("docker"):
+        w("## Docker provider vs local (issue 14)")
+        w("")
+        w(f"Not measured in this run: {run.get('docker_why') or 'no Docker engine answered'}.")
+        w("")
+        return
+
+    def kind(n, k):
+        return by.get((n, k), [])
+
+    projects = [(0, "examples/prisma-saas, from scratch", "example_local")]
+    projects += [(n, f"{n_fmt(n)} migrations + 5, `--base main`", "verify") for n in sizes]
+    w("## Docker provider vs local (issue 14)")
+    w("")
+    w(f"The same verify with `--provider docker --image {run.get('image')}` (this machine's server "
+      f"binaries in a `FROM scratch` image, `docker/test-postgres/build.sh`, as no registry is "
+      f"reachable here; Docker Engine {run.get('engine') or '?'}), alternated with the local "
+      "provider's runs. A container's first run on an engine runs initdb in it; the second also "
+      "commits the fresh cluster as a pre-initialised image (once per image and engine); later "
+      "runs copy that cluster into the container's tmpfs. A GitHub-hosted runner starts every job "
+      "with a fresh engine, so there every run is a first run.")
+    w("")
+    head = " | ".join(label for _, label in DOCKER_KINDS)
+    w(f"| project | local | {head} | later / local | 1st / local |")
+    w("|---|---:|" + "---:|" * (len(DOCKER_KINDS) + 2))
+    goals = {}
+    for n, label, local_kind in projects:
+        local = kind(n, local_kind)
+        if not local or not kind(n, "docker"):
+            continue
+        cells = [fmt_ms(med([r["wall_ms"] for r in kind(n, k)])) if kind(n, k) else "–" for k, _ in DOCKER_KINDS]
+        later = paired_ratio(kind(n, "docker"), local)
+        first = paired_ratio(kind(n, "docker_first"), local)
+        goals[n] = (later, first)
+        w(f"| {label} | {fmt_ms(med([r['wall_ms'] for r in local]))} | " + " | ".join(cells) +
+          f" | **{fmt_x(later)}** | {fmt_x(first)} |")
+    w("")
+    w("Where the docker runs' time goes (median `timings_ms`; `provision` is the container's "
+      "create, start and readiness, `shutdown + exit` its removal):")
+    w("")
+    keys = ["provision", "base", "trace", "scratch"]
+    w("| project | run | " + " | ".join(keys) + " | shutdown + exit | wall |")
+    w("|---|---|" + "---:|" * (len(keys) + 2))
+    for n, label, local_kind in projects:
+        for k, run_label in [(local_kind, "local")] + DOCKER_KINDS:
+            runs = kind(n, k)
+            if not runs:
+                continue
+            ph = phase_medians(runs)
+            w(f"| {label} | {run_label} | " + " | ".join(fmt_ms(ph.get(p)) for p in keys) +
+              f" | {fmt_ms(ph.get('_exit'))} | {fmt_ms(med([r['wall_ms'] for r in runs]))} |")
+    w("")
+    judged = {n: v for n, v in goals.items() if n in (0, 1000)}
+    met = bool(judged) and all((later or 99) <= 1.5 for later, _ in judged.values())
+    w(f"### docker ≤ 1.5× local on the example and at 1,000 migrations: **{'met' if met else 'not met'}**"
+      + ("" if 1000 in judged else " (1,000 not measured in this run)"))
+    w("")
+    w("Later runs / local: " + ", ".join(
+        f"{'example' if n == 0 else 'N=' + n_fmt(n)} {fmt_x(v[0])}" for n, v in goals.items()) +
+      ". First run on a fresh engine / local: " + ", ".join(
+        f"{'example' if n == 0 else 'N=' + n_fmt(n)} {fmt_x(v[1])}" for n, v in goals.items()) + ".")
+    w("")
+
+
 def main():
     res_path, out_path = sys.argv[1], sys.argv[2]
     rows = load(res_path)
@@ -462,6 +543,7 @@ def main():
                   f". The first run's `base` is {fmt_ms(b['phases_cache_first'].get('base'))} "
                   f"(replay + writing the entry), the second's {fmt_ms(p2.get('base'))} (restoring it).")
         w("")
+    docker_section(w, run, by, sizes)
     w("<!-- generated:end -->")
     generated = "\n".join(L)
 
@@ -478,9 +560,11 @@ def main():
     head = (
         "# Benchmarks\n\n"
         "How fast `ci-gate verify` is against the physical limit (applying the same SQL with nothing "
-        "else), how its static layer compares with squawk-cli, and how the cost grows with the length "
-        "of the history (issue 6). Reproduce with one command (about 12 minutes here, plus the release "
-        "build):\n\n"
+        "else), how its static layer compares with squawk-cli, how the cost grows with the length of "
+        "the history (issue 6), and how the docker provider compares with the local one (issue 14). Reproduce "
+        "with one command (about 20 minutes here with the docker runs, plus the release build; on "
+        "`/dev/shm` when ci-gate itself would use it, `--tmp /tmp` to measure on disk, `--no-docker` "
+        "to leave the docker provider out):\n\n"
         "```sh\nbash benches/run.sh            # 100, 1,000 and 5,000 migrations → BENCHMARKS.md\n"
         "bash benches/run.sh --quick    # 100 and 1,000 only → benches/out/BENCHMARKS.quick.md\n```\n\n"
         "Histories come from the test suite's generator (`tests/common/history.rs`, a Prisma 6.19 "

@@ -8,6 +8,7 @@
 #          --tmp DIR (where the clusters, ci-gate's TMPDIR and the repositories live; default
 #          $TMPDIR, else /dev/shm when ci-gate itself would use it, else /tmp; e.g. --tmp /tmp
 #          to measure on disk)
+#          --no-docker (skip the docker provider's runs; they are made when an engine answers)
 # Environment: CI_GATE_BIN=PATH (skip `cargo build --release`, use this binary; the static-layer
 #              probe then still links target/release/libci_gate.rlib), PG_BIN=DIR (server
 #              binaries; default: the highest /usr/lib/postgresql/*/bin), SQUAWK_VERSION (default
@@ -24,6 +25,11 @@
 #   squawk   squawk-cli (PyPI) over the N+5 migration.sql files
 #   static   ci-gate's static layer alone (ci_gate::check::squawk::lint) over the same files
 #            (benches/static_layer.rs, linked against the release build's library)
+#   docker   the same verify with `--provider docker` (issue 14), on an image of the same server
+#            binaries built here (docker/test-postgres/build.sh, tag ci-gate-bench/postgres:N, so
+#            nobody else's build replaces it mid-run): the first run on an engine (no
+#            pre-initialised image), the second (which commits it), later runs, and --cache-dir
+#            first and second; plus examples/prisma-saas from scratch, local vs docker
 # Raw results: benches/out/results-<stamp>.jsonl; the report: benches/report.py.
 # Everything temporary (repositories, the limit cluster, ci-gate's TMPDIR) lives in one temp dir
 # that is removed, with the cluster stopped, on every exit path.
@@ -35,6 +41,7 @@ QUICK=0
 SIZES=""
 REPS=""
 REPORT=""
+DOCKER=1
 # Default: where ci-gate's local provider puts its cluster when TMPDIR is not set (src/provision/
 # local.rs `choose_base`): /dev/shm when it is a tmpfs with >= 1 GiB free, else /tmp. The limit's
 # cluster and ci-gate's then share a filesystem, so the ratio compares like with like.
@@ -51,7 +58,8 @@ while [ $# -gt 0 ]; do
     --reps) REPS="$2"; shift ;;
     --out) REPORT="$2"; shift ;;
     --tmp) TMPBASE="$2"; shift ;;
-    -h|--help) sed -n '2,28{s/^# \{0,1\}//;p;}' "$0"; exit 0 ;;
+    --no-docker) DOCKER=0 ;;
+    -h|--help) sed -n '2,35{s/^# \{0,1\}//;p;}' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -178,6 +186,37 @@ SQUAWK="$VENV/bin/squawk"
 
 HAS_CACHE=0
 if "$BIN" verify --help 2>/dev/null | grep -q -- '--cache-dir'; then HAS_CACHE=1; fi
+LOCAL=(--provider local --pg-bin "$PG_BIN")
+
+# The docker provider's image: the same server binaries as the local provider's, packaged by
+# docker/test-postgres/build.sh under a tag of the benchmark's own.
+DOCKER_WHY=""
+IMG=""
+if [ "$DOCKER" = 1 ]; then
+  PG_MAJOR_HERE=$("$PG_BIN/postgres" --version | awk '{print $3}' | cut -d. -f1)
+  IMG="ci-gate-bench/postgres:$PG_MAJOR_HERE"
+  say "building the docker image $IMG (docker/test-postgres/build.sh)"
+  if ! built=$(bash "$ROOT/docker/test-postgres/build.sh" --tag "$IMG" --pg-major "$PG_MAJOR_HERE" --pg-bin "$PG_BIN" 2>&1); then
+    echo "$built" >&2
+    die "docker/test-postgres/build.sh failed"
+  fi
+  # build.sh exits 0 without an engine, saying "docker: …; skipping …".
+  if skipped=$(echo "$built" | grep -m1 '^docker: .*; skipping'); then
+    DOCKER=0
+    DOCKER_WHY="$skipped"
+  fi
+else
+  DOCKER_WHY="--no-docker"
+fi
+[ "$DOCKER" = 1 ] || say "docker provider not measured: $DOCKER_WHY"
+DOCK=(--provider docker --image "$IMG")
+forget_prepared() { # the docker provider's pre-initialised image of $IMG, and its mark of a first run
+  local id
+  id=$(docker image inspect --format '{{.Id}}' "$IMG")
+  docker images -q --no-trunc --filter "label=dev.ci-gate.prepared.base-id=$id" | xargs -r docker image rm -f >/dev/null 2>&1 || true
+  docker images --no-trunc --format '{{.ID}} {{.Repository}}:{{.Tag}}' ci-gate-prepared/postgres \
+    | awk -v id="$id" '$1 == id && $2 ~ /-seen$/ {print $2}' | xargs -r docker image rm >/dev/null 2>&1 || true
+}
 
 # ------------------------------------------------------------------------------------------
 # The limit's server: made as ci-gate's local provider makes it (src/provision/local.rs).
@@ -258,13 +297,13 @@ make_repo() { # n dir: main = history of n, branch pr = history of n+5 (the pull
   [ "$added" = 5 ] || die "the pull request of the $n history changes $added migration files, not 5"
 }
 
-run_verify() { # n rep kind repo [extra args...]
+run_verify() { # n rep kind repo args... (provider, base…)
   local n=$1 rep=$2 kind=$3 repo=$4
   shift 4
   local json="$WORK/verify-$n-$rep-$kind.json"
   local m
   m=$(TMPDIR="$WORK/tmp" NO_COLOR=1 "$PY" "$ROOT/benches/measure.py" --log "$LOGDIR/$kind-$n-$rep.log" -- \
-    "$BIN" verify "$repo" --base main --provider local --pg-bin "$PG_BIN" --json "$json" "$@")
+    "$BIN" verify "$repo" --json "$json" "$@")
   local rc
   rc=$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["rc"])' "$m")
   if [ "$rc" != 0 ] && [ "$rc" != 1 ]; then
@@ -297,6 +336,41 @@ PY
 )"
 }
 
+# The docker provider on one project (n: its size, 0 for the example), after the local runs of
+# the same repetition: the first run on an engine (what every job of a GitHub-hosted runner
+# sees), the second (which commits the pre-initialised image), a later run, and --cache-dir.
+docker_runs() { # n rep repo args...
+  local n=$1 rep=$2 repo=$3
+  shift 3
+  say "N=$n rep $rep: docker provider: first run on the engine, second, later"
+  forget_prepared
+  run_verify "$n" "$rep" docker_first "$repo" "$@" "${DOCK[@]}"
+  run_verify "$n" "$rep" docker_second "$repo" "$@" "${DOCK[@]}"
+  run_verify "$n" "$rep" docker "$repo" "$@" "${DOCK[@]}"
+  if [ "$HAS_CACHE" = 1 ] && [ "$n" != 0 ]; then
+    local cache="$WORK/dcache-$n-$rep"
+    mkdir -p "$cache"
+    say "N=$n rep $rep: docker provider with --cache-dir, first and second run"
+    run_verify "$n" "$rep" docker_cache_first "$repo" "$@" "${DOCK[@]}" --cache-dir "$cache"
+    run_verify "$n" "$rep" docker_cache_second "$repo" "$@" "${DOCK[@]}" --cache-dir "$cache"
+    rm -rf "$cache"
+  fi
+}
+
+# examples/prisma-saas from scratch (outside git), local and docker, alternated.
+if [ "$DOCKER" = 1 ]; then
+  example="$WORK/prisma-saas"
+  cp -r "$ROOT/examples/prisma-saas" "$example"
+  reps=$(reps_for 0)
+  say "examples/prisma-saas: warm-up (not recorded)"
+  TMPDIR="$WORK/tmp" "$BIN" verify "$example" "${DOCK[@]}" --quiet > "$LOGDIR/warmup-example.log" 2>&1 || true
+  for rep in $(seq 1 "$reps"); do
+    say "examples/prisma-saas rep $rep/$reps: local"
+    run_verify 0 "$rep" example_local "$example" "${LOCAL[@]}"
+    docker_runs 0 "$rep" "$example"
+  done
+fi
+
 for n in $SIZES; do
   reps=$(reps_for "$n")
   repo="$WORK/repo-$n"
@@ -305,7 +379,7 @@ for n in $SIZES; do
   files=$(ls -d "$repo"/prisma/migrations/*/ | wc -l)
   record "$n" 0 meta "{\"files\": $files, \"load_before\": $(load1)}"
   say "N=$n: warm-up verify (not recorded)"
-  TMPDIR="$WORK/tmp" "$BIN" verify "$repo" --base main --provider local --pg-bin "$PG_BIN" --quiet \
+  TMPDIR="$WORK/tmp" "$BIN" verify "$repo" --base main "${LOCAL[@]}" --quiet \
     > "$LOGDIR/warmup-$n.log" 2>&1 || [ $? = 1 ] || die "warm-up verify failed at N=$n (see $LOGDIR/warmup-$n.log)"
   for rep in $(seq 1 "$reps"); do
     say "N=$n rep $rep/$reps: limit"
@@ -325,17 +399,18 @@ for n in $SIZES; do
     say "  $limp"
 
     say "N=$n rep $rep/$reps: ci-gate verify"
-    run_verify "$n" "$rep" verify "$repo"
+    run_verify "$n" "$rep" verify "$repo" --base main "${LOCAL[@]}"
 
     if [ "$HAS_CACHE" = 1 ]; then
       cache="$WORK/cache-$n-$rep"
       mkdir -p "$cache"
       say "N=$n rep $rep/$reps: verify --cache-dir (first run, empty cache)"
-      run_verify "$n" "$rep" cache_first "$repo" --cache-dir "$cache"
+      run_verify "$n" "$rep" cache_first "$repo" --base main "${LOCAL[@]}" --cache-dir "$cache"
       say "N=$n rep $rep/$reps: verify --cache-dir (second run, same cache)"
-      run_verify "$n" "$rep" cache_second "$repo" --cache-dir "$cache"
+      run_verify "$n" "$rep" cache_second "$repo" --base main "${LOCAL[@]}" --cache-dir "$cache"
       rm -rf "$cache"
     fi
+    if [ "$DOCKER" = 1 ]; then docker_runs "$n" "$rep" "$repo" --base main; fi
 
     if [ -n "$STATIC_BIN" ] && [ "$BREAKDOWN" = 1 ] && [ "$rep" = 1 ]; then
       bd=$("$STATIC_BIN" --breakdown "$repo") || die "static_layer --breakdown failed at N=$n"
@@ -368,6 +443,8 @@ stop_limit_cluster
 T_END=$(date +%s)
 STATIC_WHY="$STATIC_WHY" PROFILE="$PROFILE" BIN="$BIN" PG_BIN="$PG_BIN" SQUAWK_VERSION="$SQUAWK_VERSION" \
   TMPBASE="$TMPBASE" TMP_FS="$(df -T "$TMPBASE" | awk 'NR==2{print $2}')" \
+  DOCKER="$DOCKER" DOCKER_WHY="$DOCKER_WHY" IMG="$IMG" \
+  ENGINE="$( [ "$DOCKER" = 1 ] && docker version --format '{{.Server.Version}}' 2>/dev/null || true)" \
   "$PY" - "$RES" "$((T_END - T_START))" "$HAS_CACHE" "$QUICK" "$STAMP" <<'PY'
 import json, os, sys
 res, seconds, has_cache, quick, stamp = sys.argv[1:]
@@ -377,7 +454,8 @@ with open(res, "a") as f:
         "profile": e["PROFILE"], "bin": e["BIN"], "pg_bin": e["PG_BIN"],
         "squawk_version": e["SQUAWK_VERSION"], "has_cache": int(has_cache),
         "static_why": e["STATIC_WHY"], "quick": int(quick), "tmp": e["TMPBASE"],
-        "tmp_fs": e["TMP_FS"], "stamp": stamp}) + "\n")
+        "tmp_fs": e["TMP_FS"], "stamp": stamp, "docker": int(e["DOCKER"]),
+        "docker_why": e["DOCKER_WHY"], "image": e["IMG"], "engine": e["ENGINE"]}) + "\n")
 PY
 say "writing $REPORT"
 "$PY" "$ROOT/benches/report.py" "$RES" "$REPORT"

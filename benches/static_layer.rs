@@ -22,8 +22,7 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use ci_gate::check::squawk::{LintContext, lint_all};
-use ci_gate::config::Config;
+use ci_gate::check::squawk::{LintContext, RuleLevels, lint_all};
 use ci_gate::discover::{FsTree, prisma, prisma_version};
 
 fn main() -> ExitCode {
@@ -46,7 +45,8 @@ fn main() -> ExitCode {
     // The generated projects pin Prisma 6.19.0 (one transaction per file); PostgreSQL 15 as served.
     let version = prisma_version::parse("6.19.0", "benchmark");
     let ctx = LintContext::for_prisma(15, version.as_ref());
-    let config = Config::default();
+    // No `rules:` configured: ci-gate's default levels, as verify without a .ci-gate.yml.
+    let config = RuleLevels::default();
     if breakdown {
         #[cfg(breakdown)]
         {

@@ -396,7 +396,7 @@ fn edited(
 /// `--live-url` with no version asked for: give the throwaway server production's major when
 /// that major is available here, so the drift comparison compares like with like. Returns a
 /// note saying what was decided (also when production's major is not available), or `None`
-/// when an explicit choice (`--pg-version`, `--pg-bin`, `--provider url`) stands or production
+/// when an explicit choice (`--pg-version`, `--pg-bin`, `--image`, `--provider url`) stands or production
 /// could not be reached (the live check itself reports that).
 pub async fn match_live_major(
     req: &mut crate::provision::ProvisionRequest,
@@ -404,6 +404,7 @@ pub async fn match_live_major(
 ) -> Option<String> {
     if req.pg_version.is_some()
         || req.pg_bin.is_some()
+        || req.image.is_some()
         || req.provider == crate::provision::ProviderChoice::Url
     {
         return None;

@@ -30,7 +30,8 @@ fn postgres_processes_mentioning(needle: &str) -> Vec<String> {
     found
 }
 
-fn interrupt_mid_migration(signal: Signal) {
+/// A project whose one migration sleeps for a minute.
+fn slow_project() -> tempfile::TempDir {
     let project = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     write_project(
         project.path(),
@@ -39,8 +40,13 @@ fn interrupt_mid_migration(signal: Signal) {
             "CREATE TABLE \"A\" (\"id\" INTEGER);\nSELECT pg_sleep(60);\n",
         )],
     );
+    project
+}
+
+fn interrupt_mid_migration(signal: Signal) {
+    let project = slow_project();
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let mut child = ci_gate(tmp.path())
+    let child = ci_gate(tmp.path())
         .args(["verify", path(project.path()), "--provider", "local"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -62,6 +68,19 @@ fn interrupt_mid_migration(signal: Signal) {
         !postgres_processes_mentioning(&tmp_str).is_empty(),
         "no postgres running under {tmp_str}"
     );
+    interrupt(child, signal);
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    assert!(
+        postgres_processes_mentioning(&tmp_str).is_empty(),
+        "postgres still running"
+    );
+}
+
+/// Send `signal` to `child` and wait (20 s at most) for it to exit as interrupted (exit 3).
+fn interrupt(mut child: std::process::Child, signal: Signal) {
     kill(Pid::from_raw(child.id() as i32), signal).unwrap_or_else(|e| panic!("kill: {e}"));
     let started = Instant::now();
     let out = loop {
@@ -79,14 +98,6 @@ fn interrupt_mid_migration(signal: Signal) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("interrupted by"), "{stderr}");
-    let left: Vec<_> = std::fs::read_dir(tmp.path())
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    assert!(left.is_empty(), "left behind: {left:?}");
-    assert!(
-        postgres_processes_mentioning(&tmp_str).is_empty(),
-        "postgres still running"
-    );
 }
 
 #[test]
@@ -314,4 +325,36 @@ async fn url_server_lost_mid_run_names_what_it_left_and_how_to_drop_it() {
         "{stderr}"
     );
     assert!(stderr.contains("DROP ROLE IF EXISTS \"cigate_"), "{stderr}");
+}
+
+/// The docker provider: SIGINT in the middle of a migration removes the container (found by the
+/// pid label) and the directory of its socket, and does not wait for a pre-initialised image.
+#[test]
+fn docker_sigint_mid_migration_leaves_no_container() {
+    if common::docker::skip() {
+        return;
+    }
+    let project = slow_project();
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let child = ci_gate(tmp.path())
+        .args(["verify", path(project.path()), "--provider", "docker"])
+        .args(["--image", common::docker::TEST_IMAGE])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn: {e}"));
+    let pid = child.id().to_string();
+    let containers = || common::docker::containers_labelled("dev.ci-gate.pid", &pid);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while containers().is_empty() {
+        assert!(Instant::now() < deadline, "the container never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(3000)); // the migration is sleeping by now
+    interrupt(child, Signal::SIGINT);
+    assert!(containers().is_empty(), "container left after SIGINT");
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }

@@ -7,30 +7,18 @@
 //!
 //! Prints `SKIP:` and passes when no Docker engine answers.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 
 const BASE: &str = "ci-gate-test/postgres:15";
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn engine() -> Result<(), String> {
-    match Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .output()
-    {
-        Ok(o) if o.status.success() => Ok(()),
-        Ok(o) => Err(String::from_utf8_lossy(&o.stderr).trim().to_string()),
-        Err(e) => Err(format!("no docker CLI: {e}")),
-    }
-}
-
 /// The runtime stage's `ENV PATH=…` and `ENTRYPOINT […]` lines and the destination of its
 /// ci-gate COPY, with `${PG_MAJOR}` replaced.
 fn runtime_layout(major: &str) -> (String, String, String) {
-    let text = std::fs::read_to_string(root().join("Dockerfile")).unwrap_or_else(|e| panic!("{e}"));
+    let text = std::fs::read_to_string(common::root().join("Dockerfile"))
+        .unwrap_or_else(|e| panic!("{e}"));
     let runtime = text
         .split("AS runtime")
         .nth(1)
@@ -80,12 +68,14 @@ fn put_with_libs(ctx: &Path, file: &Path, at: &str) {
 
 #[test]
 fn the_runtime_layout_runs_verify_inside_a_container() {
-    if let Err(why) = engine() {
-        eprintln!("SKIP: no Docker engine answers ({why})");
+    if let Err(why) = common::docker::engine() {
+        eprintln!(
+            "SKIP: {why}; this test needs a Docker engine (set DOCKER_HOST, or start Docker)"
+        );
         return;
     }
     let build = Command::new("bash")
-        .arg(root().join("docker/test-postgres/build.sh"))
+        .arg(common::root().join("docker/test-postgres/build.sh"))
         .args(["--tag", BASE])
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
@@ -114,30 +104,10 @@ fn the_runtime_layout_runs_verify_inside_a_container() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let tag = format!("ci-gate-test/runtime:{}", std::process::id());
-    let built = Command::new("docker")
-        .args(["build", "--quiet", "-t", &tag])
-        .arg(ctx.path())
-        .env("DOCKER_BUILDKIT", "0")
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
-    // Removed on every path below (also when an assertion fails).
-    struct Image(String);
-    impl Drop for Image {
-        fn drop(&mut self) {
-            let _ = Command::new("docker")
-                .args(["image", "rm", "-f", &self.0])
-                .output();
-        }
-    }
-    let _image = Image(tag.clone());
-    assert!(
-        built.status.success(),
-        "docker build: {}",
-        String::from_utf8_lossy(&built.stderr)
-    );
+    let _image = common::docker::build_image(&tag, ctx.path());
 
     let project = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    copy_dir(&root().join("examples/prisma-saas"), project.path());
+    common::copy_dir(&common::root().join("examples/prisma-saas"), project.path());
     let out = Command::new("docker")
         .args(["run", "--rm", "--label", "dev.ci-gate.test=docker_image"])
         .arg("-v")
@@ -168,17 +138,4 @@ fn the_runtime_layout_runs_verify_inside_a_container() {
         "{}",
         json["server"]
     );
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("{e}"));
-    for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("{e}")) {
-        let entry = entry.unwrap_or_else(|e| panic!("{e}"));
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap_or_else(|e| panic!("{e}"));
-        }
-    }
 }

@@ -2,66 +2,41 @@
 //! this machine's PostgreSQL 15 binaries (`docker/test-postgres/build.sh`), since no registry
 //! may be reachable.
 //!
-//! When no engine answers (or there is no docker CLI), every test prints `SKIP: ...` and passes.
+//! When no engine answers (or there is no docker CLI), every test prints
+//! `SKIP: no Docker engine answers at <host> (<why>)` and passes (`common::docker`).
 //! Each test provisions its own container under a unique run id and checks, with the docker CLI,
 //! that no container carrying `dev.ci-gate.run=<run id>` is left afterwards.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use ci_gate::provision::docker::{self, LABEL_CREATED, LABEL_HOST, LABEL_PID, LABEL_RUN};
-use ci_gate::provision::{ProviderChoice, ProviderKind, ProvisionRequest};
+use ci_gate::provision::{ProviderChoice, ProviderKind, ProvisionError, ProvisionRequest};
+use common::docker::{TEST_IMAGE, containers_labelled};
 use sqlx::{Connection, PgConnection};
-
-const TEST_IMAGE: &str = "ci-gate-test/postgres:15";
-
-/// Run `build.sh` once per test binary. `Ok(())`: the image exists. `Err(reason)`: no engine
-/// (or no CLI): skip. Panics when the build itself fails.
-fn test_image() -> Result<(), String> {
-    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let script =
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("docker/test-postgres/build.sh");
-            let started = Instant::now();
-            let out = Command::new("bash")
-                .arg(&script)
-                .args(["--tag", TEST_IMAGE])
-                .output()
-                .unwrap_or_else(|e| panic!("could not run {}: {e}", script.display()));
-            let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-            let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-            assert!(
-                out.status.success(),
-                "{} failed ({}):\n{stdout}\n{stderr}",
-                script.display(),
-                out.status
-            );
-            eprintln!(
-                "build.sh ({:.1} s): {}",
-                started.elapsed().as_secs_f64(),
-                stdout.trim()
-            );
-            match stdout
-                .lines()
-                .find(|l| l.starts_with("docker:") && l.contains("skipping"))
-            {
-                Some(line) => Err(line.to_string()),
-                None => Ok(()),
-            }
-        })
-        .clone()
-}
 
 macro_rules! require_image {
     () => {
-        if let Err(reason) = test_image() {
-            eprintln!("SKIP: {reason}");
+        if common::docker::skip() {
             return;
         }
     };
+}
+
+/// Connect to `db` as the admin and return the one integer `sql` selects.
+async fn select_int(server: &ci_gate::provision::Server, db: &str, sql: &'static str) -> i32 {
+    let mut conn = PgConnection::connect_with(&server.admin_options(db))
+        .await
+        .unwrap_or_else(|e| panic!("connect to {db}: {e}"));
+    let (n,): (i32,) = sqlx::query_as(sql)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    conn.close().await.expect("close");
+    n
 }
 
 fn run_id(tag: &str) -> String {
@@ -81,27 +56,7 @@ fn request(run_id: &str, image: Option<&str>) -> ProvisionRequest {
 
 /// Ids of all containers (any state) labelled with this run.
 fn containers_of_run(run_id: &str) -> Vec<String> {
-    let out = Command::new("docker")
-        .args([
-            "ps",
-            "-a",
-            "-q",
-            "--no-trunc",
-            "--filter",
-            &format!("label={LABEL_RUN}={run_id}"),
-        ])
-        .output()
-        .expect("docker ps");
-    assert!(
-        out.status.success(),
-        "docker ps failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .filter(|l| !l.is_empty())
-        .collect()
+    containers_labelled(LABEL_RUN, run_id)
 }
 
 fn label_of(container: &str, label: &str) -> String {
@@ -150,15 +105,7 @@ async fn provisions_connects_and_removes_the_container() {
         .await
         .expect("create database");
     assert_eq!(db, format!("cigate_{run}_probe"));
-    let mut conn = PgConnection::connect_with(&server.admin_options(&db))
-        .await
-        .expect("connect to new database");
-    let (n,): (i32,) = sqlx::query_as("SELECT 40 + 2")
-        .fetch_one(&mut conn)
-        .await
-        .expect("query");
-    assert_eq!(n, 42);
-    conn.close().await.expect("close");
+    assert_eq!(select_int(&server, &db, "SELECT 40 + 2").await, 42);
 
     let warnings = server.shutdown().await;
     assert!(warnings.is_empty(), "shutdown warnings: {warnings:?}");
@@ -221,7 +168,8 @@ async fn usable_names_a_missing_image() {
     let started = Instant::now();
     let err = docker::usable(&request("missing", Some(missing)))
         .await
-        .expect_err("missing image must not be usable");
+        .expect_err("missing image must not be usable")
+        .to_string();
     assert!(
         err.contains(missing) && err.contains("not present"),
         "unexpected reason: {err}"
@@ -424,4 +372,225 @@ async fn the_data_directory_is_on_tmpfs_with_durability_off() {
     );
     let warnings = server.shutdown().await;
     assert!(warnings.is_empty(), "{warnings:?}");
+}
+
+/// `--pg-version` against an image of another major: refused before any container starts,
+/// as an environment error (exit 3) that says what to pass instead.
+#[tokio::test]
+async fn an_image_of_another_major_than_pg_version_is_refused() {
+    require_image!();
+    let run = run_id("major");
+    let mut req = request(&run, Some(TEST_IMAGE));
+    req.pg_version = Some("17".into());
+    let err = docker::provision(&req).await.expect_err("15 is not 17");
+    let text = err.to_string();
+    assert!(matches!(err, ProvisionError::Unavailable { .. }), "{err:?}");
+    assert!(
+        text.contains("ci-gate-test/postgres:15 runs PostgreSQL 15")
+            && text.contains("--pg-version asks for 17"),
+        "{text}"
+    );
+    assert!(
+        text.contains("postgres:17") && text.contains("--pg-version 15"),
+        "{text}"
+    );
+    assert!(containers_of_run(&run).is_empty());
+    // The same major is fine.
+    req.pg_version = Some("15".into());
+    let server = docker::provision(&req).await.expect("provision");
+    assert_eq!(server.major(), 15);
+    assert!(server.shutdown().await.is_empty());
+}
+
+/// Without `--image`, the image is `postgres:<major of --pg-version>`; an unreadable version is
+/// bad input (exit 2). (No registry may be reachable here: then the error names the image.)
+#[tokio::test]
+async fn pg_version_chooses_the_postgres_tag() {
+    require_image!();
+    let mut req = request(&run_id("tag"), None);
+    req.pg_version = Some("15.3".into());
+    assert_eq!(docker::image_ref(&req), "postgres:15");
+    match docker::provision(&req).await {
+        Ok(server) => {
+            assert_eq!(server.major(), 15);
+            assert!(server.shutdown().await.is_empty());
+        }
+        Err(e) => assert!(e.to_string().contains("postgres:15"), "{e}"),
+    }
+    req.pg_version = Some("fifteen".into());
+    let err = docker::provision(&req).await.expect_err("not a version");
+    assert!(matches!(err, ProvisionError::BadInput { .. }), "{err:?}");
+    assert!(err.to_string().contains("--pg-version fifteen"), "{err}");
+}
+
+/// A daemon on this machine gets a container without network, the server's unix socket in a
+/// bind-mounted directory of this machine; otherwise a published port. The notes say which.
+#[tokio::test]
+async fn the_transport_is_a_unix_socket_when_the_daemon_is_local() {
+    require_image!();
+    let run = run_id("sock");
+    let server = docker::provision(&request(&run, Some(TEST_IMAGE)))
+        .await
+        .expect("provision");
+    let notes = server.notes.join("\n");
+    let live = containers_of_run(&run);
+    assert_eq!(live.len(), 1, "{live:?}");
+    let network = common::docker::docker(&[
+        "inspect",
+        "--format",
+        "{{.HostConfig.NetworkMode}}",
+        &live[0],
+    ]);
+    if notes.contains("unix socket in") {
+        assert_eq!(network, "none", "{notes}");
+        assert!(server.admin.get_socket().is_some(), "{notes}");
+    } else {
+        assert_ne!(network, "none", "{notes}");
+        assert!(server.admin.get_socket().is_none(), "{notes}");
+    }
+    assert!(server.shutdown().await.is_empty());
+}
+
+/// The second run on an engine commits a pre-initialised image of the chosen one; later runs
+/// copy its cluster instead of running initdb, with their own password.
+#[tokio::test]
+async fn later_runs_start_from_the_pre_initialised_image() {
+    require_image!();
+    // From scratch: no derived image, no mark of an earlier run (other tests of this binary may
+    // make them again meanwhile; the third run finds one either way).
+    let tags = common::docker::docker(&[
+        "images",
+        "ci-gate-prepared/postgres",
+        "--format",
+        "{{.Repository}}:{{.Tag}}",
+    ]);
+    for tag in tags.lines().filter(|t| !t.is_empty()) {
+        let _ = Command::new("docker")
+            .args(["image", "rm", "-f", tag])
+            .output();
+    }
+    let mut last = String::new(); // every round's notes
+    for round in 0..3 {
+        let run = run_id(&format!("prep{round}"));
+        let server = docker::provision(&request(&run, Some(TEST_IMAGE)))
+            .await
+            .expect("provision");
+        last.push_str(&format!("round {round}: {}\n", server.notes.join("\n")));
+        let conn = PgConnection::connect_with(&server.admin_options("postgres"))
+            .await
+            .expect("connect with this run's password");
+        conn.close().await.expect("close");
+        assert!(server.shutdown().await.is_empty());
+        assert!(containers_of_run(&run).is_empty());
+    }
+    let third = last.split("round 2:").nth(1).unwrap_or_default();
+    assert!(
+        third.contains("copied from the pre-initialised image"),
+        "{last}"
+    );
+    // Tagged ci-gate-prepared/postgres:<key> and labelled with its base. (Runs of this binary's
+    // other tests may have committed one concurrently, whose untagged copy stays while a container
+    // uses it: their number is not checked.)
+    let tagged = common::docker::docker(&[
+        "images",
+        "--format",
+        "{{.Repository}}:{{.Tag}}",
+        "--filter",
+        &format!("label=dev.ci-gate.prepared.from={TEST_IMAGE}"),
+    ]);
+    assert!(
+        tagged
+            .lines()
+            .any(|t| t.starts_with("ci-gate-prepared/postgres:") && !t.ends_with("-seen")),
+        "no derived image of {TEST_IMAGE}: {tagged}"
+    );
+}
+
+/// `--cache-dir`'s mechanics for containers: the stopped cluster streamed out of the container
+/// is streamed into the next one instead of initdb; a corrupt archive is refused (and the server
+/// made afresh).
+#[tokio::test]
+async fn an_archived_container_cluster_is_restored_and_a_corrupt_one_refused() {
+    require_image!();
+    let server = docker::provision(&request(&run_id("arch"), Some(TEST_IMAGE)))
+        .await
+        .expect("provision");
+    let db = server
+        .create_database("keep", None, None)
+        .await
+        .expect("create database");
+    let mut conn = PgConnection::connect_with(&server.admin_options(&db))
+        .await
+        .expect("connect");
+    sqlx::raw_sql("CREATE TABLE kept AS SELECT 42 AS answer")
+        .execute(&mut conn)
+        .await
+        .expect("create table");
+    conn.close().await.expect("close");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tar = dir.path().join("cluster.tar");
+    let (warnings, sha) = server.shutdown_archiving(&db, &tar).await;
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let archive = ci_gate::provision::archive::Archive {
+        path: tar.clone(),
+        sha256: sha.expect("archived"),
+    };
+
+    let run = run_id("rest");
+    let restored = docker::provision_from(&request(&run, Some(TEST_IMAGE)), Some(&archive))
+        .await
+        .expect("provision from the archive");
+    assert!(
+        matches!(restored.restored, ci_gate::provision::Restored::Yes),
+        "{:?}",
+        restored.restored
+    );
+    // With this run's password.
+    assert_eq!(
+        select_int(&restored, &db, "SELECT answer FROM kept").await,
+        42
+    );
+    assert!(restored.shutdown().await.is_empty());
+    assert!(containers_of_run(&run).is_empty());
+
+    let mut bytes = std::fs::read(&tar).expect("read");
+    let mid = bytes.len() / 2;
+    bytes[mid..mid + 64].iter_mut().for_each(|b| *b ^= 0x5a);
+    std::fs::write(&tar, bytes).expect("write");
+    let fresh = docker::provision_from(&request(&run_id("bad"), Some(TEST_IMAGE)), Some(&archive))
+        .await
+        .expect("a fresh server instead");
+    match &fresh.restored {
+        ci_gate::provision::Restored::Failed(e) => {
+            assert!(e.to_string().contains("restore"), "{e}")
+        }
+        other => panic!("a corrupt archive must be refused: {other:?}"),
+    }
+    assert!(fresh.shutdown().await.is_empty());
+}
+
+/// An image that ships `/docker-entrypoint-initdb.d` scripts is initialised by its own
+/// entrypoint, so what the scripts set up is there (and ci-gate's settings still apply).
+#[tokio::test]
+async fn an_image_with_init_scripts_goes_through_its_own_entrypoint() {
+    require_image!();
+    let ctx = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        ctx.path().join("init.sql"),
+        "CREATE TABLE from_init_script AS SELECT 7 AS seven;\n",
+    )
+    .expect("write");
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        format!("FROM {TEST_IMAGE}\nCOPY init.sql /docker-entrypoint-initdb.d/\n"),
+    )
+    .expect("write");
+    let tag = format!("ci-gate-test/postgres-init:{}", std::process::id());
+    let _image = common::docker::build_image(&tag, ctx.path());
+    let server = docker::provision(&request(&run_id("init"), Some(&tag)))
+        .await
+        .expect("provision");
+    let seven = select_int(&server, "postgres", "SELECT seven FROM from_init_script").await;
+    assert_eq!(seven, 7, "the init script ran");
+    assert!(server.shutdown().await.is_empty());
 }

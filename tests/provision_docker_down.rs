@@ -31,7 +31,8 @@ fn an_unreachable_daemon_is_reported_quickly_and_plainly() {
     let started = Instant::now();
     let why = rt
         .block_on(docker::usable(&req))
-        .expect_err("no daemon: not usable");
+        .expect_err("no daemon: not usable")
+        .to_string();
     assert!(why.contains(DEAD_HOST) && !why.contains('\n'), "{why}");
 
     let err = rt

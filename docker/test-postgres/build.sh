@@ -2,8 +2,9 @@
 # Build ci-gate's test PostgreSQL image from the PostgreSQL server installed on this machine,
 # without any registry: a `FROM scratch` image holding postgres, initdb, pg_ctl, psql, their
 # shared-library closure (ldd), the share files, time zone data, a minimal /bin/sh (dash) and the
-# few utilities the entrypoint needs. The entrypoint (docker-entrypoint.sh) behaves like the
-# official image's for testcontainers' Postgres module.
+# few utilities the entrypoint and ci-gate's docker provider need (tar, sleep, cp: present in
+# the official images too). The entrypoint (docker-entrypoint.sh) behaves like the official
+# image's.
 #
 # Usage: docker/test-postgres/build.sh [--force] [--tag NAME:TAG] [--pg-major N] [--pg-bin DIR]
 #   --force      rebuild even if an image built from the same inputs already exists
@@ -135,7 +136,7 @@ put() {
 elves=()
 
 # PostgreSQL programs.
-for exe in postgres initdb pg_ctl psql pg_isready; do
+for exe in postgres initdb pg_ctl psql pg_isready pg_controldata; do
     if [ -x "$pg_bin/$exe" ]; then
         put "$pg_bin/$exe"
         elves+=("$pg_bin/$exe")
@@ -161,7 +162,9 @@ find "$(dest "$pg_share")" -type l -print0 | while IFS= read -r -d '' link; do
     fi
 done
 
-# Shell and utilities used by the entrypoint (and by pg_ctl, which runs `/bin/sh -c`).
+# Shell and utilities used by the entrypoint (and by pg_ctl, which runs `/bin/sh -c`), and what
+# ci-gate's docker provider uses in an official image: tar (its --cache-dir archive streams in
+# and out of the container's tmpfs), sleep and cp.
 dash_path="$(command -v dash || true)"
 if [ -z "$dash_path" ]; then
     echo "build.sh: dash not found (apt-get install dash)" >&2
@@ -170,7 +173,7 @@ fi
 cp -L --preserve=mode "$dash_path" "$root/usr/bin/dash"
 ln -s dash "$root/usr/bin/sh"
 elves+=("$dash_path")
-for util in rm mkdir chmod chown id setpriv; do
+for util in rm mkdir chmod chown id setpriv tar sleep cp; do
     p="$(command -v "$util" || true)"
     if [ -z "$p" ]; then
         echo "build.sh: $util not found on this machine" >&2

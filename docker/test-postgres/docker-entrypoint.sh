@@ -1,9 +1,10 @@
 #!/bin/sh
 # Entrypoint of ci-gate's test PostgreSQL image (docker/test-postgres/build.sh).
 #
-# Follows the official `postgres` image's contract closely enough for testcontainers' Postgres
-# module (testcontainers-modules 0.15), which passes `-c fsync=off` as the command and waits for
-# "database system is ready to accept connections" on stderr AND on stdout:
+# ci-gate's docker provider replaces an image's entrypoint with its own start script (initdb,
+# then postgres), unless the image ships /docker-entrypoint-initdb.d scripts; then it runs this
+# one. So this follows the official `postgres` image's contract, for that path and for
+# `docker run` by hand (`-c fsync=off` as the command means `postgres -c fsync=off`):
 #   - honours POSTGRES_USER (default postgres), POSTGRES_PASSWORD, POSTGRES_DB (default
 #     $POSTGRES_USER), POSTGRES_HOST_AUTH_METHOD (default scram-sha-256 when a password is set;
 #     `trust` allows no password), POSTGRES_INITDB_ARGS and PGDATA;
@@ -11,8 +12,8 @@
 #     on 0.0.0.0:5432, then a temporary server on the unix socket only, whose log goes to STDOUT (so the ready message appears
 #     there), creates POSTGRES_DB and runs /docker-entrypoint-initdb.d/*.sql|*.sh, stops;
 #   - finally `exec postgres` (PID 1), whose log goes to STDERR (the second ready message).
-# Only dash builtins plus rm, mkdir, chmod, chown, id, setpriv, locale and the PostgreSQL
-# binaries are available in the image.
+# Only dash builtins plus rm, mkdir, chmod, chown, id, setpriv, tar, sleep, cp, locale and the
+# PostgreSQL binaries are available in the image.
 set -eu
 
 : "${PGDATA:=/var/lib/postgresql/data}"

@@ -23,6 +23,7 @@ where
     let slot: ServerSlot = Arc::new(Mutex::new(None));
     let archive: ArchiveSlot = Arc::default();
     let mut body = tokio::spawn(work(slot.clone(), archive.clone()));
+    let mut interrupted = false;
     let result = tokio::select! {
         joined = &mut body => match joined {
             Ok(r) => r,
@@ -32,13 +33,17 @@ where
             Err(_) => Err(UserError::environment("interrupted")),
         },
         signal = shutdown_signal() => {
+            interrupted = true;
             body.abort();
             let _ = body.await; // let the task drop what it holds (connections, a starting server)
             Err(UserError::environment(format!("interrupted by {signal}; cleaned up")))
         }
     };
     let pending = archive.lock().ok().and_then(|mut a| a.take());
-    if let Some(server) = slot.lock().await.take() {
+    if let Some(mut server) = slot.lock().await.take() {
+        if interrupted {
+            server.abandon_background_work(); // no waiting for a pre-initialised image on Ctrl-C
+        }
         let warnings = match (pending, &result) {
             // Only a run that finished writes the cache.
             (Some(pending), Ok(_)) => match pending.tar_path() {

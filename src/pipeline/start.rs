@@ -10,7 +10,7 @@ use crate::discover::{self, FsTree, MigrationSet};
 use crate::error::UserError;
 use crate::format::{Format, FormatKind};
 use crate::git;
-use crate::provision::{self, ProviderChoice, ProvisionRequest, Server};
+use crate::provision::{self, ProviderChoice, ProviderKind, ProvisionRequest, Restored, Server};
 use crate::run::build::Builder;
 use crate::run::builds::{self, ArchiveSlot, BuildOutcome, Caches, Timings, cache_unusable};
 use crate::run::cache::{BaseCache, ClusterCache, ClusterManifest as Manifest};
@@ -116,7 +116,8 @@ pub struct Ready {
     pub head: MigrationSet,
     pub base: Option<MigrationSet>,
     pub discover_time: Duration,
-    /// The local provider's whole-cluster cache entry (None for other providers).
+    /// The whole-cluster cache entry of the provider that gave the server (local or docker;
+    /// None for a server reached by URL).
     pub cluster_cache: Option<ClusterCache>,
     /// The cache entry the cluster was restored from, if any.
     pub restored: Option<Manifest>,
@@ -137,16 +138,9 @@ pub async fn provision_and_discover(
     {
         notes.push(note);
     }
-    let (cluster_cache, cached) = cluster_cache(settings, target, semantics, &req, notes);
-    let provisioning = async {
-        if let Some((_, archive)) = &cached {
-            match provision::local::provision_from(&req, Some(archive.clone())).await {
-                Ok(server) => return (Ok(server), None),
-                Err(e) => return (provision::provision(&req).await, Some(e.to_string())),
-            }
-        }
-        (provision::provision(&req).await, None)
-    };
+    let mut caches = cluster_caches(settings, target, semantics, &req, notes);
+    let restore = caches.restore();
+    let provisioning = provision::provision_from(&req, &restore);
     let (root, dir, base_commit, base_dir) = (
         target.root.clone(),
         target.rel_dir.clone(),
@@ -170,15 +164,11 @@ pub async fn provision_and_discover(
         };
         (head, base, started.elapsed())
     });
-    let ((server, restore_failed), discovered) = tokio::join!(provisioning, discovering);
-    let mut restored = cached.map(|(manifest, _)| manifest);
-    if let Some(why) = restore_failed {
-        notes.push(cache_unusable(&why.lines().next().unwrap_or_default()));
-        if let Some(c) = &cluster_cache {
-            c.invalidate();
-        }
-        restored = None;
-    }
+    let (server, discovered) = tokio::join!(provisioning, discovering);
+    let (cluster_cache, restored) = match &server {
+        Ok(s) => caches.settle(s, notes),
+        Err(_) => (None, None),
+    };
     let (head, base, discover_time) = discovered.unwrap_or_else(|e| {
         let err = discover::DiscoverError::Io {
             path: target.dir.clone(),
@@ -222,52 +212,102 @@ pub async fn provision_and_discover(
     })
 }
 
-/// The local provider's cache entry is a whole cluster, keyed by the base's git tree, so it is
-/// found (and initdb skipped) before any file is read. `auto` without a URL may end up local; an
-/// entry found means an earlier run here did.
-fn cluster_cache(
+/// A whole-cluster cache entry (`--cache-dir`) and what it holds, if anything.
+struct CacheEntry {
+    cache: ClusterCache,
+    found: Option<(Manifest, provision::archive::Archive)>,
+}
+
+/// The cluster cache entries of the providers that may give this run's server. An entry is
+/// only valid for the provider (and binaries or image) that wrote it, so each has its own key;
+/// `auto` without a URL may end up with either.
+#[derive(Default)]
+struct ClusterCaches {
+    local: Option<CacheEntry>,
+    docker: Option<CacheEntry>,
+}
+
+impl ClusterCaches {
+    fn restore(&self) -> provision::Restore {
+        let archive = |e: &Option<CacheEntry>| {
+            e.as_ref()
+                .and_then(|e| e.found.as_ref().map(|(_, a)| a.clone()))
+        };
+        provision::Restore {
+            local: archive(&self.local),
+            docker: archive(&self.docker),
+        }
+    }
+
+    /// The entry of the provider that gave `server`, and the manifest of what it restored; an
+    /// entry it could not use is dropped (it is rebuilt and rewritten), with a note.
+    fn settle(
+        &mut self,
+        server: &Server,
+        notes: &mut Vec<String>,
+    ) -> (Option<ClusterCache>, Option<Manifest>) {
+        let entry = match server.kind {
+            ProviderKind::Local => self.local.take(),
+            ProviderKind::Docker => self.docker.take(),
+            ProviderKind::Url => None,
+        };
+        let Some(CacheEntry { cache, found }) = entry else {
+            return (None, None);
+        };
+        match &server.restored {
+            Restored::Yes => (Some(cache), found.map(|(m, _)| m)),
+            Restored::Failed(why) => {
+                notes.push(cache_unusable(&why.one_line()));
+                cache.invalidate();
+                (Some(cache), None)
+            }
+            Restored::NotAsked => (Some(cache), None),
+        }
+    }
+}
+
+/// The cluster cache entries, keyed by the base's git tree so they are found (and initdb
+/// skipped) before any file is read.
+fn cluster_caches(
     settings: &Settings,
     target: &Target,
     semantics: Semantics,
     req: &ProvisionRequest,
     notes: &mut Vec<String>,
-) -> (
-    Option<ClusterCache>,
-    Option<(Manifest, provision::local::Archive)>,
-) {
-    let provider = settings.provider.value;
-    let maybe_local = provider == ProviderChoice::Local
-        || (provider == ProviderChoice::Auto && req.database_url.is_none());
-    let cache = match (&settings.cache_dir, &target.base, maybe_local) {
-        (Some(d), Some(b), true) => target
-            .git_root
-            .as_deref()
-            .and_then(|r| git::tree_id(r, &b.commit, &target.rel_dir))
-            .map(|tree| {
-                let key = format!(
-                    "{semantics:?}|{}|{:?}|{:?}|{:?}|{:?}",
-                    settings.superuser.value,
-                    settings.extensions,
-                    settings.roles,
-                    req.pg_bin,
-                    req.pg_version
-                );
-                ClusterCache::new(&d.value, &tree, &key)
-            }),
+) -> ClusterCaches {
+    let tree = match (&settings.cache_dir, &target.base, &target.git_root) {
+        (Some(d), Some(b), Some(r)) => git::tree_id(r, &b.commit, &target.rel_dir).map(|t| (d, t)),
         _ => None,
     };
-    let found = match cache.as_ref().map(ClusterCache::lookup) {
-        Some(Ok(found)) => found,
-        Some(Err(why)) => {
-            notes.push(cache_unusable(&why));
-            if let Some(c) = &cache {
-                c.invalidate();
-            }
-            None
-        }
-        None => None,
+    let Some((dir, tree)) = tree else {
+        return ClusterCaches::default();
     };
-    (cache, found)
+    let provider = settings.provider.value;
+    let auto = provider == ProviderChoice::Auto && req.database_url.is_none();
+    let common = format!(
+        "{semantics:?}|{}|{:?}|{:?}",
+        settings.superuser.value, settings.extensions, settings.roles
+    );
+    let mut entry = |key: String| {
+        let cache = ClusterCache::new(&dir.value, &tree, &key);
+        let found = match cache.lookup() {
+            Ok(found) => found,
+            Err(why) => {
+                notes.push(cache_unusable(&why));
+                cache.invalidate();
+                None
+            }
+        };
+        CacheEntry { cache, found }
+    };
+    ClusterCaches {
+        local: (auto || provider == ProviderChoice::Local)
+            .then(|| entry(format!("{common}|{:?}|{:?}", req.pg_bin, req.pg_version))),
+        docker: (auto || provider == ProviderChoice::Docker).then(|| {
+            let image = provision::docker::image_ref(req);
+            entry(format!("{common}|docker|{image}"))
+        }),
+    }
 }
 
 fn run_id() -> String {
@@ -466,11 +506,11 @@ pub async fn build(
     let Some(base) = &ready.base else {
         return Ok(builds::scratch_only(builder, &ready.head, timings).await?);
     };
-    // The cluster cache serves only the local provider; other providers keep a SQL dump.
+    // The cluster cache serves the servers ci-gate starts; one reached by URL keeps a SQL dump.
     let cluster = ready
         .cluster_cache
         .as_ref()
-        .filter(|_| builder.server.kind == provision::ProviderKind::Local);
+        .filter(|_| builder.server.can_archive());
     let dump = settings
         .cache_dir
         .as_ref()

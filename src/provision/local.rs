@@ -38,12 +38,16 @@ use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
 mod archive;
+mod error;
 mod postmaster;
 
 use super::binaries::{Binaries, find_binaries, is_executable};
-use super::{Guard, ProviderKind, ProvisionError, ProvisionRequest, Server, connect_quiet};
-pub use archive::Archive;
+use super::{
+    Guard, ProviderKind, ProvisionError, ProvisionRequest, Restored, Server, connect_quiet,
+};
+pub use crate::provision::archive::Archive;
 use archive::*;
+pub use error::*;
 use postmaster::*;
 
 /// How long the server may take to accept connections.
@@ -135,52 +139,51 @@ impl LocalCluster {
 
     /// Stop the server (immediate) and remove its directory. `Err` says what was left behind and how
     /// to remove it by hand.
-    pub fn stop(mut self) -> Result<(), String> {
+    pub fn stop(mut self) -> Result<(), StopError> {
         self.stop_inner()
     }
 
     /// Stop the server cleanly (fast shutdown: a checkpoint, so the data directory is
     /// consistent), write the data directory to `tar` as one archive, then remove everything as
     /// [`LocalCluster::stop`] does. Returns the archive's SHA-256 (hex).
-    pub fn stop_archiving(mut self, tar: &Path) -> Result<String, String> {
+    pub fn stop_archiving(mut self, tar: &Path) -> Result<String, ArchiveError> {
         let sha = match self.postmaster.take() {
             Some(postmaster) => {
                 let stopped = postmaster.stop_with(Signal::SIGINT);
                 release_orphaned_shared_memory(&self.data_dir);
-                stopped.and_then(|()| {
+                stopped.map_err(ArchiveError::from).and_then(|()| {
                     let keep = checkpoint_wal_file(&self.bin_dir, &self.data_dir)?;
                     write_archive(&self.data_dir, tar, &keep)
                 })
             }
-            None => Err("the server was not running".to_string()),
+            None => Err(ArchiveError::NotRunning),
         };
         let removed = self.stop_inner();
         let sha = sha?;
-        removed.map(|()| sha)
+        removed.map(|()| sha).map_err(ArchiveError::from)
     }
 
     /// Idempotent: what was stopped and removed is forgotten, so `Drop` after `stop` does nothing.
-    fn stop_inner(&mut self) -> Result<(), String> {
-        let mut problems = Vec::new();
+    fn stop_inner(&mut self) -> Result<(), StopError> {
+        let mut problems = StopError {
+            postmaster: None,
+            dir: None,
+        };
         if let Some(postmaster) = self.postmaster.take() {
             match postmaster.stop() {
                 Ok(()) => release_orphaned_shared_memory(&self.data_dir),
-                Err(e) => problems.push(e),
+                Err(e) => problems.postmaster = Some(e),
             }
         }
         if let Some(root) = self.root.take()
             && let Err(e) = remove_dir_retrying(&root)
         {
-            problems.push(format!(
-                "could not remove the temporary cluster directory {}: {e}; remove it by hand: rm -rf {}",
-                root.display(),
-                root.display()
-            ));
+            problems.dir = Some((root, e));
         }
-        if problems.is_empty() {
+        if problems.postmaster.is_none() && problems.dir.is_none() {
             Ok(())
         } else {
-            Err(problems.join("\n"))
+            Err(problems)
         }
     }
 }
@@ -197,15 +200,12 @@ impl Drop for LocalCluster {
 /// shared memory segment of a postmaster that died with it. Refuses a directory of another name
 /// or one whose postmaster still runs. (After a SIGKILL of ci-gate the kernel has already
 /// killed the postmaster; these two are all that remain.)
-pub fn remove_leftover(temp_dir: &Path) -> Result<(), String> {
+pub fn remove_leftover(temp_dir: &Path) -> Result<(), LeftoverError> {
     let named_ours = temp_dir
         .file_name()
         .is_some_and(|n| n.to_string_lossy().starts_with("ci-gate-"));
     if !named_ours {
-        return Err(format!(
-            "{} is not a ci-gate cluster directory",
-            temp_dir.display()
-        ));
+        return Err(LeftoverError::NotOurs(temp_dir.to_path_buf()));
     }
     let data_dir = temp_dir.join("data");
     if let Ok(pidfile) = fs::read_to_string(data_dir.join("postmaster.pid"))
@@ -213,14 +213,16 @@ pub fn remove_leftover(temp_dir: &Path) -> Result<(), String> {
         && pid > 0
         && process_alive(pid)
     {
-        return Err(format!(
-            "the PostgreSQL server of {} is still running (pid {pid})",
-            temp_dir.display()
-        ));
+        return Err(LeftoverError::StillRunning {
+            path: temp_dir.to_path_buf(),
+            pid,
+        });
     }
     release_orphaned_shared_memory(&data_dir);
-    remove_dir_retrying(temp_dir)
-        .map_err(|e| format!("could not remove {}: {e}", temp_dir.display()))
+    remove_dir_retrying(temp_dir).map_err(|source| LeftoverError::Remove {
+        path: temp_dir.to_path_buf(),
+        source,
+    })
 }
 
 /// Whether `pid` runs; a zombie (dead, not yet reaped by its new parent) does not.
@@ -292,13 +294,20 @@ pub async fn provision(req: &ProvisionRequest) -> Result<Server, ProvisionError>
 }
 
 /// [`provision`], with the data directory unpacked from `from` (a cluster archived by
-/// [`LocalCluster::stop_archiving`]) instead of made by initdb.
+/// [`LocalCluster::stop_archiving`]) instead of made by initdb. When the archive cannot be used
+/// the cluster is made afresh, and [`Server::restored`] says why.
 pub async fn provision_from(
     req: &ProvisionRequest,
-    from: Option<Archive>,
+    from: Option<&Archive>,
 ) -> Result<Server, ProvisionError> {
     let started = Instant::now();
-    let cluster = start_from(req, from).await?;
+    let (cluster, restored) = match from {
+        Some(archive) => match start_from(req, Some(archive.clone())).await {
+            Ok(c) => (c, Restored::Yes),
+            Err(e) => (start_from(req, None).await?, Restored::Failed(e)),
+        },
+        None => (start_from(req, None).await?, Restored::NotAsked),
+    };
     let admin = cluster.admin_options();
     let notes = cluster.notes.clone();
     // On failure `Server::connect` drops the guard, which stops the cluster.
@@ -311,6 +320,7 @@ pub async fn provision_from(
     )
     .await?;
     server.notes = notes;
+    server.restored = restored;
     Ok(server)
 }
 
@@ -355,12 +365,13 @@ pub async fn start_from(
     cluster.postmaster = Some(postmaster);
     match wait_ready(&cluster, &log_path).await {
         Ok(()) => Ok(cluster),
-        Err((what, detail)) => {
+        Err(e) => {
+            let detail = e.detail();
             let hint = cause_hint(&detail, cluster.temp_dir()).unwrap_or_else(|| {
                 "look at the server log above; pass --pg-bin DIR to try other PostgreSQL binaries"
                     .to_string()
             });
-            Err(fail(cluster, &what, detail, &hint))
+            Err(fail(cluster, &e.to_string(), detail, &hint))
         }
     }
 }
@@ -371,7 +382,7 @@ fn fail(cluster: LocalCluster, what: &str, detail: String, hint: &str) -> Provis
     let mut detail = detail;
     if let Err(leftover) = cluster.stop() {
         detail.push_str("\nmoreover, cleanup failed: ");
-        detail.push_str(&leftover);
+        detail.push_str(&leftover.to_string());
     }
     ProvisionError::unavailable(what, detail, hint)
 }
@@ -474,9 +485,10 @@ fn prepare(req: &ProvisionRequest, from: Option<&Archive>) -> Result<Prepared, P
         None => run_initdb(&binaries, &cluster, run_as.as_ref()),
         Some(archive) => extract_archive(archive, &cluster, run_as.as_ref()),
     };
-    if let Err((what, detail)) = made {
+    if let Err(e) = made {
+        let detail = e.detail();
         let hint = cause_hint(&detail, &root).unwrap_or(run_as_hint(run_as.as_ref()).to_string());
-        return Err(fail(cluster, &what, detail, &hint));
+        return Err(fail(cluster, &e.to_string(), detail, &hint));
     }
     cluster
         .notes
@@ -638,15 +650,14 @@ fn run_initdb(
     binaries: &Binaries,
     cluster: &LocalCluster,
     run_as: Option<&RunAs>,
-) -> Result<(), (String, String)> {
+) -> Result<(), DataDirError> {
     let root = cluster.temp_dir().to_path_buf();
     let log_path = root.join("initdb.log");
-    let log = File::create(&log_path).map_err(|e| {
-        (
-            "could not create the initdb log".to_string(),
-            format!("{}: {e}", log_path.display()),
-        )
-    })?;
+    let log_error = |source| DataDirError::InitdbLog {
+        path: log_path.clone(),
+        source,
+    };
+    let log = File::create(&log_path).map_err(log_error)?;
     let mut cmd = Command::new(&binaries.initdb);
     cmd.arg("-D").arg(&cluster.data_dir).args([
         "--username=postgres",
@@ -655,30 +666,29 @@ fn run_initdb(
         "--locale=C",
         "--no-sync",
     ]);
-    configure(&mut cmd, run_as, &root, &log).map_err(|e| {
-        (
-            "could not set up initdb".to_string(),
-            format!("{}: {e}", log_path.display()),
-        )
+    configure(&mut cmd, run_as, &root, &log).map_err(|source| DataDirError::InitdbSetup {
+        path: log_path.clone(),
+        source,
     })?;
     drop(log);
-    let status = cmd.status().map_err(|e| {
-        (
-            format!("could not run {}", binaries.initdb.display()),
-            e.to_string(),
-        )
+    let status = cmd.status().map_err(|source| DataDirError::InitdbSpawn {
+        initdb: binaries.initdb.clone(),
+        source,
     })?;
     if status.success() {
         Ok(())
     } else {
-        Err((format!("initdb failed ({status})"), log_tail(&log_path)))
+        Err(DataDirError::InitdbFailed {
+            status,
+            log: log_tail(&log_path),
+        })
     }
 }
 
 /// Probe until the server accepts a connection, the postmaster exits, or the deadline passes.
-async fn wait_ready(cluster: &LocalCluster, log_path: &Path) -> Result<(), (String, String)> {
+async fn wait_ready(cluster: &LocalCluster, log_path: &Path) -> Result<(), ReadyError> {
     let Some(postmaster) = &cluster.postmaster else {
-        return Err(("PostgreSQL was not started".into(), String::new()));
+        return Err(ReadyError::NotStarted);
     };
     let opts = cluster.admin_options();
     let socket = cluster
@@ -688,20 +698,16 @@ async fn wait_ready(cluster: &LocalCluster, log_path: &Path) -> Result<(), (Stri
     let mut last_error = String::from("the socket never appeared");
     loop {
         if let Some(how) = postmaster.exited() {
-            return Err((
-                format!("PostgreSQL {how} during startup"),
-                log_tail(log_path),
-            ));
+            let log = log_tail(log_path);
+            return Err(ReadyError::Exited { how, log });
         }
         let now = Instant::now();
         if now >= deadline {
-            return Err((
-                format!(
-                    "PostgreSQL did not accept connections within {} s",
-                    READY_TIMEOUT.as_secs()
-                ),
-                format!("last attempt: {last_error}\n{}", log_tail(log_path)),
-            ));
+            return Err(ReadyError::Timeout {
+                secs: READY_TIMEOUT.as_secs(),
+                last_error,
+                log: log_tail(log_path),
+            });
         }
         if socket.exists() {
             let budget = (deadline - now).min(Duration::from_secs(2));

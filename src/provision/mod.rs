@@ -7,6 +7,7 @@
 //! Databases and roles are only ever created through [`Server::create_database`] and
 //! [`Server::create_role`], so the `url` provider can drop exactly what it made and nothing else.
 
+pub mod archive;
 pub mod binaries;
 pub mod docker;
 pub mod local;
@@ -82,6 +83,24 @@ pub enum ProvisionError {
 }
 
 impl ProvisionError {
+    /// One line: what failed, and the first line of the evidence.
+    pub fn one_line(&self) -> String {
+        match self {
+            ProvisionError::Unavailable { what, detail, .. } => {
+                match detail
+                    .lines()
+                    .next()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                {
+                    Some(first) => format!("{what}: {first}"),
+                    None => what.clone(),
+                }
+            }
+            ProvisionError::BadInput { what, .. } => what.clone(),
+        }
+    }
+
     pub fn unavailable(
         what: impl Into<String>,
         detail: impl Into<String>,
@@ -93,6 +112,27 @@ impl ProvisionError {
             hint: hint.into(),
         }
     }
+}
+
+/// What became of the archived cluster a provider was given (`--cache-dir`).
+#[derive(Debug, Default)]
+pub enum Restored {
+    /// None was given.
+    #[default]
+    NotAsked,
+    /// The server runs on the archived cluster.
+    Yes,
+    /// It could not be used, and the server was made afresh: why.
+    Failed(ProvisionError),
+}
+
+/// Archived clusters (`--cache-dir`) the providers that start their own server may start from
+/// instead of running initdb, one per provider (an archive is only valid for the provider, and
+/// the binaries or image, that wrote it).
+#[derive(Debug, Clone, Default)]
+pub struct Restore {
+    pub local: Option<archive::Archive>,
+    pub docker: Option<archive::Archive>,
 }
 
 /// Resources a provider owns, released on shutdown (and on Drop as a last resort).
@@ -121,6 +161,8 @@ pub struct Server {
     pub run_id: String,
     /// What was tried before this provider succeeded (for `auto`), shown with --verbose.
     pub notes: Vec<String>,
+    /// Whether the server runs on an archived cluster it was given ([`provision_from`]).
+    pub restored: Restored,
     created_databases: Mutex<Vec<String>>,
     created_roles: Mutex<Vec<String>>,
     guard: Option<Guard>,
@@ -158,6 +200,7 @@ impl Server {
             startup: Duration::ZERO,
             run_id,
             notes: Vec::new(),
+            restored: Restored::NotAsked,
             created_databases: Mutex::new(Vec::new()),
             created_roles: Mutex::new(Vec::new()),
             guard: Some(guard),
@@ -376,16 +419,31 @@ impl Server {
             .unwrap_or_default()
     }
 
-    /// For a `local` cluster: drop every database this run created except `keep_db`, stop the
-    /// server cleanly and archive its data directory to `tar` (see
-    /// [`local::LocalCluster::stop_archiving`]), then clean up as [`Server::shutdown`] does.
-    /// Returns the warnings and, when the archive was written, its SHA-256.
+    /// Give up on what the provider does in the background for later runs (the docker
+    /// provider's pre-initialised image), so that shutting down does not wait for it.
+    pub fn abandon_background_work(&mut self) {
+        if let Some(Guard::Docker(container)) = &mut self.guard {
+            container.abandon_commit();
+        }
+    }
+
+    /// Whether this server's cluster can be archived at shutdown ([`Server::shutdown_archiving`]):
+    /// one ci-gate started (local or docker).
+    pub fn can_archive(&self) -> bool {
+        matches!(self.guard, Some(Guard::Local(_)) | Some(Guard::Docker(_)))
+    }
+
+    /// For a server ci-gate started: drop every database this run created except `keep_db`,
+    /// stop the server cleanly and archive its data directory to `tar` (see
+    /// [`local::LocalCluster::stop_archiving`], [`docker::DockerServer::stop_archiving`]), then
+    /// clean up as [`Server::shutdown`] does. Returns the warnings and, when the archive was
+    /// written, its SHA-256.
     pub async fn shutdown_archiving(
         mut self,
         keep_db: &str,
         tar: &std::path::Path,
     ) -> (Vec<String>, Option<String>) {
-        if !matches!(self.guard, Some(Guard::Local(_))) {
+        if !self.can_archive() {
             return (self.shutdown().await, None);
         }
         let mut warnings = Vec::new();
@@ -396,13 +454,18 @@ impl Server {
                 warnings.push(format!("could not drop database {db}: {e}"));
             }
         }
-        let mut sha = None;
-        if let Some(Guard::Local(cluster)) = self.guard.take() {
-            match cluster.stop_archiving(tar) {
-                Ok(s) => sha = Some(s),
-                Err(e) => warnings.push(e),
+        let archived = match self.guard.take() {
+            Some(Guard::Local(cluster)) => cluster.stop_archiving(tar).map_err(|e| e.to_string()),
+            Some(Guard::Docker(mut container)) => {
+                warnings.extend(container.finish_commit().await);
+                container
+                    .stop_archiving(tar)
+                    .await
+                    .map_err(|e| e.to_string())
             }
-        }
+            Some(Guard::Url) | None => Err("no server to archive".to_string()),
+        };
+        let sha = archived.map_err(|e| warnings.push(e)).ok();
         (warnings, sha)
     }
 
@@ -460,12 +523,13 @@ impl Server {
         match self.guard.take() {
             Some(Guard::Local(cluster)) => {
                 if let Err(e) = cluster.stop() {
-                    warnings.push(e);
+                    warnings.push(e.to_string());
                 }
             }
-            Some(Guard::Docker(container)) => {
+            Some(Guard::Docker(mut container)) => {
+                warnings.extend(container.finish_commit().await);
                 if let Err(e) = container.stop().await {
-                    warnings.push(e);
+                    warnings.push(e.to_string());
                 }
             }
             Some(Guard::Url) | None => {}
@@ -481,6 +545,15 @@ pub async fn connect_quiet(opts: &PgConnectOptions) -> Result<PgConnection, sqlx
 
 /// Provision a server as requested (`auto`: see [`auto`]).
 pub async fn provision(req: &ProvisionRequest) -> Result<Server, ProvisionError> {
+    provision_from(req, &Restore::default()).await
+}
+
+/// [`provision`], starting the local or docker server from the archived cluster `restore` holds
+/// for it; [`Server::restored`] says whether it did.
+pub async fn provision_from(
+    req: &ProvisionRequest,
+    restore: &Restore,
+) -> Result<Server, ProvisionError> {
     // A malformed image reference is bad input (exit 2); an absent image is the environment's.
     if let Some(image) = req.image.as_deref()
         && matches!(req.provider, ProviderChoice::Docker | ProviderChoice::Auto)
@@ -493,21 +566,21 @@ pub async fn provision(req: &ProvisionRequest) -> Result<Server, ProvisionError>
     }
     match req.provider {
         ProviderChoice::Url => url::provision(req).await,
-        ProviderChoice::Local => local::provision(req).await,
-        ProviderChoice::Docker => docker::provision(req).await,
-        ProviderChoice::Auto => auto(req).await,
+        ProviderChoice::Local => local::provision_from(req, restore.local.as_ref()).await,
+        ProviderChoice::Docker => docker::provision_from(req, restore.docker.as_ref()).await,
+        ProviderChoice::Auto => auto(req, restore).await,
     }
 }
 
 /// `--provider auto`: `url` when a URL is given; else this machine's server binaries of the
 /// requested major; else Docker with the image present; else Docker pulling it (a network fetch,
 /// said in the report); else an error naming what each said.
-async fn auto(req: &ProvisionRequest) -> Result<Server, ProvisionError> {
+async fn auto(req: &ProvisionRequest, restore: &Restore) -> Result<Server, ProvisionError> {
     if req.database_url.is_some() {
         return url::provision(req).await;
     }
     let mut tried = Vec::new();
-    match local::provision(req).await {
+    match local::provision_from(req, restore.local.as_ref()).await {
         Ok(s) => return Ok(s),
         Err(e) => tried.push(format!("local: {}", first_line(&e.to_string()))),
     }
@@ -518,7 +591,7 @@ async fn auto(req: &ProvisionRequest) -> Result<Server, ProvisionError> {
             return Err(none_available(&tried));
         }
     };
-    match docker::provision(req).await {
+    match docker::provision_from(req, restore.docker.as_ref()).await {
         Ok(mut s) => {
             if pulled {
                 tried.push(format!(
@@ -526,6 +599,7 @@ async fn auto(req: &ProvisionRequest) -> Result<Server, ProvisionError> {
                     docker::image_ref(req)
                 ));
             }
+            tried.append(&mut s.notes); // what was tried, then the provider's own notes
             s.notes = tried;
             Ok(s)
         }

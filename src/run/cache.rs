@@ -309,7 +309,7 @@ impl ClusterCache {
     /// The entry's manifest and archive, when there is one for this key.
     pub fn lookup(
         &self,
-    ) -> Result<Option<(ClusterManifest, crate::provision::local::Archive)>, LookupError> {
+    ) -> Result<Option<(ClusterManifest, crate::provision::archive::Archive)>, LookupError> {
         let entry = self.entry();
         let Ok(text) = std::fs::read_to_string(entry.join("manifest.json")) else {
             return Ok(None);
@@ -319,7 +319,7 @@ impl ClusterCache {
         if manifest.key != self.key {
             return Err(LookupError::Tampered);
         }
-        let archive = crate::provision::local::Archive {
+        let archive = crate::provision::archive::Archive {
             path: entry.join("cluster.tar"),
             sha256: manifest.tar_sha256.clone(),
         };

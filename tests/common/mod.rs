@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: run the real binary, parse its JSON report.
 #![allow(dead_code)]
 
+pub mod docker;
 pub mod history;
 pub mod production;
 pub mod repo;

@@ -155,22 +155,19 @@ impl Postmaster {
     }
 
     /// Send `sig` unless the process has exited. Ok(false) if it had.
-    pub(super) fn signal(&self, sig: Signal) -> Result<bool, String> {
-        let guard = self
-            .state
-            .0
-            .lock()
-            .map_err(|_| "postmaster state lock poisoned".to_string())?;
+    pub(super) fn signal(&self, sig: Signal) -> Result<bool, PostmasterError> {
+        let guard = self.state.0.lock().map_err(|_| PostmasterError::Poisoned)?;
         if *guard != State::Running {
             return Ok(false);
         }
         match kill(Pid::from_raw(self.pid as i32), sig) {
             Ok(()) => Ok(true),
             Err(nix::errno::Errno::ESRCH) => Ok(false),
-            Err(e) => Err(format!(
-                "could not send {sig} to PostgreSQL (pid {}): {e}",
-                self.pid
-            )),
+            Err(source) => Err(PostmasterError::Signal {
+                sig,
+                pid: self.pid,
+                source,
+            }),
         }
     }
 
@@ -189,13 +186,13 @@ impl Postmaster {
     /// Immediate shutdown (SIGQUIT: end sessions, exit without a checkpoint, which is all a
     /// data directory about to be deleted needs: 40 ms instead of 240 ms at 5,000 migrations),
     /// SIGKILL if that hangs.
-    pub(super) fn stop(self) -> Result<(), String> {
+    pub(super) fn stop(self) -> Result<(), PostmasterError> {
         self.stop_with(Signal::SIGQUIT)
     }
 
     /// Stop with `sig` (SIGINT: fast shutdown, a checkpoint and a clean data directory),
     /// SIGKILL if that hangs.
-    pub(super) fn stop_with(mut self, sig: Signal) -> Result<(), String> {
+    pub(super) fn stop_with(mut self, sig: Signal) -> Result<(), PostmasterError> {
         let mut stopped = true;
         self.signal(sig)?;
         if !self.wait_exit(STOP_TIMEOUT) {
@@ -205,10 +202,7 @@ impl Postmaster {
         if !stopped {
             // Leave the supervisor thread detached: joining would block forever.
             self.supervisor.take();
-            return Err(format!(
-                "PostgreSQL (pid {}) is still running after SIGKILL; kill it by hand: kill -9 {}",
-                self.pid, self.pid
-            ));
+            return Err(PostmasterError::StillRunning { pid: self.pid });
         }
         if let Some(handle) = self.supervisor.take() {
             let _ = handle.join();
