@@ -289,3 +289,17 @@ fn a_migration_that_needs_the_one_left_out_is_not_traced_and_says_so() {
         run.notes()
     );
 }
+
+#[test]
+fn a_lock_taken_right_after_begin_is_named_by_its_own_statement() {
+    let fix = "BEGIN;\n\nLOCK TABLE \"Document\" IN ACCESS EXCLUSIVE MODE;\n\n-- UpdateData\nUPDATE \"Document\" SET \"title\" = trim(\"title\");\n\nCOMMIT;\n";
+    let r = pull_request(&[("20240201000000_trim_titles", fix)]);
+    let run = verify(r.path(), &["--base", "main"]);
+    let found = of_rule(&run, "blocks-reads-writes");
+    assert_eq!(lines(&found), vec![6], "{found:?}");
+    let message = found[0]["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("taken at line 3 by `LOCK TABLE \"Document\" IN ACCESS EXCLUSIVE MODE`"),
+        "{message}"
+    );
+}
