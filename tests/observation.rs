@@ -303,3 +303,48 @@ fn a_lock_taken_right_after_begin_is_named_by_its_own_statement() {
         "{message}"
     );
 }
+
+#[test]
+fn a_resumed_seeded_run_never_fires_pull_request_code_as_the_superuser() {
+    // The pull request's own trigger runs when the resumed copy is seeded again: it must run as
+    // the migration owner. It refuses to run as a superuser, so seeding "User" would be skipped
+    // (and said in the notes) if the rows were written as one.
+    let trigger = "CREATE FUNCTION refuse_superuser() RETURNS trigger AS $$\nBEGIN\n  IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN\n    RAISE EXCEPTION 'pull request code ran as a superuser';\n  END IF;\n  RETURN NEW;\nEND;\n$$ LANGUAGE plpgsql;\n\nCREATE TRIGGER \"User_guard\" BEFORE INSERT ON \"User\" FOR EACH ROW EXECUTE FUNCTION refuse_superuser();\n";
+    let r = pull_request(&[
+        ("20240201000000_guard", trigger),
+        (
+            "20240202000000_doc_summary",
+            &format!(
+                "{LT}-- AlterTable\nALTER TABLE \"Document\" ADD COLUMN     \"summary\" TEXT NOT NULL;\n"
+            ),
+        ),
+        (
+            "20240203000000_user_nick",
+            &format!(
+                "{LT}-- AlterTable\nALTER TABLE \"User\" ADD COLUMN     \"nick\" TEXT NOT NULL;\n"
+            ),
+        ),
+    ]);
+    let run = verify(r.path(), &["--base", "main"]);
+    assert!(
+        run.notes().contains("fresh copy"),
+        "resumed: {}",
+        run.notes()
+    );
+    assert!(
+        !run.notes().contains("ran as a superuser"),
+        "{}",
+        run.notes()
+    );
+    assert!(!run.stderr.contains("ran as a superuser"), "{}", run.stderr);
+    let nick: Vec<_> = of_rule(&run, "fails-on-existing-rows")
+        .into_iter()
+        .filter(|f| f["migration"] == "20240203000000_user_nick")
+        .collect();
+    assert_eq!(
+        nick.len(),
+        1,
+        "User was seeded on the resumed copy: {:?}",
+        run.findings()
+    );
+}

@@ -381,9 +381,20 @@ impl<'a> Builder<'a> {
         if all_tables {
             focus.scope = Scope::All;
         }
-        let seed = super::seed::seed(&mut admin, &exclude, &focus)
-            .await
-            .map_err(BuildError::Seed)?;
+        // A resumed copy holds the pull request's own triggers, CHECK functions and defaults:
+        // the rows written there fire them, so they are written as the migration owner, never
+        // as the superuser (on the base, only the base branch's code runs).
+        let seed = if before.is_some() {
+            let mut owner = connect_quiet(&self.owner_options(db))
+                .await
+                .map_err(env_err(format!("could not connect to {db} as the owner")))?;
+            let seeded = super::seed::seed(&mut owner, &exclude, &focus).await;
+            let _ = owner.close().await;
+            seeded
+        } else {
+            super::seed::seed(&mut admin, &exclude, &focus).await
+        }
+        .map_err(BuildError::Seed)?;
         if let Some((path, sql)) = seed_sql {
             // The team's seed SQL comes from the pull request's checkout: it runs as the
             // migration owner, never as the superuser.
