@@ -170,6 +170,19 @@ pub fn transaction_control(stmt: &str) -> Option<TxControl> {
     }
 }
 
+/// Where the statement after a leading `BEGIN` (or `START TRANSACTION`) starts in `text`: the
+/// trace sends a `BEGIN` together with its next statement, and points at that one. 0 when `text`
+/// does not start with one (or has nothing after it).
+pub fn after_begin(text: &str) -> usize {
+    if transaction_control(text) != Some(TxControl::Begin) {
+        return 0;
+    }
+    match split(text).as_deref() {
+        Some([_, next, ..]) => next.start,
+        _ => 0,
+    }
+}
+
 /// Whether a statement is a transaction-control statement (`BEGIN`, `COMMIT`, …).
 pub fn is_transaction_control(stmt: &str) -> bool {
     transaction_control(stmt).is_some()

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use crate::run::trace::{MigrationTrace, StatementTrace, lock_strength as strength, lock_words};
-use crate::sql::split::{TxControl, excerpt, transaction_control};
+use crate::sql::split::{TxControl, after_begin, excerpt, transaction_control};
 
 /// A lock an earlier statement of the same transaction took, still held.
 #[derive(Debug, Clone)]
@@ -85,7 +85,7 @@ pub fn held_work(t: &MigrationTrace) -> Vec<HeldWork<'_>> {
                 let h = Held {
                     mode: l.mode.clone(),
                     line: st.line,
-                    statement: excerpt(without_begin(&st.text), 80),
+                    statement: excerpt(&st.text[after_begin(&st.text)..], 80),
                 };
                 held.insert(l.table.clone(), h);
             }
@@ -137,15 +137,4 @@ fn work_on_existing(st: &StatementTrace) -> Vec<(String, String)> {
         add(&rc.table, "updates or deletes existing rows");
     }
     out
-}
-
-/// A `BEGIN` the trace sent together with the statement after it: that statement.
-fn without_begin(text: &str) -> &str {
-    if transaction_control(text) != Some(TxControl::Begin) {
-        return text;
-    }
-    match crate::sql::split::split(text).as_deref() {
-        Some([_, next, ..]) => &text[next.start..],
-        _ => text,
-    }
 }

@@ -65,18 +65,6 @@ fn glue_begin(units: impl Iterator<Item = (usize, usize)>, script: &str) -> Vec<
     out
 }
 
-/// Where a unit's findings point: a `BEGIN` sent with the statement after it points at that
-/// statement.
-fn anchor(unit: &str, start: usize) -> usize {
-    if split::transaction_control(unit) != Some(split::TxControl::Begin) {
-        return start;
-    }
-    match split::split(unit).as_deref() {
-        Some([_, next, ..]) => start + next.start,
-        _ => start,
-    }
-}
-
 /// Trace `m` on `conn` (a seeded clone of base). Returns its trace; a failure stops at the
 /// failing statement (later migrations are not traced by the caller).
 pub async fn trace_migration(
@@ -173,7 +161,7 @@ pub async fn trace_migration(
             .execute(&mut *conn)
             .await;
         let duration = t.elapsed();
-        let (line, column) = lines.line_col(anchor(text, start));
+        let (line, column) = lines.line_col(start + split::after_begin(text));
         let mut st = StatementTrace {
             start,
             end,
